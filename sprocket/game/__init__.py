@@ -1,0 +1,1 @@
+"""sprocket.game: the pygame layer (fill in)."""
