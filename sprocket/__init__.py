@@ -1,0 +1,60 @@
+"""sprocket: multiplayer pygame games talking over the network in minutes.
+
+The core (this package) uses only the standard library and msgpack and never imports pygame::
+
+    from sprocket import Packet, Sprocket, Servo
+
+    servo = Servo(port=0)                         # a server, in a background thread
+    s = Sprocket("127.0.0.1", servo.port)         # a client; returns at once
+    s.send(x=3, y=2, id="Player 1")               # never blocks
+    for packet in servo.get():                    # never blocks
+        print(packet.x, packet.sender)
+
+The game layer lives in :mod:`sprocket.game` (pygame).
+"""
+
+from .client import DEFAULT_PORT, Sprocket
+from .codec import register, registered_types
+from .errors import (
+    ClosedError,
+    ConnectionFailed,
+    ConnectTimeout,
+    DecodeError,
+    PacketTooLarge,
+    ProtocolError,
+    RegistrationError,
+    Rejected,
+    SprocketError,
+    UnsendableValue,
+)
+from .events import Connected, Disconnected, Joined, Left
+from .packet import Packet
+from .protocol import PROTOCOL_VERSION
+from .server import Client, Servo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PROTOCOL_VERSION",
+    "Client",
+    "ClosedError",
+    "ConnectTimeout",
+    "Connected",
+    "ConnectionFailed",
+    "DecodeError",
+    "Disconnected",
+    "Joined",
+    "Left",
+    "Packet",
+    "PacketTooLarge",
+    "ProtocolError",
+    "RegistrationError",
+    "Rejected",
+    "Servo",
+    "Sprocket",
+    "SprocketError",
+    "UnsendableValue",
+    "register",
+    "registered_types",
+]

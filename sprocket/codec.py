@@ -1,0 +1,333 @@
+"""Values to bytes and back: the msgpack codec with extension types, the type registry, and opt-in pickle.
+
+The default codec, ``"msgpack"``, is data-only: decoding hostile bytes can produce plain values
+(None, bool, int, float, str, bytes, list, dict, tuple, set, frozenset) and instances of the types *you*
+registered — never run code or build an arbitrary object.  Every decoding failure, whatever its cause,
+surfaces as :class:`~sprocket.errors.DecodeError`.
+
+``"pickle"`` sends anything picklable but lets the peer run code on your machine; use it only between
+machines you trust.  Both ends must choose the same codec; the handshake checks.
+
+This module never touches a socket or a thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import pickle
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import msgpack
+
+from .errors import DecodeError, RegistrationError, UnsendableValue
+from .packet import Packet
+
+__all__ = ["CODECS", "Codec", "MsgpackCodec", "PickleCodec", "get_codec", "register", "registered_types"]
+
+T = TypeVar("T", bound=type)
+
+# Extension type codes (documented in docs/PROTOCOL.md).
+EXT_TUPLE = 1
+EXT_SET = 2
+EXT_FROZENSET = 3
+EXT_REGISTERED = 4
+EXT_BIGINT = 5
+
+# How many extension values may nest inside one another.  Plain arrays and maps are bounded by msgpack's
+# own stack limit; extension values recurse through Python, so we bound them ourselves.
+MAX_EXT_DEPTH = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class _Registered:
+    name: str
+    cls: type
+    to_data: Callable[[Any], Any]
+    from_data: Callable[[Any], Any]
+
+
+_by_type: dict[type, _Registered] = {}
+_by_name: dict[str, _Registered] = {}
+_registry_lock = threading.Lock()
+
+
+def register(
+    cls: T | None = None,
+    *,
+    name: str | None = None,
+    to_dict: Callable[[Any], Any] | None = None,
+    from_dict: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Make a class of your own sendable with the default codec; returns the class (usable as a decorator).
+
+    Supported out of the box: dataclasses, NamedTuples, Enums, and any class with a ``to_dict(self)``
+    method and a ``from_dict(cls, data)`` classmethod.  Pass ``to_dict``/``from_dict`` functions to adapt any
+    other class.  The value's data must itself be sendable.
+
+    Both ends must register the type under the same ``name`` (default: the class's ``__qualname__``)
+    before sending or receiving it; receiving an unregistered name disconnects the sender with a reason
+    that names it.  Registering the same name again replaces the earlier entry (handy when reloading).
+
+    Usage: ``sprocket.register(Point)``, ``@sprocket.register``, or ``@sprocket.register(name="pt")``.
+
+    Raises:
+        RegistrationError: ``cls`` is not a class, or sprocket does not know how to convert it and no
+            ``to_dict``/``from_dict`` were given.
+    """
+    if cls is None:
+        return lambda c: register(c, name=name, to_dict=to_dict, from_dict=from_dict)
+    if not isinstance(cls, type):
+        raise RegistrationError(f"sprocket.register() takes a class, got {cls!r}")
+    to_data, from_data = _converters(cls, to_dict, from_dict)
+    entry = _Registered(name or cls.__qualname__, cls, to_data, from_data)
+    with _registry_lock:
+        old = _by_name.get(entry.name)
+        if old is not None:
+            _by_type.pop(old.cls, None)
+        _by_type[cls] = entry
+        _by_name[entry.name] = entry
+    return cls
+
+
+def registered_types() -> dict[str, type]:
+    """Return a copy of the registry: registered name -> class."""
+    with _registry_lock:
+        return {name: entry.cls for name, entry in _by_name.items()}
+
+
+def _converters(
+    cls: type, to_dict: Callable[[Any], Any] | None, from_dict: Callable[[Any], Any] | None
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    if to_dict is not None or from_dict is not None:
+        if to_dict is None or from_dict is None:
+            raise RegistrationError(f"register({cls.__name__}): give both to_dict and from_dict, or neither")
+        return to_dict, from_dict
+    if issubclass(cls, enum.Enum):
+        return (lambda v: v.value), cls
+    if dataclasses.is_dataclass(cls):
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        return (lambda v: {n: getattr(v, n) for n in names}), (lambda d: cls(**d))
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return (lambda v: list(v)), (lambda d: cls(*d))
+    hook_to = getattr(cls, "to_dict", None)
+    hook_from = getattr(cls, "from_dict", None)
+    if callable(hook_to) and callable(hook_from):
+        return (lambda v: v.to_dict()), hook_from
+    raise RegistrationError(
+        f"sprocket does not know how to send {cls.__qualname__}: make it a dataclass, NamedTuple or Enum, "
+        "give it to_dict(self) and a from_dict(cls, data) classmethod, or pass to_dict=/from_dict= "
+        "to sprocket.register()"
+    )
+
+
+class Codec:
+    """Turns a packet's fields (a ``dict`` with string keys) into bytes and back.
+
+    Subclasses implement :meth:`encode` and :meth:`decode`; ``name`` is what the handshake compares.
+    """
+
+    name: str = ""
+
+    def encode(self, fields: Mapping[str, Any]) -> bytes:
+        """Encode a mapping of fields.  Raises :class:`UnsendableValue` naming the field that failed."""
+        raise NotImplementedError
+
+    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on any failure."""
+        raise NotImplementedError
+
+
+def _unsendable(value: Any) -> UnsendableValue:
+    t = type(value)
+    return UnsendableValue(
+        f"cannot send a value of type {t.__module__}.{t.__qualname__}: register it with "
+        f"sprocket.register({t.__qualname__}) on both ends (dataclass, NamedTuple, Enum, or a class with "
+        "to_dict/from_dict), or convert it to plain data (numbers, strings, lists, dicts...)"
+    )
+
+
+def _default(value: Any) -> Any:
+    # Called by msgpack for every value it has no native encoding for.  With strict_types=True this
+    # includes tuples and subclasses of the native types (IntEnum, namedtuples, OrderedDict...).
+    t = type(value)
+    entry = _by_type.get(t)
+    if entry is not None:
+        return msgpack.ExtType(EXT_REGISTERED, _pack([entry.name, entry.to_data(value)]))
+    if t is tuple:
+        return msgpack.ExtType(EXT_TUPLE, _pack(list(value)))
+    if t is set:
+        return msgpack.ExtType(EXT_SET, _pack(list(value)))
+    if t is frozenset:
+        return msgpack.ExtType(EXT_FROZENSET, _pack(list(value)))
+    if t is int or (isinstance(value, int) and not isinstance(value, (bool, enum.Enum))):
+        # Only reached for ints outside 64 bits (or int subclasses): keep them exact.
+        return msgpack.ExtType(EXT_BIGINT, str(int(value)).encode())
+    if isinstance(value, Packet):
+        return value.to_dict()
+    if isinstance(value, dict) and not isinstance(value, enum.Enum):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    if not isinstance(value, enum.Enum):
+        for base in (str, bytes, float):
+            if isinstance(value, base):
+                return base(value)  # a subclass travels as its base type
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise _unsendable(value)
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, default=_default, strict_types=True, use_bin_type=True)
+
+
+_depth = threading.local()
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    depth = getattr(_depth, "n", 0)
+    if depth >= MAX_EXT_DEPTH:
+        raise DecodeError(f"extension values nested deeper than {MAX_EXT_DEPTH}")
+    _depth.n = depth + 1
+    try:
+        if code == EXT_TUPLE:
+            return tuple(_unpack_list(data))
+        if code == EXT_SET:
+            return set(_unpack_list(data))
+        if code == EXT_FROZENSET:
+            return frozenset(_unpack_list(data))
+        if code == EXT_BIGINT:
+            if len(data) > 4300:  # CPython's own int-from-str digit limit
+                raise DecodeError("big integer too long")
+            return int(data.decode("ascii"))
+        if code == EXT_REGISTERED:
+            item = _unpack(data)
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                raise DecodeError("malformed registered-type value")
+            entry = _by_name.get(item[0])
+            if entry is None:
+                raise DecodeError(
+                    f"received a value of unregistered type {item[0]!r}; call sprocket.register() for it "
+                    "on both ends"
+                )
+            try:
+                return entry.from_data(item[1])
+            except Exception as exc:
+                raise DecodeError(f"could not rebuild a {item[0]!r} from the data received: {exc}") from exc
+        raise DecodeError(f"unknown extension type {code}")
+    finally:
+        _depth.n = depth
+
+
+def _unpack(data: bytes | memoryview) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True)
+
+
+def _unpack_list(data: bytes) -> list[Any]:
+    value = _unpack(data)
+    if not isinstance(value, list):
+        raise DecodeError("malformed collection value")
+    return value
+
+
+class MsgpackCodec(Codec):
+    """The default, data-only codec: msgpack plus tuples, sets, frozensets, big ints and registered types.
+
+    Safe against a hostile peer: decoding never runs code and never builds an unregistered class.
+    """
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def encode(self, fields: Mapping[str, Any]) -> bytes:
+        """Encode a mapping of fields.  Raises :class:`UnsendableValue` naming the field that failed."""
+        packer = getattr(self._local, "packer", None)
+        if packer is None:
+            packer = self._local.packer = msgpack.Packer(
+                default=_default, strict_types=True, use_bin_type=True, autoreset=True
+            )
+        try:
+            return packer.pack(fields if type(fields) is dict else dict(fields))
+        except UnsendableValue as exc:
+            raise _name_field(fields, exc) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            # The packer was interrupted mid-value; start the next call from a clean one.
+            self._local.packer = None
+            raise UnsendableValue(f"cannot encode packet: {exc}") from exc
+
+    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on any failure."""
+        try:
+            value = _unpack(data)
+        except DecodeError:
+            raise
+        except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
+            raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
+        return _check_fields(value)
+
+
+def _check_fields(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise DecodeError(f"a packet must be a map of fields, got {type(value).__name__}")
+    for key in value:
+        if type(key) is not str:
+            raise DecodeError(f"packet field names must be strings, got {type(key).__name__}")
+    return value
+
+
+def _name_field(fields: Mapping[str, Any], exc: UnsendableValue) -> UnsendableValue:
+    # Re-encode field by field to tell the user *which* field holds the bad value.
+    for key, value in fields.items():
+        try:
+            _pack(value)
+        except UnsendableValue:
+            return UnsendableValue(f"field {key!r}: {exc}")
+        except Exception:
+            continue
+    return exc
+
+
+class PickleCodec(Codec):
+    """Sends anything picklable.  UNSAFE with untrusted peers: unpickling can run arbitrary code.
+
+    Use it only on a network where you trust every machine (both ends pass ``codec="pickle"``).
+    """
+
+    name = "pickle"
+
+    def encode(self, fields: Mapping[str, Any]) -> bytes:
+        """Pickle the fields.  Raises :class:`UnsendableValue` if they cannot be pickled."""
+        try:
+            return pickle.dumps(dict(fields), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise UnsendableValue(f"cannot pickle packet: {exc}") from exc
+
+    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+        """Unpickle one payload.  Raises :class:`DecodeError` if it is not a pickled dict of fields."""
+        try:
+            value = pickle.loads(data)
+        except Exception as exc:
+            raise DecodeError(f"undecodable pickle payload ({type(exc).__name__}: {exc})") from exc
+        return _check_fields(value)
+
+
+CODECS: dict[str, type[Codec]] = {"msgpack": MsgpackCodec, "pickle": PickleCodec}
+
+
+def get_codec(codec: str | Codec) -> Codec:
+    """Return a codec instance for a name (``"msgpack"`` or ``"pickle"``) or pass an instance through.
+
+    Raises:
+        ValueError: unknown codec name.
+    """
+    if isinstance(codec, Codec):
+        return codec
+    try:
+        return CODECS[codec]()
+    except KeyError:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}") from None

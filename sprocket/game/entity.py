@@ -1,0 +1,355 @@
+"""Entities: the user's game state as small typed records, and the rules for blending two of them.
+
+Subclass :class:`Entity` with plain typed fields that have defaults::
+
+    class Ball(Entity):
+        x: float = 0.0
+        y: float = 0.0
+        heading: float = angle()     # degrees; blends the short way round
+        colour: str = "red"          # discrete: never blended
+        score: int = 0               # discrete: switches when the newer snapshot is reached
+
+The subclass becomes a dataclass automatically (do not add ``@dataclass`` yourself) and is registered
+under its ``type_name`` (the class name unless you write ``class Ball(Entity, type_name="ball")``) so
+snapshots can name it on the wire.
+
+Blending rules (:func:`blend`, used by interpolation, called for every entity every frame):
+
+* fields annotated exactly ``float`` blend linearly;
+* :func:`angle` fields blend the short way round modulo their period, and the result is normalised into
+  ``[0, period)``;
+* every other field — ``int``, ``bool``, ``str``, ``float | None``, tuples, anything — and every
+  :func:`snap` field is *discrete*: it keeps the older value until the newer snapshot is reached
+  (``t >= 1``), then switches.  Switching at the end rather than half-way means a score, a colour or a
+  "dead" flag is never shown before the server said it happened.
+
+This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import dataclasses
+import math
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+
+__all__ = [
+    "Entity",
+    "EntityError",
+    "FieldKinds",
+    "UnknownEntityTypeError",
+    "angle",
+    "blend",
+    "entity_type",
+    "entity_types",
+    "extrapolate",
+    "field_kinds",
+    "snap",
+]
+
+T = TypeVar("T")
+E = TypeVar("E", bound="Entity")
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+elif sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10 has no dataclass_transform; it only matters to type checkers
+
+    def dataclass_transform(**_kwargs: Any) -> Callable[[T], T]:
+        return lambda cls: cls
+
+
+class EntityError(ValueError):
+    """An entity type or field name that does not exist, or a record that does not fit its entity type."""
+
+
+class UnknownEntityTypeError(EntityError, KeyError):
+    """:func:`entity_type` was asked for a name nothing registered.  Also a ``KeyError``."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would show the message in quotes, as if it were a key.
+        return str(self.args[0]) if self.args else ""
+
+
+# Metadata keys on dataclass fields.  Namespaced so they do not clash with other libraries' metadata.
+_KIND_KEY = "sprocket.kind"
+_PERIOD_KEY = "sprocket.period"
+
+# Kinds of field, as far as blending is concerned.
+FLOAT = "float"
+ANGLE = "angle"
+DISCRETE = "discrete"
+
+# The scalar annotations whose values snapshot decoding checks.  Anything else is accepted as-is.
+_SCALARS: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
+
+# Field values of these types are deep-copied by Entity.copy(); everything else is shared.  Entity state
+# is overwhelmingly immutable scalars, so copying just the mutable containers keeps copy() cheap.
+_MUTABLE = (list, dict, set, bytearray)
+
+# Attribute where each class caches its FieldKinds (looked up in the class's own __dict__ so a subclass
+# never picks up its parent's).
+_KINDS_ATTR = "_sprocket_field_kinds"
+
+_REGISTRY: dict[str, type[Entity]] = {}
+
+
+def angle(default: float = 0.0, *, period: float = 360.0) -> float:
+    """A field that blends the short way round modulo ``period`` (360 for degrees, ``math.tau`` for radians).
+
+    Use as a field default: ``heading: float = angle()``.  350 -> 10 blends through 0, not through 180.
+    Raises ``ValueError`` if ``period`` is not a finite number > 0, ``TypeError`` if ``default`` or
+    ``period`` is not a number.
+    """
+    for name, value in (("default", default), ("period", period)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"angle() {name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(period) and period > 0):
+        raise ValueError(f"angle() period must be a finite number > 0, got {period!r}")
+    return cast(float, dataclasses.field(default=default, metadata={_KIND_KEY: ANGLE, _PERIOD_KEY: period}))
+
+
+def snap(default: T) -> T:
+    """A field that is never blended, even if it is a float: it switches to the newer value when reached.
+
+    Use as a field default: ``radius: float = snap(8.0)``.  Mutable defaults (list, dict, set) are refused
+    by dataclasses with ``ValueError``; use an immutable value (a tuple) instead.
+    """
+    return cast(T, dataclasses.field(default=default, metadata={_KIND_KEY: DISCRETE}))
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldKinds:
+    """How each field of an entity class is blended and checked; see :func:`field_kinds`.
+
+    ``names``: every field in declaration order.  ``floats``: fields blended linearly.  ``angles``:
+    ``(name, period)`` pairs blended the short way round.  ``discrete``: fields that switch at ``t >= 1``.
+    ``scalars``: for fields annotated ``float``, ``int``, ``bool`` or ``str`` (and all angle fields, which
+    are ``float``), that type — snapshot decoding checks values against it.  ``name_set``: ``names`` as a
+    frozenset, for fast membership tests.
+    """
+
+    names: tuple[str, ...]
+    name_set: frozenset[str]
+    floats: tuple[str, ...]
+    angles: tuple[tuple[str, float], ...]
+    discrete: tuple[str, ...]
+    scalars: Mapping[str, type]
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field, angle, snap))
+@dataclasses.dataclass
+class Entity:
+    """Base class for game entity state.  Subclasses become dataclasses and are registered by type name.
+
+    Every field must have a default (``x: float = 0.0``, or ``field(default_factory=...)``): snapshots
+    and :meth:`from_fields` fill missing fields from defaults.  Field names must not clash with
+    ``Entity``'s own attributes (``type_name``, ``copy``, ``to_fields``, ``from_fields``).  Field values
+    that travel in snapshots must be msgpack-friendly (numbers, str, bool, None, lists, dicts with str
+    keys, or whatever else the network codec supports).
+
+    Class keyword ``type_name`` names the type on the wire (default: the class name).  Defining a class
+    with a name already registered replaces the old class — what reloading a module or a test wants.
+    Raises ``TypeError`` at class definition for a field without a default, an ``init=False`` field, a
+    reserved field name or a ``type_name`` that is not a non-empty str.
+    """
+
+    #: The name this class is registered and sent under.
+    type_name: ClassVar[str] = "Entity"
+
+    def __init_subclass__(cls, /, type_name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__ if type_name is None else type_name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"type_name of {cls.__qualname__} must be a non-empty str, got {name!r}")
+        cls.type_name = name
+        dataclasses.dataclass(cls)  # modifies cls in place (no slots=True, which would make a new class)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            where = f"{cls.__qualname__}.{f.name}"
+            if hasattr(Entity, f.name):
+                raise TypeError(f"{where}: field name {f.name!r} is reserved by Entity; rename the field")
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise TypeError(f"{where} needs a default (snapshots fill missing fields from defaults)")
+            if not f.init:
+                raise TypeError(f"{where}: init=False fields are not supported in entities")
+        _REGISTRY[name] = cls
+
+    def to_fields(self) -> dict[str, Any]:
+        """Return a new dict of field name -> value (values are shared, not copied)."""
+        d = self.__dict__
+        return {name: d[name] for name in field_kinds(type(self)).names}
+
+    @classmethod
+    def from_fields(cls: type[E], fields: Mapping[str, Any]) -> E:
+        """Build an instance from a field-name -> value mapping; missing fields take their defaults.
+
+        Raises ``EntityError`` (a ``ValueError``) naming the field and the entity type for an unknown or
+        non-str field name, ``TypeError`` if ``fields`` is not a mapping.  Values are not type-checked here
+        (snapshot decoding checks the scalar ones).
+        """
+        if not isinstance(fields, Mapping):
+            raise TypeError(f"{cls.type_name}.from_fields() needs a mapping, got {type(fields).__name__}")
+        kinds = field_kinds(cls)
+        for key in fields:
+            if not isinstance(key, str) or key not in kinds.name_set:
+                raise EntityError(
+                    f"entity type {cls.type_name!r} has no field {key!r}; its fields are: "
+                    f"{', '.join(kinds.names) or '(none)'}"
+                )
+        return cls(**fields)
+
+    def copy(self: E) -> E:
+        """Return an independent copy: list/dict/set/bytearray values are deep-copied, others shared."""
+        new = object.__new__(type(self))
+        d = self.__dict__.copy()
+        for key, value in d.items():
+            if isinstance(value, _MUTABLE):
+                d[key] = _copy.deepcopy(value)
+        new.__dict__ = d
+        return new
+
+
+def _resolve_annotations(cls: type[Entity]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:
+        # A forward reference that cannot be resolved (a class defined inside a function, say) must not
+        # make the entity unusable; fall back to the raw annotations, matched by name below.
+        return {}
+
+
+def field_kinds(cls: type[Entity]) -> FieldKinds:
+    """Return how ``cls``'s fields blend (computed once per class, then cached on the class).
+
+    Raises ``TypeError`` if ``cls`` is not an :class:`Entity` subclass.
+    """
+    kinds = cls.__dict__.get(_KINDS_ATTR)
+    if kinds is not None:
+        return cast(FieldKinds, kinds)
+    if not (isinstance(cls, type) and issubclass(cls, Entity)):
+        raise TypeError(f"field_kinds() needs an Entity subclass, got {cls!r}")
+    hints = _resolve_annotations(cls)
+    names: list[str] = []
+    floats: list[str] = []
+    angles: list[tuple[str, float]] = []
+    discrete: list[str] = []
+    scalars: dict[str, type] = {}
+    for f in dataclasses.fields(cls):
+        names.append(f.name)
+        annotation = hints.get(f.name, f.type)
+        if isinstance(annotation, str):  # unresolved string annotation: recognise the builtin names
+            annotation = _SCALARS.get(annotation.strip(), annotation)
+        if annotation in (float, int, bool, str):
+            scalars[f.name] = annotation
+        kind = f.metadata.get(_KIND_KEY)
+        if kind == ANGLE:
+            angles.append((f.name, float(f.metadata[_PERIOD_KEY])))
+            scalars[f.name] = float
+        elif kind is None and annotation is float:
+            floats.append(f.name)
+        else:
+            discrete.append(f.name)
+    kinds = FieldKinds(tuple(names), frozenset(names), tuple(floats), tuple(angles), tuple(discrete), scalars)
+    setattr(cls, _KINDS_ATTR, kinds)
+    return kinds
+
+
+def entity_type(name: str) -> type[Entity]:
+    """Return the entity class registered under ``name``.
+
+    Raises :class:`UnknownEntityTypeError` (a ``ValueError`` and a ``KeyError``) listing the registered
+    names if there is none — usually the module defining the class was not imported on this side.
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name from a hostile peer
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise UnknownEntityTypeError(
+            f"unknown entity type {name!r}; registered types are: {known} "
+            "(is the module that defines it imported on both sides?)"
+        ) from None
+
+
+def entity_types() -> dict[str, type[Entity]]:
+    """Return a copy of the registry: type name -> entity class."""
+    return dict(_REGISTRY)
+
+
+def _make(cls: type[E], values: dict[str, Any]) -> E:
+    # Bypasses __init__ on purpose: values come from existing instances of the same class, so they are
+    # already valid, and blend runs ~100 times per frame.
+    new = object.__new__(cls)
+    new.__dict__ = values
+    return new
+
+
+def _kinds_fast(cls: type[Entity]) -> FieldKinds:
+    kinds = cls.__dict__.get(_KINDS_ATTR)
+    return kinds if kinds is not None else field_kinds(cls)
+
+
+def blend(a: E, b: E, t: float) -> E:
+    """Return a new entity between ``a`` (``t = 0``) and ``b`` (``t = 1``).
+
+    ``t`` is clamped to ``[0, 1]``.  Float fields blend linearly, angle fields the short way round
+    (normalised into ``[0, period)``); discrete fields take ``a``'s value for ``t < 1`` and ``b``'s at
+    ``t >= 1``.  The result shares non-float values with the inputs: treat it as read-only (use
+    :meth:`Entity.copy` to own it).  Raises ``ValueError`` if ``a`` and ``b`` are not the same type or
+    ``t`` is NaN.
+    """
+    cls = type(a)
+    if type(b) is not cls:
+        raise ValueError(f"cannot blend {cls.__name__} with {type(b).__name__}: types differ")
+    if t >= 1.0:
+        return _make(cls, b.__dict__.copy())
+    if t <= 0.0:
+        return _make(cls, a.__dict__.copy())
+    if t != t:
+        raise ValueError("blend() t is NaN")
+    kinds = _kinds_fast(cls)
+    da = a.__dict__
+    db = b.__dict__
+    out = da.copy()
+    for name in kinds.floats:
+        va = da[name]
+        out[name] = va + (db[name] - va) * t
+    for name, period in kinds.angles:
+        va = da[name]
+        delta = (db[name] - va) % period
+        if delta > period * 0.5:
+            delta -= period
+        out[name] = (va + delta * t) % period
+    return _make(cls, out)
+
+
+def extrapolate(a: E, b: E, t: float) -> E:
+    """Continue the motion from ``a`` (``t = 0``) through ``b`` (``t = 1``) to ``t`` (meant for ``t > 1``).
+
+    Float fields continue linearly, angle fields continue the short-way motion (normalised into
+    ``[0, period)``); discrete fields hold ``b``'s value.  The caller bounds how far it extrapolates.
+    The result shares non-float values with ``b``: treat it as read-only.
+    Raises ``ValueError`` if the types differ or ``t`` is not finite.
+    """
+    cls = type(a)
+    if type(b) is not cls:
+        raise ValueError(f"cannot extrapolate {cls.__name__} to {type(b).__name__}: types differ")
+    if not math.isfinite(t):
+        raise ValueError(f"extrapolate() t must be finite, got {t!r}")
+    kinds = _kinds_fast(cls)
+    da = a.__dict__
+    db = b.__dict__
+    out = db.copy()
+    for name in kinds.floats:
+        va = da[name]
+        out[name] = va + (db[name] - va) * t
+    for name, period in kinds.angles:
+        va = da[name]
+        delta = (db[name] - va) % period
+        if delta > period * 0.5:
+            delta -= period
+        out[name] = (va + delta * t) % period
+    return _make(cls, out)

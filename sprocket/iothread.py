@@ -1,0 +1,433 @@
+"""The background I/O thread shared by :class:`~sprocket.Sprocket` and :class:`~sprocket.Servo`.
+
+One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It alone owns the
+sockets and the protocol objects.  The user's thread talks to it only through two thread-safe deques:
+``commands`` (user -> I/O thread, followed by :meth:`IOThread.wake`) and ``inbox`` (I/O thread -> user),
+so nothing the user calls ever waits on the network.
+
+Memory is bounded both ways:
+
+* outbound, per peer: bytes waiting for a socket that cannot keep up are capped at ``max_send_queue``;
+  past that the peer is dropped with the reason "send queue full" and nobody else slows down;
+* inbound: when the user has not collected ``max_inbox_bytes`` of received packets, the thread stops
+  reading sockets and lets TCP push back on the senders, instead of dropping anything.
+
+This module never calls user code and never blocks outside ``select``.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .protocol import Closed, Connection, Event
+
+log = logging.getLogger("sprocket")
+
+__all__ = ["IOThread", "Peer"]
+
+RECV_SIZE = 256 * 1024
+HOUSEKEEPING_INTERVAL = 0.05
+LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
+
+
+class Peer:
+    """The I/O thread's record of one socket: the socket, its protocol object and its write buffer."""
+
+    __slots__ = (
+        "addr", "conn", "handle", "linger_until", "out", "paused", "shut_down", "sock", "tls_handshaking",
+        "want_write",
+    )  # fmt: skip
+
+    def __init__(self, sock: socket.socket, conn: Connection, addr: tuple[str, int]) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.addr = addr
+        self.out = bytearray()
+        self.handle: Any = None
+        self.want_write = False
+        self.paused = False
+        self.linger_until = 0.0
+        self.shut_down = False
+        self.tls_handshaking = isinstance(sock, ssl.SSLSocket)
+
+
+class IOThread:
+    """A selector loop in one daemon thread.  Subclasses handle protocol events (``on_event``) and peers
+    going away (``on_peer_closed``); everything here runs in the I/O thread unless it says otherwise."""
+
+    def __init__(self, name: str, *, max_send_queue: int, max_inbox_bytes: int, close_timeout: float) -> None:
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self.commands: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.inbox: collections.deque[Any] = collections.deque()
+        self._wake_pending = False
+        self.peers: dict[int, Peer] = {}  # by file descriptor
+        self.max_send_queue = max_send_queue
+        self.max_inbox_bytes = max_inbox_bytes
+        self.close_timeout = close_timeout
+        # Inbox accounting: each counter is written by one thread only, so no lock is needed.
+        self.inbox_bytes_in = 0  # written by the I/O thread
+        self.inbox_bytes_out = 0  # written by the user thread
+        self.reading_paused = False
+        self.stopping = False
+        self._stop_deadline = 0.0
+        self._next_housekeeping = 0.0
+        self.stats = {"bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    # -- called from the user's thread ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread (user thread)."""
+        self.thread.start()
+
+    def wake(self) -> None:
+        """Make the I/O thread look at ``commands`` soon (user thread; cheap when already pending)."""
+        # The flag saves a syscall per send under load.  The I/O thread clears it *before* draining the
+        # commands, so a command appended after the drain started always gets its own wake-up.
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._wake_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # already full of wake-ups, or closed during shutdown: either way nothing is lost
+
+    def submit(self, *command: Any) -> None:
+        """Queue a command for the I/O thread and wake it (user thread)."""
+        self.commands.append(command)
+        self.wake()
+
+    def consumed(self, nbytes: int) -> None:
+        """Record that the user collected ``nbytes`` of packets from the inbox (user thread)."""
+        self.inbox_bytes_out += nbytes
+        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
+            self.wake()
+
+    def stop(self, wait: bool = True) -> None:
+        """Ask the thread to say goodbye to every peer, flush (up to ``close_timeout``) and exit."""
+        if not self.stopping:
+            self.submit("stop")
+        if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(self.close_timeout + 2.0)
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self.on_start()
+            while True:
+                now = time.monotonic()
+                if self.stopping and (not self.peers or now >= self._stop_deadline):
+                    break
+                timeout = max(0.0, self._next_housekeeping - now)
+                for key, mask in self.selector.select(timeout):
+                    obj = key.data
+                    if obj is None:
+                        self._on_wake()
+                    elif isinstance(obj, Peer):
+                        self._on_ready(obj, mask)
+                    else:
+                        obj(mask)
+                now = time.monotonic()
+                if now >= self._next_housekeeping:
+                    self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+                    self._housekeeping(now)
+        except Exception:
+            log.exception("sprocket I/O thread crashed; closing every connection")
+            self.on_crash()
+        finally:
+            for peer in list(self.peers.values()):
+                self._close_socket(peer)
+            self.on_stop()
+            self.selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _on_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        self._wake_pending = False
+        self._drain_commands()
+        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
+            self._set_reading(True)
+
+    def _drain_commands(self) -> None:
+        commands = self.commands
+        dirty: dict[int, Peer] = {}
+        while commands:
+            command = commands.popleft()
+            op = command[0]
+            if op == "send":
+                peer = command[1]
+                if peer.conn.send_data(command[2]):
+                    dirty[id(peer)] = peer
+                    self.stats["packets_out"] += 1
+            elif op == "all":
+                frame, exclude = command[1], command[2]
+                for peer in self.peers.values():
+                    if peer.handle is not None and peer.handle not in exclude and peer.conn.send_data(frame):
+                        dirty[id(peer)] = peer
+                        self.stats["packets_out"] += 1
+            elif op == "stop":
+                self._begin_stop()
+            else:
+                op(*command[1:])
+        # Coalescing: every frame queued above leaves in one send() per peer.
+        for peer in dirty.values():
+            self.flush(peer)
+
+    def _begin_stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self._stop_deadline = time.monotonic() + self.close_timeout
+        self.on_stopping()
+        for peer in list(self.peers.values()):
+            self.close_peer(peer, *self.goodbye())
+
+    # -- per-peer I/O ----------------------------------------------------------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Start watching a connected socket."""
+        self.peers[peer.sock.fileno()] = peer
+        events = selectors.EVENT_READ if not self.reading_paused else 0
+        if peer.tls_handshaking or peer.conn.has_data_to_send():
+            events |= selectors.EVENT_WRITE
+            peer.want_write = True
+        if events:
+            self.selector.register(peer.sock, events, peer)
+        peer.paused = self.reading_paused
+        self.flush(peer)
+
+    def _on_ready(self, peer: Peer, mask: int) -> None:
+        if peer.tls_handshaking:
+            self._tls_handshake(peer)
+            return
+        if mask & selectors.EVENT_WRITE:
+            self.flush(peer)
+        if mask & selectors.EVENT_READ and peer.sock.fileno() >= 0:
+            self._read(peer)
+
+    def _tls_handshake(self, peer: Peer) -> None:
+        sock = peer.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(peer, read=True, write=False)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(peer, read=False, write=True)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            peer.conn.lost(f"TLS handshake failed: {exc}")
+            self._after_io(peer)
+            return
+        peer.tls_handshaking = False
+        self.on_tls_ready(peer)
+        self._watch(peer, read=not self.reading_paused, write=True)
+        self.flush(peer)
+
+    def _read(self, peer: Peer) -> None:
+        sock = peer.sock
+        conn = peer.conn
+        now = time.monotonic()
+        try:
+            data = sock.recv(RECV_SIZE)
+            if isinstance(sock, ssl.SSLSocket):
+                while sock.pending():  # decrypted bytes the selector cannot see
+                    data += sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError as exc:
+            conn.lost(f"connection lost: {exc.strerror or exc}")
+            self._after_io(peer)
+            return
+        if peer.linger_until:
+            # Closing: we only read to let the peer's last bytes drain (closing a socket with unread data
+            # sends a reset that can destroy our goodbye in flight).
+            if not data:
+                self._close_socket(peer)
+            return
+        self.stats["bytes_in"] += len(data)
+        conn.receive_data(data, now)
+        self._after_io(peer)
+
+    def _after_io(self, peer: Peer) -> None:
+        for event in peer.conn.events():
+            self.on_event(peer, event)
+        self.flush(peer)
+
+    def flush(self, peer: Peer) -> None:
+        """Write what the protocol has queued for ``peer``; buffer the rest and watch for writability."""
+        data = peer.conn.data_to_send()
+        out = peer.out
+        if data:
+            out += data
+        if out and not peer.tls_handshaking and peer.sock.fileno() >= 0:
+            try:
+                sent = peer.sock.send(out)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0
+            except OSError as exc:
+                out.clear()
+                peer.conn.lost(f"connection lost: {exc.strerror or exc}")
+                for event in peer.conn.events():
+                    self.on_event(peer, event)
+                sent = 0
+            if sent:
+                self.stats["bytes_out"] += sent
+                del out[:sent]
+            if len(out) > self.max_send_queue and not peer.conn.closed:
+                # The peer cannot keep up.  Its queue is full, so a goodbye would never get through either.
+                out.clear()
+                peer.conn.close("send_queue_full", "send queue full: the connection could not keep up")
+                peer.conn.data_to_send()
+                for event in peer.conn.events():
+                    self.on_event(peer, event)
+        if peer.conn.closed and not peer.linger_until:
+            self._begin_linger(peer)
+        if peer.linger_until and not out and not peer.shut_down and peer.sock.fileno() >= 0:
+            peer.shut_down = True
+            try:
+                peer.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self._close_socket(peer)
+                return
+        if peer.sock.fileno() >= 0:
+            want = bool(out) or peer.tls_handshaking
+            if want != peer.want_write:
+                self._watch(peer, read=not peer.paused, write=want)
+
+    def _begin_linger(self, peer: Peer) -> None:
+        peer.linger_until = time.monotonic() + min(LINGER, self.close_timeout)
+        if peer.conn.close_code == "lost":
+            self._close_socket(peer)
+        elif peer.paused:
+            peer.paused = False
+            self._watch(peer, read=True, write=bool(peer.out))
+
+    def _watch(self, peer: Peer, *, read: bool, write: bool) -> None:
+        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
+        peer.want_write = write
+        sock = peer.sock
+        try:
+            if events:
+                try:
+                    self.selector.modify(sock, events, peer)
+                except KeyError:
+                    self.selector.register(sock, events, peer)
+            else:
+                try:
+                    self.selector.unregister(sock)
+                except KeyError:
+                    pass
+        except (ValueError, OSError):
+            pass  # socket already closed
+
+    def close_peer(self, peer: Peer, code: str, reason: str) -> None:
+        """Say goodbye to ``peer`` with a reason; its socket closes once the goodbye is flushed."""
+        peer.conn.close(code, reason)
+        self._after_io(peer)
+
+    def _close_socket(self, peer: Peer) -> None:
+        sock = peer.sock
+        fd = sock.fileno()
+        if fd >= 0:
+            try:
+                self.selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            self.peers.pop(fd, None)
+            sock.close()
+        if not peer.conn.closed:
+            peer.conn.lost("connection closed")
+        for event in peer.conn.events():
+            self.on_event(peer, event)
+        self.on_peer_closed(peer)
+
+    def _set_reading(self, on: bool) -> None:
+        self.reading_paused = not on
+        for peer in self.peers.values():
+            if peer.linger_until or peer.tls_handshaking:
+                continue
+            peer.paused = not on
+            self._watch(peer, read=on, write=bool(peer.out))
+        log.debug("reading %s", "resumed" if on else "paused: the application is not calling get()")
+
+    def deliver(self, item: Any, nbytes: int) -> None:
+        """Put an item in the user's inbox, pausing reads while the user is far behind (I/O thread)."""
+        self.inbox.append(item)
+        self.inbox_bytes_in += nbytes
+        if not self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out > self.max_inbox_bytes:
+            self._set_reading(False)
+
+    def _housekeeping(self, now: float) -> None:
+        for peer in list(self.peers.values()):
+            if peer.linger_until:
+                if now >= peer.linger_until:
+                    self._close_socket(peer)
+                continue
+            if peer.paused:
+                peer.conn.keep_alive(now)
+            peer.conn.tick(now)
+            if peer.conn.has_data_to_send() or peer.conn.closed:
+                self._after_io(peer)
+        self.on_housekeeping(now)
+
+    # -- hooks for subclasses --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Runs first in the thread (e.g. resolve and connect)."""
+
+    def on_event(self, peer: Peer, event: Event) -> None:
+        """Handle one protocol event of ``peer``."""
+        if isinstance(event, Closed):
+            log.debug("connection %s closed: %s", peer.addr, event.reason)
+
+    def on_peer_closed(self, peer: Peer) -> None:
+        """The peer's socket has been closed."""
+
+    def on_tls_ready(self, peer: Peer) -> None:
+        """The peer's TLS handshake finished."""
+
+    def on_housekeeping(self, now: float) -> None:
+        """Runs every HOUSEKEEPING_INTERVAL seconds."""
+
+    def on_stopping(self) -> None:
+        """Runs once when a stop begins, before goodbyes."""
+
+    def on_stop(self) -> None:
+        """Runs last in the thread, after every socket is closed."""
+
+    def on_crash(self) -> None:
+        """Runs if the loop itself failed (a bug): make sure the user hears of it."""
+
+    def goodbye(self) -> tuple[str, str]:
+        """The (code, reason) said to every peer when the thread stops."""
+        return ("closed", "closed")
+
+
+def call_soon(io: IOThread, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` in the I/O thread (user thread)."""
+    io.submit(fn, *args)
+
+
+def is_connect_in_progress(code: int) -> bool:
+    """True for the errno values a non-blocking connect() returns while still connecting."""
+    return code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 0)

@@ -1,0 +1,123 @@
+"""The ``Packet``: what users send and receive — string keys mapped to values.
+
+This module only defines the container.  It never encodes, decodes or touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+__all__ = ["Packet"]
+
+
+class Packet(MutableMapping[str, Any]):
+    """A message: string field names mapped to values.
+
+    Fields are reachable as attributes (``p.x``) and as a mapping (``p["x"]``, ``"x" in p``, ``len(p)``,
+    iteration, ``keys()/items()/get()``, ``dict(p)``).  A field whose name clashes with a Packet attribute
+    or method (``keys``, ``sender``, ``get``...) is reachable only as ``p["keys"]``.
+
+    ``sender`` is not a field: on a server it is the :class:`~sprocket.Client` the packet came from, on a
+    client (and on packets you build yourself) it is ``None``.  Peers cannot set it.
+
+    Packets compare equal to packets and dicts with the same fields (``sender`` is ignored).
+
+    Raises:
+        TypeError: a field name is not a string.
+    """
+
+    __slots__ = ("_fields", "sender")
+
+    _fields: dict[str, Any]
+    sender: Any
+
+    def __init__(self, _fields: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        data = dict(_fields) if _fields is not None else {}
+        if fields:
+            data.update(fields)
+        for key in data:
+            if type(key) is not str:
+                raise TypeError(
+                    f"Packet field names must be strings, got {key!r} ({type(key).__name__}); "
+                    "nest a dict inside a field if you need other keys"
+                )
+        object.__setattr__(self, "_fields", data)
+        object.__setattr__(self, "sender", None)
+
+    @classmethod
+    def _received(cls, fields: dict[str, Any], sender: Any) -> Packet:
+        # Fast path for the I/O thread: the decoder already checked that keys are strings.
+        p = cls.__new__(cls)
+        object.__setattr__(p, "_fields", fields)
+        object.__setattr__(p, "sender", sender)
+        return p
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails, so methods and slots win over fields.
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(
+                f"packet has no field {name!r} (fields: {', '.join(self._fields) or 'none'})"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "sender":
+            object.__setattr__(self, name, value)
+        elif hasattr(type(self), name):
+            raise AttributeError(f"{name!r} is a Packet method; set the field with p[{name!r}] = ...")
+        else:
+            self._fields[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if type(key) is not str:
+            raise TypeError(f"Packet field names must be strings, got {key!r} ({type(key).__name__})")
+        self._fields[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Packet):
+            return self._fields == other._fields
+        if isinstance(other, Mapping):
+            return self._fields == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
+
+    def __repr__(self) -> str:
+        body = ", ".join(
+            f"{k}={v!r}" if k.isidentifier() else f"**{{{k!r}: {v!r}}}" for k, v in self._fields.items()
+        )
+        return f"Packet({body})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._fields
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "_fields", dict(state))
+        object.__setattr__(self, "sender", None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a new plain ``dict`` of the fields (``sender`` is not included)."""
+        return dict(self._fields)

@@ -1,0 +1,507 @@
+"""The sprocket wire protocol, sans I/O: bytes in, events and bytes out.
+
+This module never touches a socket, a thread or a clock.  Time is passed in as ``now`` (seconds on any
+monotonic clock), so every rule here is tested in memory, byte for byte, with a fake clock.
+docs/PROTOCOL.md is the specification; this is its implementation.
+
+Theory of operation
+-------------------
+A :class:`Connection` is one end of one TCP stream.  The I/O layer feeds it what the socket read
+(:meth:`Connection.receive_data`), calls :meth:`Connection.tick` regularly, collects
+:meth:`Connection.events` and writes out :meth:`Connection.data_to_send`.  Application payloads go in as
+already-encoded DATA frames (:func:`data_frame`), so a broadcast is encoded once and shared.
+
+States::
+
+    HANDSHAKE --(client: WELCOME received / server: accept())--> OPEN
+    HANDSHAKE --(REJECT, BYE, timeout, protocol error)---------> CLOSED
+    OPEN      --(BYE either way, timeout, protocol error)------> CLOSED
+
+In each state only some frame types are legal; anything else is a protocol error, which closes the
+connection with a BYE that tells the peer why.  Before OPEN a frame may be at most
+``HANDSHAKE_FRAME_LIMIT`` bytes, so an unauthenticated peer cannot make us buffer much.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .codec import Codec
+from .errors import DecodeError
+
+__all__ = [
+    "HANDSHAKE_FRAME_LIMIT",
+    "PROTOCOL_VERSION",
+    "Closed",
+    "Connection",
+    "HelloReceived",
+    "Received",
+    "Welcomed",
+    "data_frame",
+]
+
+PROTOCOL_VERSION = 1
+HANDSHAKE_FRAME_LIMIT = 4096
+
+# Frame types: the first byte of every frame body.
+CHALLENGE = 0x01  # server -> client, first frame: {"sprocket": version, "nonce": 16 bytes}
+HELLO = 0x02  # client -> server: {"version", "codec", "app", "name", "auth", "max_packet_size"}
+WELCOME = 0x03  # server -> client: {"id", "time", "ping_interval", "timeout", "max_packet_size"}
+REJECT = 0x04  # server -> client: {"code", "reason"}; the server closes after sending it
+DATA = 0x05  # either way, OPEN only: one codec-encoded packet
+PING = 0x06  # either way: float64 sender time
+PONG = 0x07  # either way: float64 echoed time, float64 responder time
+BYE = 0x08  # either way: {"code", "reason"}; the sender closes after sending it
+
+FRAME_NAMES = {
+    CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME", REJECT: "REJECT",
+    DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE",
+}  # fmt: skip
+
+_HEADER = struct.Struct(">I")
+_FRAME_START = struct.Struct(">IB")
+_PING = struct.Struct(">d")
+_PONG = struct.Struct(">dd")
+
+HANDSHAKE = "handshake"
+OPEN = "open"
+CLOSED = "closed"
+
+
+def frame(kind: int, body: bytes = b"") -> bytes:
+    """Return one complete frame: 4-byte big-endian length, the type byte, the body."""
+    return _FRAME_START.pack(len(body) + 1, kind) + body
+
+
+def data_frame(payload: bytes) -> bytes:
+    """Return a DATA frame carrying an encoded packet (shareable between connections)."""
+    return _FRAME_START.pack(len(payload) + 1, DATA) + payload
+
+
+def _control(kind: int, fields: dict[str, Any]) -> bytes:
+    return frame(kind, msgpack.packb(fields, use_bin_type=True))
+
+
+def password_proof(password: str, nonce: bytes) -> bytes:
+    """The HELLO ``auth`` value: HMAC-SHA256 of the server's nonce keyed by the password."""
+    return hmac.new(password.encode("utf-8"), nonce, hashlib.sha256).digest()
+
+
+# -- events ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelloReceived:
+    """Server side: a well-formed HELLO passed the version, codec, app and password checks.
+
+    The server must now call :meth:`Connection.accept` or :meth:`Connection.reject`.
+    """
+
+    name: str | None
+    app: str | None
+
+
+@dataclass(frozen=True)
+class Welcomed:
+    """Client side: the server accepted us; ``client_id`` is our id on that server."""
+
+    client_id: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """A packet's decoded fields arrived (OPEN state only)."""
+
+    fields: dict[str, Any]
+    size: int
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The connection is over.  ``by_peer`` tells whether the other side (or the network) ended it.
+
+    ``code`` is a short word (closed, shutdown, timeout, kicked, protocol, send_queue_full, lost, and the
+    reject codes password, full, codec, app, version, busy); ``reason`` is a sentence for humans.
+    """
+
+    code: str
+    reason: str
+    by_peer: bool
+
+
+Event = HelloReceived | Welcomed | Received | Closed
+
+
+class Connection:
+    """One end of a sprocket connection, with no I/O.
+
+    Contract: feed every byte the socket reads to :meth:`receive_data`; call :meth:`tick` at least every
+    ``ping_interval / 2``; after either, write :meth:`data_to_send` to the socket and handle
+    :meth:`events`.  Once :attr:`closed` is true, flush :meth:`data_to_send` (it holds the BYE) and close
+    the socket.  None of the methods raise on bad input from the peer: they close the connection instead.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        codec: Codec,
+        now: float,
+        *,
+        max_packet_size: int = 1 << 20,
+        ping_interval: float = 1.0,
+        timeout: float = 10.0,
+        handshake_timeout: float = 5.0,
+        password: str | None = None,
+        app: str | None = None,
+        name: str | None = None,
+        nonce: bytes | None = None,
+    ) -> None:
+        if role not in ("client", "server"):
+            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
+        self.role = role
+        self.codec = codec
+        self.max_packet_size = max_packet_size
+        self.peer_max_packet_size = max_packet_size
+        self.ping_interval = ping_interval
+        self.timeout = timeout
+        self.password = password
+        self.app = app
+        self.name = name
+        self.state = HANDSHAKE
+        self.client_id: int | None = None
+        self.close_code: str | None = None
+        self.close_reason: str | None = None
+        # Round trip and clock estimates (seconds).
+        self.rtt: float | None = None
+        self.jitter = 0.0
+        self.clock_offset = 0.0  # peer clock - our clock, best estimate
+        self._offset_samples: list[tuple[float, float]] = []  # (rtt, offset) of recent pongs
+        self.bytes_received = 0
+        self.frames_received = 0
+        self._buffer = bytearray()
+        self._out: list[bytes] = []
+        self._events: list[Event] = []
+        self._deadline = now + handshake_timeout
+        self._handshake_timeout = handshake_timeout
+        self._last_received = now
+        self._next_ping = now + ping_interval
+        self._hello_sent_at = 0.0
+        self._nonce = nonce if nonce is not None else os.urandom(16)
+        if role == "server":
+            self._out.append(_control(CHALLENGE, {"sprocket": PROTOCOL_VERSION, "nonce": self._nonce}))
+
+    # -- what the I/O layer calls ----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over (flush :meth:`data_to_send`, then close the socket)."""
+        return self.state == CLOSED
+
+    @property
+    def is_open(self) -> bool:
+        """True between a completed handshake and the close."""
+        return self.state == OPEN
+
+    def events(self) -> list[Event]:
+        """Return and forget the events produced since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Return and forget the bytes to write to the socket, in order (may be empty)."""
+        if not self._out:
+            return b""
+        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out = []
+        return out
+
+    def has_data_to_send(self) -> bool:
+        """True if :meth:`data_to_send` would return something."""
+        return bool(self._out)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes read from the socket.  Complete frames are handled at once; a partial one waits.
+
+        An empty ``data`` means the peer closed the stream (EOF).
+        """
+        if self.state == CLOSED:
+            return
+        if not data:
+            self._finish("lost", "the connection was closed without a goodbye", by_peer=True)
+            return
+        self._last_received = now
+        self.bytes_received += len(data)
+        buf = self._buffer
+        buf += data
+        pos = 0
+        end = len(buf)
+        limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+        while end - pos >= 4:
+            (length,) = _HEADER.unpack_from(buf, pos)
+            if length == 0 or length > limit:
+                del buf[:]
+                if length == 0:
+                    self._fail("protocol", "received an empty frame")
+                elif self.state == OPEN:
+                    self._fail(
+                        "protocol",
+                        f"received a frame of {length - 1} bytes, over max_packet_size ({limit - 1})",
+                    )
+                else:
+                    self._fail("protocol", f"handshake frame of {length} bytes is too large (limit {limit})")
+                return
+            if end - pos - 4 < length:
+                break
+            start = pos + 5
+            pos += 4 + length
+            self.frames_received += 1
+            kind = buf[start - 1]
+            if kind == DATA and self.state == OPEN:
+                try:
+                    fields = self.codec.decode(bytes(buf[start:pos]))
+                except DecodeError as exc:
+                    del buf[:]
+                    self._fail("protocol", str(exc))
+                    return
+                self._events.append(Received(fields, length - 1))
+            else:
+                self._control_frame(kind, bytes(buf[start:pos]), now)
+                if self.state == CLOSED:
+                    del buf[:]
+                    return
+                limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+        del buf[:pos]
+
+    def tick(self, now: float) -> None:
+        """Run the timers: handshake deadline, dead-peer timeout, heartbeats.  Call often."""
+        if self.state == HANDSHAKE:
+            if now >= self._deadline:
+                self._fail("timeout", f"the handshake did not complete within {self._handshake_timeout:g} s")
+            return
+        if self.state != OPEN:
+            return
+        silent = now - self._last_received
+        if silent >= self.timeout:
+            self._fail("timeout", f"nothing received for {silent:.1f} s (timeout {self.timeout:g} s)")
+            return
+        if now >= self._next_ping:
+            self._out.append(frame(PING, _PING.pack(now)))
+            self._next_ping = now + self.ping_interval
+
+    def keep_alive(self, now: float) -> None:
+        """Treat the peer as heard from now.
+
+        The I/O layer calls this while it deliberately stops reading (back-pressure when the application
+        is not calling ``get()``): silence we caused is not the peer's fault.
+        """
+        self._last_received = now
+
+    def send_data(self, frame_bytes: bytes) -> bool:
+        """Queue a DATA frame made by :func:`data_frame`.  Returns False (and drops it) unless OPEN."""
+        if self.state != OPEN:
+            return False
+        self._out.append(frame_bytes)
+        return True
+
+    def close(self, code: str = "closed", reason: str = "closed") -> None:
+        """Say goodbye with a reason and close.  No-op if already closed."""
+        if self.state == CLOSED:
+            return
+        self._out.append(_control(BYE, {"code": code, "reason": reason}))
+        self._finish(code, reason, by_peer=False)
+
+    def lost(self, reason: str) -> None:
+        """The socket failed (reset, broken pipe...): close without a goodbye."""
+        if self.state != CLOSED:
+            self._out.clear()
+            self._finish("lost", reason, by_peer=True)
+
+    # -- server side ---------------------------------------------------------------------------------
+
+    def accept(self, client_id: int, now: float) -> None:
+        """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on."""
+        if self.role != "server" or self.state != HANDSHAKE:
+            raise RuntimeError("accept() is for a server connection that is still in its handshake")
+        self.client_id = client_id
+        self.state = OPEN
+        self._last_received = now
+        self._next_ping = now + self.ping_interval
+        self._out.append(
+            _control(
+                WELCOME,
+                {
+                    "id": client_id,
+                    "time": now,
+                    "ping_interval": self.ping_interval,
+                    "timeout": self.timeout,
+                    "max_packet_size": self.max_packet_size,
+                },
+            )
+        )
+
+    def reject(self, code: str, reason: str) -> None:
+        """Server: refuse the handshake with a reason the client will show; the connection closes."""
+        if self.state == CLOSED:
+            return
+        self._out.append(_control(REJECT, {"code": code, "reason": reason}))
+        self._finish(code, f"rejected: {reason}", by_peer=False)
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _finish(self, code: str, reason: str, *, by_peer: bool) -> None:
+        self.state = CLOSED
+        self.close_code = code
+        self.close_reason = reason
+        self._events.append(Closed(code, reason, by_peer))
+
+    def _fail(self, code: str, reason: str) -> None:
+        # We end the connection because of something the peer did; tell it why, then close.
+        self.close(code, reason)
+
+    def _control_frame(self, kind: int, body: bytes, now: float) -> None:
+        if kind == PING:
+            if len(body) != _PING.size:
+                return self._fail("protocol", "malformed PING frame")
+            self._out.append(frame(PONG, body + _PING.pack(now)))
+            return None
+        if kind == PONG:
+            if len(body) != _PONG.size:
+                return self._fail("protocol", "malformed PONG frame")
+            sent, peer_time = _PONG.unpack(body)
+            self._measure(now - sent, peer_time, now)
+            return None
+        if kind == BYE:
+            info = self._fields(body, "BYE")
+            if info is None:
+                return None
+            code = str(info.get("code", "closed"))[:40]
+            reason = str(info.get("reason", ""))[:500]
+            who = "the server" if self.role == "client" else "the client"
+            return self._finish(code, f"{who} closed the connection: {reason}", by_peer=True)
+        if self.state == HANDSHAKE:
+            if self.role == "client":
+                return self._client_handshake(kind, body, now)
+            if kind == HELLO and self._hello_sent_at == 0.0:
+                self._hello_sent_at = now  # marks "HELLO seen": a second one is a protocol error
+                return self._server_hello(body)
+        name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
+        return self._fail("protocol", f"unexpected {name} frame in state {self.state}")
+
+    def _fields(self, body: bytes, what: str) -> dict[str, Any] | None:
+        try:
+            value = msgpack.unpackb(body, raw=False)
+        except Exception:
+            value = None
+        if not isinstance(value, dict):
+            self._fail("protocol", f"malformed {what} frame")
+            return None
+        return value
+
+    def _client_handshake(self, kind: int, body: bytes, now: float) -> None:
+        if kind == CHALLENGE and self._hello_sent_at == 0.0:
+            info = self._fields(body, "CHALLENGE")
+            if info is None:
+                return
+            nonce = info.get("nonce")
+            if not isinstance(nonce, bytes) or info.get("sprocket") is None:
+                return self._fail("protocol", "malformed CHALLENGE frame (is this a sprocket server?)")
+            auth = password_proof(self.password, nonce) if self.password is not None else None
+            self._hello_sent_at = now
+            self._out.append(
+                _control(
+                    HELLO,
+                    {
+                        "version": PROTOCOL_VERSION,
+                        "codec": self.codec.name,
+                        "app": self.app,
+                        "name": self.name,
+                        "auth": auth,
+                        "max_packet_size": self.max_packet_size,
+                    },
+                )
+            )
+            return
+        if kind == WELCOME and self._hello_sent_at:
+            info = self._fields(body, "WELCOME")
+            if info is None:
+                return
+            try:
+                client_id = int(info["id"])
+                server_time = float(info["time"])
+                self.peer_max_packet_size = int(info.get("max_packet_size", self.max_packet_size))
+                self.ping_interval = min(self.ping_interval, float(info.get("ping_interval", 1.0)))
+            except (KeyError, TypeError, ValueError):
+                return self._fail("protocol", "malformed WELCOME frame")
+            self.client_id = client_id
+            self.state = OPEN
+            self._next_ping = now + self.ping_interval
+            self._measure(now - self._hello_sent_at, server_time, now)
+            self._events.append(Welcomed(client_id))
+            return
+        if kind == REJECT:
+            info = self._fields(body, "REJECT")
+            if info is None:
+                return
+            code = str(info.get("code", "rejected"))[:40]
+            reason = str(info.get("reason", "no reason given"))[:500]
+            return self._finish(code, reason, by_peer=True)
+        name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
+        self._fail("protocol", f"unexpected {name} frame during the handshake")
+
+    def _server_hello(self, body: bytes) -> None:
+        info = self._fields(body, "HELLO")
+        if info is None:
+            return
+        version = info.get("version")
+        if version != PROTOCOL_VERSION:
+            return self.reject(
+                "version", f"protocol version {version!r} is not supported (server speaks {PROTOCOL_VERSION})"
+            )
+        codec = info.get("codec")
+        if codec != self.codec.name:
+            return self.reject(
+                "codec",
+                f"codec mismatch: the server uses {self.codec.name!r} and the client {codec!r}; "
+                "pass the same codec= on both ends",
+            )
+        app = info.get("app")
+        if self.app is not None and app != self.app:
+            return self.reject("app", f"this server runs {self.app!r}, not {app!r}")
+        if self.password is not None:
+            auth = info.get("auth")
+            expected = password_proof(self.password, self._nonce)
+            if not isinstance(auth, bytes) or not hmac.compare_digest(auth, expected):
+                return self.reject("password", "wrong password" if auth else "this server needs a password")
+        peer_max = info.get("max_packet_size")
+        if isinstance(peer_max, int) and peer_max > 0:
+            self.peer_max_packet_size = peer_max
+        name = info.get("name")
+        self._events.append(
+            HelloReceived(
+                name=str(name)[:64] if name is not None else None, app=app if isinstance(app, str) else None
+            )
+        )
+
+    def _measure(self, rtt: float, peer_time: float, now: float) -> None:
+        if rtt < 0:
+            return
+        if self.rtt is None:
+            self.rtt = rtt
+            self.jitter = rtt / 2
+        else:
+            # RFC 6298 style smoothing: the estimate follows the trend, jitter tracks the spread.
+            self.jitter += (abs(self.rtt - rtt) - self.jitter) / 4
+            self.rtt += (rtt - self.rtt) / 8
+        # The offset sample from the fastest recent round trip is the least distorted by queueing.
+        samples = self._offset_samples
+        samples.append((rtt, peer_time + rtt / 2 - now))
+        if len(samples) > 8:
+            del samples[0]
+        self.clock_offset = min(samples)[1]

@@ -1,0 +1,403 @@
+"""``Servo``: the server end, and ``Client``, its handle for each connected Sprocket.
+
+One I/O thread accepts and serves every client (not a thread per client).  The server assigns client
+ids and stamps every received packet with its sender, so a client can never pose as another.
+This module never calls user code from the I/O thread: callbacks run inside ``get()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import selectors
+import socket
+import ssl
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .client import DEFAULT_PORT, _check_positive, _IOStopper
+from .codec import Codec, get_codec
+from .errors import ClosedError, ConnectionFailed, PacketTooLarge
+from .events import Endpoint, Joined, Left, run_callback
+from .iothread import IOThread, Peer
+from .packet import Packet
+from .protocol import Closed, Connection, Event, HelloReceived, Received, data_frame
+
+log = logging.getLogger("sprocket")
+
+__all__ = ["Client", "Servo"]
+
+
+class Client:
+    """The server's handle for one connected client.  Hashable; use it as a dict key.
+
+    Attributes:
+        id: unique per Servo, assigned by the server (1, 2, 3...).
+        ip, port: the client's address.
+        name: the name the client gave (``Sprocket(name=...)``), or None.
+    """
+
+    __slots__ = ("__weakref__", "_io", "_peer", "id", "ip", "left_reason", "name", "port")
+
+    def __init__(self, io: _ServerIO, peer: Peer, client_id: int, name: str | None) -> None:
+        self._io = io
+        self._peer = peer
+        self.id = client_id
+        self.ip: str = peer.addr[0]
+        self.port: int = peer.addr[1]
+        self.name = name
+        self.left_reason: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True until the connection is over (as the I/O thread sees it, which may be ahead of events)."""
+        return self._peer.conn.is_open
+
+    @property
+    def rtt(self) -> float | None:
+        """Smoothed round-trip time to this client in seconds (None until measured)."""
+        return self._peer.conn.rtt
+
+    @property
+    def jitter(self) -> float:
+        """Smoothed variation of the round-trip time, in seconds."""
+        return self._peer.conn.jitter
+
+    def send(self, **fields: Any) -> None:
+        """Send a packet to this client only.  Never blocks; dropped if the client has gone.
+
+        Raises:
+            UnsendableValue: a value cannot be encoded.
+            PacketTooLarge: over the smaller of the server's and this client's ``max_packet_size``.
+            ClosedError: the Servo is closed.
+        """
+        self._send(fields)
+
+    def send_packet(self, packet: Packet | Mapping[str, Any]) -> None:
+        """Send a :class:`Packet` (or mapping) to this client only.  Same contract as :meth:`send`."""
+        self._send(packet._fields if isinstance(packet, Packet) else dict(packet))
+
+    def _send(self, fields: Mapping[str, Any]) -> None:
+        io = self._io
+        if io.stopping:
+            raise ClosedError("the Servo is closed")
+        payload = io.codec.encode(fields)
+        limit = min(io.max_packet_size, self._peer.conn.peer_max_packet_size)
+        if len(payload) > limit:
+            raise PacketTooLarge(
+                f"packet is {len(payload)} bytes encoded, over max_packet_size ({limit}) for client {self.id}"
+            )
+        io.submit("send", self._peer, data_frame(payload))
+
+    def kick(self, reason: str = "kicked by the server") -> None:
+        """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked``."""
+        self._io.submit(self._io.close_peer, self._peer, "kicked", str(reason))
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Client {self.id}{name} {self.ip}:{self.port}>"
+
+
+class _ServerIO(IOThread):
+    """The I/O thread of one Servo: accept, handshake, admit or refuse, then shuttle frames."""
+
+    def __init__(self, listener: socket.socket, settings: dict[str, Any]) -> None:
+        super().__init__(
+            f"sprocket-servo-{listener.getsockname()[1]}",
+            max_send_queue=settings["max_send_queue"],
+            max_inbox_bytes=settings["max_inbox_bytes"],
+            close_timeout=settings["close_timeout"],
+        )
+        self.listener = listener
+        self.codec: Codec = settings["codec"]
+        self.max_packet_size: int = settings["max_packet_size"]
+        self.max_clients: int | None = settings["max_clients"]
+        self.max_pending: int = settings["max_pending"]
+        self.ssl_context: ssl.SSLContext | None = settings["ssl_context"]
+        self.conn_args = {
+            "codec": self.codec,
+            "max_packet_size": self.max_packet_size,
+            "ping_interval": settings["ping_interval"],
+            "timeout": settings["timeout"],
+            "handshake_timeout": settings["handshake_timeout"],
+            "password": settings["password"],
+            "app": settings["app"],
+        }
+        self.next_id = 1
+        self.client_count = 0  # admitted and not yet gone (I/O thread's view)
+        self.pending: set[Peer] = set()  # accepted, handshake not finished
+        self.accept_paused_until = 0.0
+        self.refused = 0
+        self.selector.register(listener, selectors.EVENT_READ, self._on_accept)
+
+    def _on_accept(self, mask: int) -> None:
+        for _ in range(64):  # bounded, so a flood cannot starve the other sockets
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: stop accepting briefly instead of spinning on a ready listener.
+                    log.warning("cannot accept connections: %s; pausing accepts for 0.5 s", exc)
+                    self.selector.unregister(self.listener)
+                    self.accept_paused_until = time.monotonic() + 0.5
+                return
+            self._admit(sock, addr)
+
+    def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> None:
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        addr = (addr[0], addr[1])
+        if self.stopping or len(self.pending) >= self.max_pending:
+            # Too many half-open handshakes: refuse this one outright rather than let a flood queue up.
+            self.refused += 1
+            sock.close()
+            log.info("refused %s:%s: too many connections still handshaking", *addr)
+            return
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            except (ssl.SSLError, OSError) as exc:
+                log.info("TLS setup failed for %s:%s: %s", addr[0], addr[1], exc)
+                sock.close()
+                return
+        conn = Connection("server", now=time.monotonic(), **self.conn_args)
+        peer = Peer(sock, conn, addr)
+        self.pending.add(peer)
+        self.add_peer(peer)
+
+    def on_housekeeping(self, now: float) -> None:
+        if self.accept_paused_until and now >= self.accept_paused_until and not self.stopping:
+            self.accept_paused_until = 0.0
+            self.selector.register(self.listener, selectors.EVENT_READ, self._on_accept)
+
+    def on_event(self, peer: Peer, event: Event) -> None:
+        if type(event) is Received:
+            self.stats["packets_in"] += 1
+            self.deliver((Packet._received(event.fields, peer.handle), event.size), event.size)
+        elif isinstance(event, HelloReceived):
+            self.pending.discard(peer)
+            if self.max_clients is not None and self.client_count >= self.max_clients:
+                self.refused += 1
+                peer.conn.reject("full", f"the server is full ({self.max_clients} players)")
+                return
+            client_id = self.next_id
+            self.next_id += 1
+            self.client_count += 1
+            peer.conn.accept(client_id, time.monotonic())
+            peer.handle = Client(self, peer, client_id, event.name)
+            log.info("client %s joined from %s:%s", client_id, *peer.addr)
+            self.deliver((Joined(peer.handle), 0), 0)
+        elif isinstance(event, Closed):
+            if peer.handle is None:
+                self.pending.discard(peer)
+                log.info(
+                    "sprocket: connection from %s:%s ended during handshake: %s", *peer.addr, event.reason
+                )
+                return
+            self.client_count -= 1
+            client = peer.handle
+            code = event.code
+            reason = event.reason if event.by_peer or code != "closed" else "closed by the server"
+            client.left_reason = reason
+            log.info("client %s left: %s", client.id, reason)
+            self.deliver((Left(client, reason, code), 0), 0)
+
+    def on_peer_closed(self, peer: Peer) -> None:
+        self.pending.discard(peer)
+
+    def on_stopping(self) -> None:
+        try:
+            self.selector.unregister(self.listener)
+        except (KeyError, ValueError):
+            pass
+        self.listener.close()
+
+    def on_stop(self) -> None:
+        if self.listener.fileno() >= 0:
+            self.listener.close()
+
+    def goodbye(self) -> tuple[str, str]:
+        return ("shutdown", "the server is shutting down")
+
+    def on_crash(self) -> None:
+        log.error("the server's I/O thread stopped after an internal error")
+
+
+class Servo(Endpoint):
+    """A server: accepts many :class:`~sprocket.Sprocket` clients and exchanges packets with them.
+
+    Binds in the constructor (so a busy port fails right here); everything else happens in one
+    background I/O thread.  ``get()`` returns every packet received since the last call, each with
+    ``packet.sender`` set to its :class:`Client`.  Joins and leaves arrive in order with the packets:
+    as ``on_join(client)`` / ``on_leave(client, reason)`` callbacks run inside ``get()``, or as
+    :class:`~sprocket.Joined` / :class:`~sprocket.Left` items from :meth:`events`.
+
+    Args:
+        host: address to listen on; ``"0.0.0.0"`` (default) accepts from the network, ``"127.0.0.1"``
+            only from this machine.
+        port: port to listen on (default 7777); ``0`` picks a free one, read it from ``servo.port``.
+        max_clients: refuse clients past this many (they are told "server full").
+        password: clients must give the same password.
+        app: clients must give the same ``app`` string (your game's name and version).
+        codec: ``"msgpack"`` (default, safe) or ``"pickle"`` (trusted networks only).
+        max_packet_size: largest encoded packet, in bytes, sent or accepted.
+        ping_interval, timeout: heartbeat period and the silence after which a client is dropped.
+        handshake_timeout: seconds a new connection has to complete its handshake.
+        close_timeout: seconds ``close()`` waits to flush goodbyes.
+        max_send_queue: bytes queued for one client before it is dropped ("send queue full").
+        max_inbox_bytes: bytes of received packets held for ``get()`` before reading pauses.
+        max_pending: connections allowed to be mid-handshake at once; more are refused.
+        ssl_context: an ``ssl.SSLContext`` (server side) to speak TLS.
+        on_join: ``callback(client)``, run inside ``get()``.
+        on_leave: ``callback(client, reason)``, run inside ``get()``.
+
+    Raises:
+        ConnectionFailed: the address cannot be bound (port in use, bad address).
+        ValueError: an argument is out of range, or an unknown codec.
+    """
+
+    def __init__(
+        self,
+        host: str = "0.0.0.0",
+        port: int = DEFAULT_PORT,
+        *,
+        max_clients: int | None = None,
+        password: str | None = None,
+        app: str | None = None,
+        codec: str | Codec = "msgpack",
+        max_packet_size: int = 1 << 20,
+        ping_interval: float = 1.0,
+        timeout: float = 10.0,
+        handshake_timeout: float = 5.0,
+        close_timeout: float = 1.0,
+        max_send_queue: int = 8 << 20,
+        max_inbox_bytes: int = 16 << 20,
+        max_pending: int = 512,
+        ssl_context: ssl.SSLContext | None = None,
+        on_join: Callable[[Client], Any] | None = None,
+        on_leave: Callable[[Client, str], Any] | None = None,
+    ) -> None:
+        _check_positive(
+            max_packet_size=max_packet_size, ping_interval=ping_interval, timeout=timeout,
+            handshake_timeout=handshake_timeout, max_send_queue=max_send_queue,
+            max_inbox_bytes=max_inbox_bytes, max_pending=max_pending,
+        )  # fmt: skip
+        if max_clients is not None and max_clients < 0:
+            raise ValueError("max_clients must be >= 0 or None")
+        self.codec = get_codec(codec)
+        self.max_packet_size = max_packet_size
+        self.on_join = on_join
+        self.on_leave = on_leave
+        self.clients: list[Client] = []
+        self._closed = False
+        listener = _listen(host, int(port))
+        self.host = host
+        self.port: int = listener.getsockname()[1]
+        self._io = _ServerIO(
+            listener,
+            {
+                "codec": self.codec, "max_packet_size": max_packet_size, "max_clients": max_clients,
+                "max_pending": max_pending, "ssl_context": ssl_context, "ping_interval": ping_interval,
+                "timeout": timeout, "handshake_timeout": handshake_timeout, "password": password,
+                "app": app, "max_send_queue": max_send_queue, "max_inbox_bytes": max_inbox_bytes,
+                "close_timeout": close_timeout,
+            },
+        )  # fmt: skip
+        self._io.start()
+        self._finalizer = weakref.finalize(self, _IOStopper(self._io))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters since start: ``bytes_in``, ``bytes_out``, ``packets_in``, ``packets_out``, ``refused``."""
+        stats = dict(self._io.stats)
+        stats["refused"] = self._io.refused
+        return stats
+
+    def sendall(self, **fields: Any) -> None:
+        """Send one packet, made from keyword arguments, to every connected client.  Encoded once.
+
+        Raises:
+            UnsendableValue, PacketTooLarge, ClosedError: as for :meth:`Client.send`.
+        """
+        self._broadcast(fields, ())
+
+    def sendall_packet(
+        self, packet: Packet | Mapping[str, Any], exclude: Iterable[Client] | Client = ()
+    ) -> None:
+        """Send a packet to every connected client except those in ``exclude`` (a client or several).
+
+        Raises:
+            UnsendableValue, PacketTooLarge, ClosedError: as for :meth:`Client.send`.
+        """
+        fields = packet._fields if isinstance(packet, Packet) else dict(packet)
+        excluded = frozenset((exclude,)) if isinstance(exclude, Client) else frozenset(exclude)
+        self._broadcast(fields, excluded)
+
+    def _broadcast(self, fields: Mapping[str, Any], exclude: Iterable[Client]) -> None:
+        if self._closed:
+            raise ClosedError("this Servo is closed; make a new one")
+        payload = self.codec.encode(fields)
+        if len(payload) > self.max_packet_size:
+            raise PacketTooLarge(
+                f"packet is {len(payload)} bytes encoded, over max_packet_size ({self.max_packet_size})"
+            )
+        self._io.submit("all", data_frame(payload), exclude)
+
+    def close(self) -> None:
+        """Say goodbye to every client (reason "the server is shutting down"), flush up to
+        ``close_timeout``, stop listening and stop the I/O thread.  Idempotent; leaves no thread or socket.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        self._io.stop(wait=True)
+
+    def _seen(self, event: Any) -> None:
+        if isinstance(event, Joined):
+            self.clients.append(event.client)
+        elif isinstance(event, Left):
+            try:
+                self.clients.remove(event.client)
+            except ValueError:
+                pass
+
+    def _callback(self, event: Any) -> None:
+        if isinstance(event, Joined):
+            run_callback(self.on_join, event.client)
+        elif isinstance(event, Left):
+            run_callback(self.on_leave, event.client, event.reason)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self.clients)} clients"
+        return f"<Servo {self.host}:{self.port} {state}>"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            "; is another server running there? pass port=0 to pick a free port"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise ConnectionFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+    return sock
