@@ -383,8 +383,9 @@ class Connection:
                 return None
             code = str(info.get("code", "closed"))[:40]
             reason = str(info.get("reason", ""))[:500]
-            who = "the server" if self.role == "client" else "the client"
-            return self._finish(code, f"{who} closed the connection: {reason}", by_peer=True)
+            if not reason or reason == "closed":
+                reason = f"the {'server' if self.role == 'client' else 'client'} closed the connection"
+            return self._finish(code, reason, by_peer=True)
         if self.state == HANDSHAKE:
             if self.role == "client":
                 return self._client_handshake(kind, body, now)

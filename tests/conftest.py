@@ -1,0 +1,71 @@
+"""Shared test helpers: condition waits with deadlines (never bare sleeps), leak checks, SDL dummy drivers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+# Set before anything imports pygame: tests never open a real window or sound device.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 5.0, message: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(0.002)  # a poll interval, not synchronisation: the deadline above decides
+
+
+def collect(endpoint: Any, count: int, timeout: float = 5.0) -> list[Any]:
+    """Call ``endpoint.get()`` until ``count`` packets arrived; return them (fails on timeout)."""
+    got: list[Any] = []
+
+    def enough() -> bool:
+        got.extend(endpoint.get())
+        return len(got) >= count
+
+    wait_until(enough, timeout, f"{count} packets (got {len(got)})")
+    return got
+
+
+def open_fds() -> int:
+    """Number of file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def sprocket_threads() -> list[threading.Thread]:
+    """Live threads started by sprocket."""
+    return [t for t in threading.enumerate() if t.name.startswith("sprocket-")]
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[None]:
+    """Fail the test if it leaves sprocket threads or file descriptors behind."""
+    fds = open_fds()
+    yield
+    wait_until(lambda: not sprocket_threads(), 5.0, "sprocket threads to exit")
+    wait_until(lambda: open_fds() <= fds, 5.0, f"file descriptors to be released ({open_fds()} > {fds})")
+
+
+@pytest.fixture
+def servo() -> Iterator[Any]:
+    """A Servo on 127.0.0.1 with a free port and short timeouts, closed after the test."""
+    from sprocket import Servo
+
+    server = Servo("127.0.0.1", 0, ping_interval=0.2, timeout=3.0, handshake_timeout=3.0)
+    yield server
+    server.close()
