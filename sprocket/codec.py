@@ -136,7 +136,7 @@ class Codec:
         raise NotImplementedError
 
     def decode(self, data: bytes | memoryview) -> dict[str, Any]:
-        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on any failure."""
+        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
         raise NotImplementedError
 
 
@@ -261,7 +261,7 @@ class MsgpackCodec(Codec):
             raise UnsendableValue(f"cannot encode packet: {exc}") from exc
 
     def decode(self, data: bytes | memoryview) -> dict[str, Any]:
-        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on any failure."""
+        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
         try:
             value = _unpack(data)
         except DecodeError:

@@ -7,8 +7,8 @@ working::
     ├── PacketTooLarge        (also ValueError)     you tried to send more than max_packet_size
     ├── UnsendableValue       (also TypeError)      a value the codec cannot encode; register its type
     ├── RegistrationError     (also TypeError)      sprocket.register() was given something it cannot handle
-    ├── ClosedError           (also ConnectionError) you closed it (or it was never usable): local misuse
-    ├── ConnectionFailed      (also ConnectionError) the network or the other side broke it
+    ├── ClosedError           (also ConnectionError) you closed it: local misuse
+    ├── ConnectionFailed      (also ConnectionError) the network or the peer broke it
     │   ├── ConnectTimeout    (also TimeoutError)   no connection within the deadline
     │   └── Rejected                                the server said no during the handshake (reason given)
     └── ProtocolError         (also ValueError)     the peer sent something that breaks the wire protocol
@@ -57,7 +57,7 @@ class RegistrationError(SprocketError, TypeError):
 
 
 class ClosedError(SprocketError, ConnectionError):
-    """The object was closed by your own code (``close()``, or the ``with`` block ended); it cannot be used."""
+    """The object was closed by your own code (``close()`` or the end of a ``with`` block)."""
 
 
 class ConnectionFailed(SprocketError, ConnectionError):

@@ -137,7 +137,12 @@ class IOThread:
                     if obj is None:
                         self._on_wake()
                     elif isinstance(obj, Peer):
-                        self._on_ready(obj, mask)
+                        try:
+                            self._on_ready(obj, mask)
+                        except Exception:
+                            # A bug triggered by one peer must not take the others down with it.
+                            log.exception("internal error serving %s:%s; dropping that connection", *obj.addr)
+                            self._drop_broken(obj)
                     else:
                         obj(mask)
                 now = time.monotonic()
@@ -269,8 +274,12 @@ class IOThread:
         self._after_io(peer)
 
     def _after_io(self, peer: Peer) -> None:
-        for event in peer.conn.events():
-            self.on_event(peer, event)
+        # Handling an event can produce more (accepting a HELLO parses frames that waited behind it).
+        events = peer.conn.events()
+        while events:
+            for event in events:
+                self.on_event(peer, event)
+            events = peer.conn.events()
         self.flush(peer)
 
     def flush(self, peer: Peer) -> None:
@@ -340,6 +349,14 @@ class IOThread:
         except (ValueError, OSError):
             pass  # socket already closed
 
+    def _drop_broken(self, peer: Peer) -> None:
+        try:
+            peer.conn.lost("internal error in sprocket (see the log)")
+            self._close_socket(peer)
+        except Exception:
+            log.exception("could not drop %s:%s cleanly", *peer.addr)
+            self.peers.pop(peer.sock.fileno(), None)
+
     def close_peer(self, peer: Peer, code: str, reason: str) -> None:
         """Say goodbye to ``peer`` with a reason; its socket closes once the goodbye is flushed."""
         peer.conn.close(code, reason)
@@ -386,7 +403,7 @@ class IOThread:
             if peer.paused:
                 peer.conn.keep_alive(now)
             peer.conn.tick(now)
-            if peer.conn.has_data_to_send() or peer.conn.closed:
+            if peer.conn.has_data_to_send() or peer.conn.has_events() or peer.conn.closed:
                 self._after_io(peer)
         self.on_housekeeping(now)
 

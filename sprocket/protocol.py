@@ -193,6 +193,7 @@ class Connection:
         self._last_received = now
         self._next_ping = now + ping_interval
         self._hello_sent_at = 0.0
+        self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
         self._nonce = nonce if nonce is not None else os.urandom(16)
         if role == "server":
             self._out.append(_control(CHALLENGE, {"sprocket": PROTOCOL_VERSION, "nonce": self._nonce}))
@@ -222,6 +223,10 @@ class Connection:
         self._out = []
         return out
 
+    def has_events(self) -> bool:
+        """True if :meth:`events` would return something."""
+        return bool(self._events)
+
     def has_data_to_send(self) -> bool:
         """True if :meth:`data_to_send` would return something."""
         return bool(self._out)
@@ -238,12 +243,15 @@ class Connection:
             return
         self._last_received = now
         self.bytes_received += len(data)
+        self._buffer += data
+        self._parse(now)
+
+    def _parse(self, now: float) -> None:
         buf = self._buffer
-        buf += data
         pos = 0
         end = len(buf)
         limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
-        while end - pos >= 4:
+        while end - pos >= 4 and not self._deciding:
             (length,) = _HEADER.unpack_from(buf, pos)
             if length == 0 or length > limit:
                 del buf[:]
@@ -277,6 +285,7 @@ class Connection:
                     del buf[:]
                     return
                 limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+        # While the server decides on a HELLO, later frames wait here: they are parsed after accept().
         del buf[:pos]
 
     def tick(self, now: float) -> None:
@@ -327,8 +336,9 @@ class Connection:
 
     def accept(self, client_id: int, now: float) -> None:
         """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on."""
-        if self.role != "server" or self.state != HANDSHAKE:
-            raise RuntimeError("accept() is for a server connection that is still in its handshake")
+        if self.role != "server" or self.state != HANDSHAKE or not self._deciding:
+            raise RuntimeError("accept() answers a HelloReceived event, once")
+        self._deciding = False
         self.client_id = client_id
         self.state = OPEN
         self._last_received = now
@@ -345,11 +355,14 @@ class Connection:
                 },
             )
         )
+        if self._buffer:
+            self._parse(now)
 
     def reject(self, code: str, reason: str) -> None:
         """Server: refuse the handshake with a reason the client will show; the connection closes."""
         if self.state == CLOSED:
             return
+        self._deciding = False
         self._out.append(_control(REJECT, {"code": code, "reason": reason}))
         self._finish(code, f"rejected: {reason}", by_peer=False)
 
@@ -391,6 +404,7 @@ class Connection:
                 return self._client_handshake(kind, body, now)
             if kind == HELLO and self._hello_sent_at == 0.0:
                 self._hello_sent_at = now  # marks "HELLO seen": a second one is a protocol error
+                self._deciding = True
                 return self._server_hello(body)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
         return self._fail("protocol", f"unexpected {name} frame in state {self.state}")

@@ -183,6 +183,8 @@ class _ServerIO(IOThread):
             self.deliver((Packet._received(event.fields, peer.handle), event.size), event.size)
         elif isinstance(event, HelloReceived):
             self.pending.discard(peer)
+            if peer.conn.closed:
+                return
             if self.max_clients is not None and self.client_count >= self.max_clients:
                 self.refused += 1
                 peer.conn.reject("full", f"the server is full ({self.max_clients} players)")

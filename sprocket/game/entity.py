@@ -110,7 +110,7 @@ def angle(default: float = 0.0, *, period: float = 360.0) -> float:
             raise TypeError(f"angle() {name} must be a number, got {type(value).__name__}")
     if not (math.isfinite(period) and period > 0):
         raise ValueError(f"angle() period must be a finite number > 0, got {period!r}")
-    return cast(float, dataclasses.field(default=default, metadata={_KIND_KEY: ANGLE, _PERIOD_KEY: period}))
+    return dataclasses.field(default=default, metadata={_KIND_KEY: ANGLE, _PERIOD_KEY: period})
 
 
 def snap(default: T) -> T:
@@ -119,7 +119,7 @@ def snap(default: T) -> T:
     Use as a field default: ``radius: float = snap(8.0)``.  Mutable defaults (list, dict, set) are refused
     by dataclasses with ``ValueError``; use an immutable value (a tuple) instead.
     """
-    return cast(T, dataclasses.field(default=default, metadata={_KIND_KEY: DISCRETE}))
+    return dataclasses.field(default=default, metadata={_KIND_KEY: DISCRETE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +141,10 @@ class FieldKinds:
     scalars: Mapping[str, type]
 
 
-@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field, angle, snap))
+# angle() and snap() are deliberately not listed as field specifiers: type checkers then see them as
+# plain default values (they are typed to return one), which is right — PEP 681 would otherwise treat
+# `angle()` without an explicit `default=` as a field with no default.
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
 @dataclasses.dataclass
 class Entity:
     """Base class for game entity state.  Subclasses become dataclasses and are registered by type name.
@@ -168,7 +171,7 @@ class Entity:
             raise TypeError(f"type_name of {cls.__qualname__} must be a non-empty str, got {name!r}")
         cls.type_name = name
         dataclasses.dataclass(cls)  # modifies cls in place (no slots=True, which would make a new class)
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             where = f"{cls.__qualname__}.{f.name}"
             if hasattr(Entity, f.name):
                 raise TypeError(f"{where}: field name {f.name!r} is reserved by Entity; rename the field")

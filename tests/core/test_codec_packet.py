@@ -91,7 +91,7 @@ def test_non_string_keys_are_refused() -> None:
 
 
 def test_missing_attribute_names_the_fields() -> None:
-    with pytest.raises(AttributeError, match="'x', 'y'|x, y"):
+    with pytest.raises(AttributeError, match=r"'x', 'y'|x, y"):
         _ = Packet(x=1, y=2).z
 
 

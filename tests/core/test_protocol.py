@@ -135,6 +135,7 @@ def test_a_second_hello_is_a_protocol_error() -> None:
     server, client = make_pair()
     pump(server, client, 100.0)
     server.events()
+    server.accept(1, 100.0)
     hello = frame(HELLO, msgpack.packb({"version": PROTOCOL_VERSION, "codec": "msgpack"}))
     server.receive_data(hello, 100.0)
     (closed,) = server.events()
@@ -295,3 +296,23 @@ def test_welcome_frame_layout() -> None:
     assert out[4] == WELCOME
     assert msgpack.unpackb(out[5:])["id"] == 3
     assert DATA == 0x05
+
+
+def test_frames_pipelined_after_hello_wait_for_the_servers_decision() -> None:
+    server, _ = make_pair()
+    server.data_to_send()
+    hello = frame(HELLO, msgpack.packb({"version": PROTOCOL_VERSION, "codec": "msgpack"}))
+    server.receive_data(hello + data_frame(MsgpackCodec().encode({"early": 1})), 100.0)
+    assert [type(e) for e in server.events()] == [HelloReceived]  # the DATA waits
+    server.accept(1, 100.0)
+    assert server.events() == [Received({"early": 1}, 8)]
+
+
+def test_junk_pipelined_after_hello_is_judged_after_the_decision() -> None:
+    server, _ = make_pair()
+    hello = frame(HELLO, msgpack.packb({"version": PROTOCOL_VERSION, "codec": "msgpack"}))
+    server.receive_data(hello + data_frame(b"\xc1"), 100.0)
+    assert [type(e) for e in server.events()] == [HelloReceived]
+    server.accept(1, 100.0)
+    (closed,) = server.events()
+    assert closed.code == "protocol"

@@ -1,0 +1,393 @@
+"""Snapshots of the server's entities, and their compact delta wire form.
+
+* :class:`World` — the server's entity store: spawn, despawn, look up, and take a :class:`Snapshot`.
+* :class:`Snapshot` — an immutable picture of every entity at one tick.
+* :func:`encode_snapshot` / :func:`decode_snapshot` — turn a snapshot into plain msgpack-friendly values
+  as a *delta* against a snapshot the receiver already has (only changed fields, spawns and despawns),
+  and back.  An unchanged world encodes to a handful of bytes.
+* :class:`SnapshotHistory` — the last N snapshots by tick, to find delta baselines.
+
+The wire form is a dict with str keys::
+
+    {"tick": 42, "time": 1.4, "base": 40,                 # base: the tick this is a delta against, or None
+     "spawn": [[id, "type_name", {"field": value, ...}], ...],   # every field of new entities
+     "change": [[id, {"field": new_value, ...}], ...],            # changed fields of existing entities
+     "gone": [id, ...]}                                          # despawned entities
+
+Empty lists are left out.  Decoding applies ``gone``, then ``spawn``, then ``change``, so an id whose
+entity was replaced by one of another type appears in ``gone`` and ``spawn`` together.
+
+Decoding trusts nothing: the dict comes from the network, so anything that does not fit — wrong types,
+an unknown entity type or field, a delta against a base the receiver does not have — raises
+:class:`SnapshotError` and never any other exception.  Values of fields annotated ``float`` (and angle
+fields) must be finite numbers, ``int`` fields ints, ``bool`` fields bools, ``str`` fields strs; fields
+with any other annotation are passed through unchecked.
+
+This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from .entity import Entity, EntityError, entity_type, field_kinds
+
+__all__ = [
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotHistory",
+    "UnknownEntityError",
+    "World",
+    "decode_snapshot",
+    "encode_snapshot",
+]
+
+
+class SnapshotError(ValueError):
+    """A snapshot wire dict that cannot be decoded (malformed, hostile, or against the wrong base)."""
+
+
+class UnknownEntityError(SnapshotError, KeyError):
+    """A :class:`World` lookup or despawn of an id that is not there.  Also a ``KeyError``."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would show the message in quotes, as if it were a key.
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every entity at one server tick: ``tick``, server ``time`` in seconds, ``entities`` (id -> entity).
+
+    Treat it as immutable, entities included: snapshots share unchanged entity objects with each other
+    (that is what makes decoding deltas cheap).  :meth:`World.snapshot` copies the live entities.
+    """
+
+    tick: int
+    time: float
+    entities: Mapping[int, Entity]
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class World(Mapping[int, Entity]):
+    """The server's live entities by id.  A read-only ``Mapping[int, Entity]`` plus spawn/despawn.
+
+    Entities are stored by reference: mutate them in place (``world[pid].x += 1``) and the next
+    :meth:`snapshot` picks the change up.  Automatic ids count up from 1 and are never reused, so a
+    client can never mistake a new entity for an old one that had the same id.
+    """
+
+    def __init__(self) -> None:
+        self._entities: dict[int, Entity] = {}
+        self._next_id = 1
+
+    def spawn(self, entity: Entity, id: int | None = None) -> int:
+        """Add ``entity`` under ``id`` (or the next free automatic id) and return the id.
+
+        Raises ``TypeError`` if ``entity`` is not an :class:`Entity` or ``id`` not an int; ``ValueError``
+        if ``id`` is already in use.
+        """
+        if not isinstance(entity, Entity):
+            raise TypeError(f"spawn() needs an Entity, got {type(entity).__name__}")
+        if id is None:
+            while self._next_id in self._entities:
+                self._next_id += 1
+            id = self._next_id
+            self._next_id += 1
+        elif not _is_int(id):
+            raise TypeError(f"entity id must be an int, got {type(id).__name__}")
+        elif id in self._entities:
+            raise ValueError(f"entity id {id} is already in use (by {self._entities[id]!r})")
+        self._entities[id] = entity
+        return id
+
+    def despawn(self, id: int) -> Entity:
+        """Remove the entity ``id`` and return it.
+
+        Raises :class:`UnknownEntityError` (a ``ValueError`` and ``KeyError``) if there is none.
+        """
+        try:
+            return self._entities.pop(id)
+        except KeyError:
+            raise UnknownEntityError(f"no entity with id {id!r} to despawn") from None
+
+    def __getitem__(self, id: int) -> Entity:
+        """Return the entity ``id``; raises :class:`UnknownEntityError` (also a ``KeyError``) if absent."""
+        try:
+            return self._entities[id]
+        except KeyError:
+            raise UnknownEntityError(f"no entity with id {id!r}") from None
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._entities
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._entities)
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def snapshot(self, tick: int, time: float) -> Snapshot:
+        """Return a :class:`Snapshot` of copies of every entity, stamped ``tick`` and server ``time``.
+
+        Raises ``TypeError`` if ``tick`` is not an int or ``time`` not a number, ``ValueError`` if ``time``
+        is not finite.
+        """
+        if not _is_int(tick):
+            raise TypeError(f"tick must be an int, got {type(tick).__name__}")
+        if isinstance(time, bool) or not isinstance(time, (int, float)):
+            raise TypeError(f"time must be a number, got {type(time).__name__}")
+        if not math.isfinite(time):
+            raise ValueError(f"time must be finite, got {time!r}")
+        return Snapshot(tick, float(time), {i: e.copy() for i, e in self._entities.items()})
+
+
+def encode_snapshot(new: Snapshot, base: Snapshot | None) -> dict[str, Any]:
+    """Encode ``new`` as plain values: a delta against ``base``, or a full snapshot if ``base`` is None.
+
+    The receiver must decode it with the same ``base`` (it is named by tick in the ``"base"`` key).
+    Field values are passed through as they are, so they must be something the network codec can send.
+    Raises ``TypeError`` if ``new`` or ``base`` is not a :class:`Snapshot`.
+    """
+    if not isinstance(new, Snapshot):
+        raise TypeError(f"encode_snapshot() needs a Snapshot, got {type(new).__name__}")
+    if base is not None and not isinstance(base, Snapshot):
+        raise TypeError(f"base must be a Snapshot or None, got {type(base).__name__}")
+    old: Mapping[int, Entity] = base.entities if base is not None else {}
+    spawn: list[list[Any]] = []
+    change: list[list[Any]] = []
+    gone: list[int] = []
+    for eid, entity in new.entities.items():
+        prev = old.get(eid)
+        if prev is None:
+            spawn.append([eid, entity.type_name, entity.to_fields()])
+        elif type(prev) is not type(entity):
+            # The id now names a different kind of thing: replace it rather than diff across types.
+            gone.append(eid)
+            spawn.append([eid, entity.type_name, entity.to_fields()])
+        elif prev is not entity:
+            before = prev.__dict__
+            after = entity.__dict__
+            changed = {}
+            for name in field_kinds(type(entity)).names:
+                value = after[name]
+                old_value = before[name]
+                if value is not old_value and value != old_value:
+                    changed[name] = value
+            if changed:
+                change.append([eid, changed])
+    gone.extend(eid for eid in old if eid not in new.entities)
+    wire: dict[str, Any] = {
+        "tick": new.tick,
+        "time": new.time,
+        "base": base.tick if base is not None else None,
+    }
+    if spawn:
+        wire["spawn"] = spawn
+    if change:
+        wire["change"] = change
+    if gone:
+        wire["gone"] = gone
+    return wire
+
+
+def _entries(wire: Mapping[str, Any], key: str) -> list[Any] | tuple[Any, ...]:
+    value = wire.get(key, ())
+    if not isinstance(value, (list, tuple)):
+        raise SnapshotError(f"snapshot {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _entity_id(value: object, where: str) -> int:
+    if not _is_int(value):
+        raise SnapshotError(f"{where}: entity id must be an int, got {type(value).__name__}")
+    return value
+
+
+def _checked_fields(cls: type[Entity], fields: object, where: str) -> dict[str, Any]:
+    """Validate a wire field dict against ``cls``; return it with numbers normalised to float."""
+    if not isinstance(fields, Mapping):
+        raise SnapshotError(f"{where}: fields must be a dict, got {type(fields).__name__}")
+    kinds = field_kinds(cls)
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if not isinstance(name, str) or name not in kinds.name_set:
+            raise SnapshotError(f"{where}: entity type {cls.type_name!r} has no field {name!r}")
+        expected = kinds.scalars.get(name)
+        if expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SnapshotError(
+                    f"{where}: {cls.type_name}.{name} must be a number, got {type(value).__name__}"
+                )
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise SnapshotError(f"{where}: {cls.type_name}.{name} must be finite, got {value!r}")
+        elif expected is int:
+            if not _is_int(value):
+                raise SnapshotError(
+                    f"{where}: {cls.type_name}.{name} must be an int, got {type(value).__name__}"
+                )
+        elif expected is not None and not isinstance(value, expected):
+            raise SnapshotError(
+                f"{where}: {cls.type_name}.{name} must be {expected.__name__}, got {type(value).__name__}"
+            )
+        out[name] = value
+    return out
+
+
+def _build(cls: type[Entity], values: dict[str, Any], where: str) -> Entity:
+    try:
+        return cls(**values)
+    except Exception as exc:
+        # The class's own __init__/__post_init__ saw values from the network; whatever it raised, the
+        # caller must only ever see SnapshotError.
+        raise SnapshotError(f"{where}: cannot build {cls.type_name}: {exc}") from exc
+
+
+def decode_snapshot(wire: Mapping[str, Any], base: Snapshot | None) -> Snapshot:
+    """Rebuild the :class:`Snapshot` that :func:`encode_snapshot` encoded, using the same ``base``.
+
+    A full snapshot (``"base": None``) ignores ``base``.  Unchanged entities are shared with ``base``.
+    Unknown top-level keys are ignored (room for additions).  Raises :class:`SnapshotError` — and nothing
+    else, whatever ``wire`` holds — if the wire is a delta against a tick other than ``base.tick`` (or
+    ``base`` is None), names an unknown entity type or field, changes or removes an entity that is not in
+    the base, spawns an id twice, or is malformed in any way.
+    """
+    if not isinstance(wire, Mapping):
+        raise SnapshotError(f"snapshot must be a dict, got {type(wire).__name__}")
+    try:
+        tick = wire.get("tick")
+        time = wire.get("time")
+        base_tick = wire.get("base")
+    except Exception as exc:  # a hostile Mapping implementation
+        raise SnapshotError(f"unreadable snapshot: {exc}") from exc
+    if not _is_int(tick):
+        raise SnapshotError(f"snapshot 'tick' must be an int, got {type(tick).__name__}")
+    if isinstance(time, bool) or not isinstance(time, (int, float)):
+        raise SnapshotError(f"snapshot 'time' must be a number, got {type(time).__name__}")
+    try:
+        time = float(time)
+    except OverflowError:
+        time = math.inf
+    if not math.isfinite(time):
+        raise SnapshotError(f"snapshot 'time' must be finite, got {time!r}")
+
+    base_entities: Mapping[int, Entity]
+    if base_tick is None:
+        base_entities = {}
+    elif not _is_int(base_tick):
+        raise SnapshotError(f"snapshot 'base' must be an int or None, got {type(base_tick).__name__}")
+    elif base is None:
+        raise SnapshotError(f"snapshot {tick} is a delta against tick {base_tick}, but no base was given")
+    elif base.tick != base_tick:
+        raise SnapshotError(
+            f"snapshot {tick} is a delta against tick {base_tick}, but the base given is tick {base.tick}"
+        )
+    else:
+        base_entities = base.entities
+
+    entities: dict[int, Entity] = dict(base_entities)
+    removed: set[int] = set()
+    for item in _entries(wire, "gone"):
+        eid = _entity_id(item, "gone")
+        if eid not in entities:
+            raise SnapshotError(f"gone: entity {eid} is not in the base snapshot")
+        del entities[eid]
+        removed.add(eid)
+
+    for item in _entries(wire, "spawn"):
+        if not isinstance(item, (list, tuple)) or len(item) != 3:
+            raise SnapshotError("spawn: each entry must be [id, type_name, fields]")
+        eid = _entity_id(item[0], "spawn")
+        where = f"spawn of entity {eid}"
+        if eid in entities:
+            raise SnapshotError(f"{where}: the id is already in use")
+        if not isinstance(item[1], str):
+            raise SnapshotError(f"{where}: type name must be a str, got {type(item[1]).__name__}")
+        try:
+            cls = entity_type(item[1])
+        except EntityError as exc:
+            raise SnapshotError(f"{where}: {exc}") from None
+        entities[eid] = _build(cls, _checked_fields(cls, item[2], where), where)
+
+    changed: set[int] = set()
+    for item in _entries(wire, "change"):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise SnapshotError("change: each entry must be [id, fields]")
+        eid = _entity_id(item[0], "change")
+        where = f"change of entity {eid}"
+        if eid not in base_entities or eid in removed:
+            raise SnapshotError(f"{where}: the entity is not in the base snapshot")
+        if eid in changed:
+            raise SnapshotError(f"{where}: the entity is changed twice")
+        changed.add(eid)
+        old = base_entities[eid]
+        cls = type(old)
+        values = old.to_fields()
+        values.update(_checked_fields(cls, item[1], where))
+        entities[eid] = _build(cls, values, where)
+
+    return Snapshot(tick, time, entities)
+
+
+class SnapshotHistory:
+    """The most recent ``capacity`` snapshots, by tick: delta baselines for a server or a client.
+
+    Adding a tick that is already held replaces it; when full, the oldest tick is evicted.
+    Raises ``ValueError`` if ``capacity < 1``, ``TypeError`` if it is not an int.
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        if not _is_int(capacity):
+            raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._by_tick: dict[int, Snapshot] = {}
+        self._latest: Snapshot | None = None
+
+    def add(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` (replacing one with the same tick), evicting the oldest tick if over capacity.
+
+        Raises ``TypeError`` if ``snapshot`` is not a :class:`Snapshot`.
+        """
+        if not isinstance(snapshot, Snapshot):
+            raise TypeError(f"add() needs a Snapshot, got {type(snapshot).__name__}")
+        self._by_tick[snapshot.tick] = snapshot
+        if len(self._by_tick) > self.capacity:
+            del self._by_tick[min(self._by_tick)]
+        # Only the minimum tick is ever evicted, so the latest survives unless it is replaced.
+        if self._latest is None or snapshot.tick >= self._latest.tick:
+            self._latest = snapshot
+
+    def get(self, tick: int) -> Snapshot | None:
+        """Return the snapshot for ``tick``, or None if it was never added or has been evicted."""
+        try:
+            return self._by_tick.get(tick)
+        except TypeError:  # unhashable tick (e.g. from a hostile ack); it is certainly not held
+            return None
+
+    @property
+    def latest(self) -> Snapshot | None:
+        """The snapshot with the highest tick, or None when empty."""
+        return self._latest
+
+    def __len__(self) -> int:
+        return len(self._by_tick)
+
+    def __contains__(self, tick: object) -> bool:
+        return self.get(tick) is not None  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        """Forget every snapshot (e.g. after reconnecting)."""
+        self._by_tick.clear()
+        self._latest = None
