@@ -80,9 +80,8 @@ _KIND_KEY = "sprocket.kind"
 _PERIOD_KEY = "sprocket.period"
 
 # Kinds of field, as far as blending is concerned.
-FLOAT = "float"
-ANGLE = "angle"
-DISCRETE = "discrete"
+_ANGLE = "angle"
+_DISCRETE = "discrete"
 
 # The scalar annotations whose values snapshot decoding checks.  Anything else is accepted as-is.
 _SCALARS: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
@@ -110,7 +109,7 @@ def angle(default: float = 0.0, *, period: float = 360.0) -> float:
             raise TypeError(f"angle() {name} must be a number, got {type(value).__name__}")
     if not (math.isfinite(period) and period > 0):
         raise ValueError(f"angle() period must be a finite number > 0, got {period!r}")
-    return dataclasses.field(default=default, metadata={_KIND_KEY: ANGLE, _PERIOD_KEY: period})
+    return dataclasses.field(default=default, metadata={_KIND_KEY: _ANGLE, _PERIOD_KEY: period})
 
 
 def snap(default: T) -> T:
@@ -119,7 +118,7 @@ def snap(default: T) -> T:
     Use as a field default: ``radius: float = snap(8.0)``.  Mutable defaults (list, dict, set) are refused
     by dataclasses with ``ValueError``; use an immutable value (a tuple) instead.
     """
-    return dataclasses.field(default=default, metadata={_KIND_KEY: DISCRETE})
+    return dataclasses.field(default=default, metadata={_KIND_KEY: _DISCRETE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,7 +248,7 @@ def field_kinds(cls: type[Entity]) -> FieldKinds:
         if annotation in (float, int, bool, str):
             scalars[f.name] = annotation
         kind = f.metadata.get(_KIND_KEY)
-        if kind == ANGLE:
+        if kind == _ANGLE:
             angles.append((f.name, float(f.metadata[_PERIOD_KEY])))
             scalars[f.name] = float
         elif kind is None and annotation is float:

@@ -17,8 +17,9 @@ so that much is the bare minimum, and the rest is margin.  Jitter rises quickly 
 falls slowly, so one spike buys a few seconds of safety instead of a stutter per spike.  It starts at
 ``interval / 6``, which makes the first delay about two snapshot intervals past latency.
 
-Render time never jumps when the delay changes: it runs at 0.9x-1.1x real speed until it reaches the
-new target (it jumps only if it is more than ``max_delay`` off — your server clock estimate jumped).
+Render time never jumps when the delay changes: it closes the gap to the new target gradually (half a
+second's time constant), never running slower than 0.9x or faster than 1.1x real speed.  It jumps only
+if it is more than ``max_delay`` off — your server clock estimate jumped.
 
 Past the newest snapshot, entities are extrapolated for at most ``max_extrapolation`` seconds and then
 frozen; before the oldest snapshot, the oldest is shown.  An entity spawned in a snapshot appears when
@@ -48,6 +49,10 @@ _INTERVAL_FACTOR = 1.5
 _JITTER_FACTOR = 3.0
 # How much faster or slower than real time the render clock may run while converging on its target.
 _MAX_RATE_CHANGE = 0.1
+# Below that limit the render clock closes its gap to the target proportionally, with this time constant
+# (seconds): small wobbles of the target then nudge the clock rate slightly instead of flipping it
+# between 0.9x and 1.1x.
+_CONVERGE_TIME = 0.5
 
 
 def _number(value: float, name: str, *, minimum: float | None = None) -> float:
@@ -181,7 +186,7 @@ class InterpolationBuffer:
             # Too far off to glide there (the caller's server-clock estimate jumped): jump.
             return goal
         limit = _MAX_RATE_CHANGE * elapsed
-        return render + min(max(error, -limit), limit)
+        return render + min(max(error * min(1.0, elapsed / _CONVERGE_TIME), -limit), limit)
 
     def sample(self, server_now: float) -> dict[int, Entity]:
         """Return every entity as it was at render time (``server_now - delay``), by id.
