@@ -152,7 +152,7 @@ class _ClientIO(IOThread):
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
             self.stats["packets_in"] += 1
-            self.deliver((Packet._received(event.fields, None), event.size), event.size)
+            self.deliver((Packet._received(event.fields, None, event.size), event.size), event.size)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
             self.is_connected = True

@@ -27,9 +27,10 @@ class Packet(MutableMapping[str, Any]):
         TypeError: a field name is not a string.
     """
 
-    __slots__ = ("_fields", "sender")
+    __slots__ = ("_fields", "_size", "sender")
 
     _fields: dict[str, Any]
+    _size: int  # encoded size in bytes of a received packet (0 for packets built locally)
     sender: Any
 
     def __init__(self, _fields: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
@@ -43,13 +44,15 @@ class Packet(MutableMapping[str, Any]):
                     "nest a dict inside a field if you need other keys"
                 )
         object.__setattr__(self, "_fields", data)
+        object.__setattr__(self, "_size", 0)
         object.__setattr__(self, "sender", None)
 
     @classmethod
-    def _received(cls, fields: dict[str, Any], sender: Any) -> Packet:
+    def _received(cls, fields: dict[str, Any], sender: Any, size: int = 0) -> Packet:
         # Fast path for the I/O thread: the decoder already checked that keys are strings.
         p = cls.__new__(cls)
         object.__setattr__(p, "_fields", fields)
+        object.__setattr__(p, "_size", size)
         object.__setattr__(p, "sender", sender)
         return p
 
@@ -63,7 +66,7 @@ class Packet(MutableMapping[str, Any]):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "sender":
+        if name in ("sender", "_size"):
             object.__setattr__(self, name, value)
         elif hasattr(type(self), name):
             raise AttributeError(f"{name!r} is a Packet method; set the field with p[{name!r}] = ...")
@@ -116,6 +119,7 @@ class Packet(MutableMapping[str, Any]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_fields", dict(state))
+        object.__setattr__(self, "_size", 0)
         object.__setattr__(self, "sender", None)
 
     def to_dict(self) -> dict[str, Any]:

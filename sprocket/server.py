@@ -91,6 +91,12 @@ class Client:
             )
         io.submit("send", self._peer, data_frame(payload))
 
+    def _send_payload(self, payload: bytes) -> None:
+        # For the game layer: a payload already encoded (and size-checked) once for several clients.
+        if self._io.stopping:
+            raise ClosedError("the Servo is closed")
+        self._io.submit("send", self._peer, data_frame(payload))
+
     def kick(self, reason: str = "kicked by the server") -> None:
         """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked``."""
         self._io.submit(self._io.close_peer, self._peer, "kicked", str(reason))
@@ -180,7 +186,7 @@ class _ServerIO(IOThread):
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
             self.stats["packets_in"] += 1
-            self.deliver((Packet._received(event.fields, peer.handle), event.size), event.size)
+            self.deliver((Packet._received(event.fields, peer.handle, event.size), event.size), event.size)
         elif isinstance(event, HelloReceived):
             self.pending.discard(peer)
             if peer.conn.closed:

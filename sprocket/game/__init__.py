@@ -1,1 +1,64 @@
-"""sprocket.game: the pygame layer (fill in)."""
+"""sprocket.game: the game layer — smooth netcode for pygame, and a headless authoritative server.
+
+Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots and their deltas,
+:class:`InterpolationBuffer`, :class:`Predictor`, :class:`FixedStep`, :class:`TickSchedule`.
+Server side (no pygame): :class:`GameServer`.  Client side: :class:`GameClient` and :class:`GameBot`
+(no pygame), and :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .bot import GameBot
+from .client import GameClient, NetStats
+from .clock import FixedStep, TickSchedule
+from .entity import Entity, angle, blend, entity_type, entity_types, extrapolate, snap
+from .hooks import HookError
+from .interpolation import InterpolationBuffer
+from .messages import PlayerJoined, PlayerLeft
+from .prediction import Predictor
+from .server import GameServer, Player, ServerStats
+from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_snapshot, encode_snapshot
+
+if TYPE_CHECKING:
+    from .app import NetworkedGame
+
+__all__ = [
+    "Entity",
+    "FixedStep",
+    "GameBot",
+    "GameClient",
+    "GameServer",
+    "HookError",
+    "InterpolationBuffer",
+    "NetStats",
+    "NetworkedGame",
+    "Player",
+    "PlayerJoined",
+    "PlayerLeft",
+    "Predictor",
+    "ServerStats",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotHistory",
+    "TickSchedule",
+    "World",
+    "angle",
+    "blend",
+    "decode_snapshot",
+    "encode_snapshot",
+    "entity_type",
+    "entity_types",
+    "extrapolate",
+    "snap",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # NetworkedGame needs pygame; import it only when asked for, so headless servers never load pygame.
+    if name == "NetworkedGame":
+        from .app import NetworkedGame
+
+        return NetworkedGame
+    raise AttributeError(f"module 'sprocket.game' has no attribute {name!r}")

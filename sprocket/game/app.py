@@ -1,0 +1,256 @@
+"""``NetworkedGame``: the pygame frame loop a user subclasses.
+
+Each frame: pygame events -> ``on_event``; everything received -> ``on_packet`` / ``on_connect`` /
+``on_disconnect`` / ``on_join`` / ``on_leave``; fixed steps -> ``input()`` (sent and predicted);
+``update(dt)``; ``draw(screen)``; the F3 overlay; flip.  Importing this module registers pygame's
+``Vector2``, ``Rect`` and ``Color`` with sprocket's codec, so they can be sent as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the library prints nothing
+import pygame
+
+import sprocket
+from sprocket import DEFAULT_PORT, Connected, Disconnected, Packet, Sprocket
+
+from .client import GameClient, Rule
+from .clock import FixedStep
+from .entity import Entity
+from .hooks import check_hooks
+from .messages import PlayerJoined, PlayerLeft
+from .overlay import NetOverlay
+
+log = logging.getLogger("sprocket")
+
+__all__ = ["NetworkedGame", "register_pygame_types"]
+
+HOOKS = {
+    "on_event": ("event",),
+    "on_packet": ("packet",),
+    "on_connect": (),
+    "on_disconnect": ("reason",),
+    "on_join": ("player",),
+    "on_leave": ("player",),
+    "input": (),
+    "update": ("dt",),
+    "draw": ("screen",),
+}
+
+
+def register_pygame_types() -> None:
+    """Make ``pygame.Vector2``, ``pygame.Rect`` and ``pygame.Color`` sendable (done on import)."""
+    sprocket.register(
+        pygame.Vector2,
+        name="pygame.Vector2",
+        to_dict=lambda v: [v.x, v.y],
+        from_dict=lambda d: pygame.Vector2(d),
+    )
+    sprocket.register(
+        pygame.Rect, name="pygame.Rect", to_dict=lambda r: list(r), from_dict=lambda d: pygame.Rect(d)
+    )
+    sprocket.register(
+        pygame.Color, name="pygame.Color", to_dict=lambda c: list(c), from_dict=lambda d: pygame.Color(d)
+    )
+
+
+register_pygame_types()
+
+
+class NetworkedGame:
+    """Subclass this, override the hooks you need, and call :meth:`run`.
+
+    Hooks (documented no-ops; a misspelled ``on_*`` hook or wrong parameters raise
+    :class:`~sprocket.game.hooks.HookError` when your class is defined):
+
+    * ``on_event(event)`` — a pygame event (QUIT and F3 are handled for you first).
+    * ``on_packet(packet)`` — a packet of yours from the server.
+    * ``on_connect()`` / ``on_disconnect(reason)`` — the connection came up / went down.
+    * ``on_join(player)`` / ``on_leave(player)`` — a :class:`PlayerJoined` / :class:`PlayerLeft`.
+    * ``input()`` — return this fixed step's input (e.g. a dict of keys held) or None; it is sent to the
+      server and, with a ``rule``, applied locally at once (prediction).  Called once per server tick
+      while in the game (not while connecting).
+    * ``update(dt)`` — per-frame logic (``dt`` in seconds).
+    * ``draw(screen)`` — draw the frame; :attr:`entities` holds every entity as it should look now.
+
+    Args:
+        host, port: the server to join (ignored when ``sprocket`` is given).
+        sprocket: an existing :class:`~sprocket.Sprocket` to use.
+        name: your player name (sent to the server).
+        rule: the game rule ``rule(state, input, dt) -> state`` shared with the server.
+        size, title, fps: the window and frame rate (class attributes give the defaults).
+        interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
+        sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
+    """
+
+    title: str = "sprocket game"
+    size: tuple[int, int] = (960, 640)
+    fps: int = 60
+    rule: Rule | None = None
+    background: tuple[int, int, int] = (12, 14, 24)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_hooks(cls, HOOKS)
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        sprocket: Sprocket | None = None,
+        name: str | None = None,
+        rule: Rule | None = None,
+        size: tuple[int, int] | None = None,
+        title: str | None = None,
+        fps: int | None = None,
+        interpolation_delay: float | None = None,
+        **sprocket_options: Any,
+    ) -> None:
+        if size is not None:
+            self.size = size
+        if title is not None:
+            self.title = title
+        if fps is not None:
+            self.fps = fps
+        if rule is not None:
+            self.rule = rule
+        pygame.init()
+        self.screen = pygame.display.set_mode(self.size)
+        pygame.display.set_caption(self.title)
+        self.clock = pygame.time.Clock()
+        self.sprocket = (
+            sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
+        )
+        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=interpolation_delay)
+        self.overlay = NetOverlay()
+        self.entities: dict[int, Entity] = {}
+        self.frame = 0
+        self.running = False
+        self._fixed = FixedStep(rate=self.net.tick_rate)
+        self._closed = False
+
+    # -- hooks ------------------------------------------------------------------------------------------
+
+    def on_event(self, event: pygame.event.Event) -> None:
+        """A pygame event (after QUIT and F3 were handled)."""
+
+    def on_packet(self, packet: Packet) -> None:
+        """A packet of yours from the server."""
+
+    def on_connect(self) -> None:
+        """The connection to the server is up."""
+
+    def on_disconnect(self, reason: str) -> None:
+        """The connection is over; ``reason`` says why.  The loop keeps running so you can show it."""
+
+    def on_join(self, player: PlayerJoined) -> None:
+        """A player joined (you too, once, when you enter the game)."""
+
+    def on_leave(self, player: PlayerLeft) -> None:
+        """A player left; ``player.reason`` says why."""
+
+    def input(self) -> Any:
+        """Return this fixed step's input (sent and predicted), or None to send nothing."""
+        return None
+
+    def update(self, dt: float) -> None:
+        """Per-frame game logic; ``dt`` is the frame time in seconds."""
+
+    def draw(self, screen: pygame.Surface) -> None:
+        """Draw the frame.  The default clears to :attr:`background`."""
+        screen.fill(self.background)
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def me(self) -> int | None:
+        """The id of the entity you control, or None."""
+        return self.net.me
+
+    @property
+    def my_entity(self) -> Entity | None:
+        """The entity you control (predicted), or None."""
+        me = self.net.me
+        return self.entities.get(me) if me is not None else None
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and in the game."""
+        return self.net.ready
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def run(self, frames: int | None = None) -> None:
+        """Run frames until the window closes or :meth:`quit` (or ``frames`` frames), then :meth:`close`."""
+        self.running = True
+        try:
+            count = 0
+            while self.running and (frames is None or count < frames):
+                self.step()
+                count += 1
+        finally:
+            if frames is None or not self.running:
+                self.close()
+
+    def step(self, dt: float | None = None) -> None:
+        """Run exactly one frame.  ``dt`` overrides the measured frame time (for tests)."""
+        measured = self.clock.tick(self.fps) / 1000.0
+        dt = measured if dt is None else dt
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                self.quit()
+            elif event.type == pygame.KEYDOWN and event.key == pygame.K_F3:
+                self.overlay.toggle()
+            self.on_event(event)
+        for item in self.net.poll():
+            self._dispatch(item)
+        if self._fixed.rate != self.net.tick_rate:
+            self._fixed = FixedStep(rate=self.net.tick_rate)
+        steps = self._fixed.advance(dt)
+        if self.net.ready:  # input() is only asked for when it can be sent
+            for _ in range(steps):
+                value = self.input()
+                if value is not None:
+                    self.net.send_input(value)
+        self.net.advance(dt)
+        self.entities = self.net.entities()
+        self.update(dt)
+        self.draw(self.screen)
+        self.overlay.draw(self.screen, self.net, self.clock.get_fps())
+        pygame.display.flip()
+        self.frame += 1
+
+    def quit(self) -> None:
+        """Stop :meth:`run` after the current frame."""
+        self.running = False
+
+    def close(self) -> None:
+        """Close the connection (saying goodbye) and the window.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.sprocket.close()
+        pygame.display.quit()
+
+    def _dispatch(self, item: Any) -> None:
+        if type(item) is Packet:
+            self.on_packet(item)
+        elif isinstance(item, PlayerJoined):
+            self.on_join(item)
+        elif isinstance(item, PlayerLeft):
+            self.on_leave(item)
+        elif isinstance(item, Connected):
+            self.on_connect()
+        elif isinstance(item, Disconnected):
+            self.on_disconnect(item.reason)
+
+
+def dummy_video() -> None:
+    """Use SDL's dummy video and audio drivers (no window, no sound device) unless already chosen."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")

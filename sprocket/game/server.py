@@ -1,0 +1,404 @@
+"""The authoritative tick server: a headless fixed-step game loop over a :class:`~sprocket.Servo`.
+
+Each tick: network events (joins, inputs, leaves, your packets) -> inputs applied through the game rule ->
+``simulate(dt)`` -> every few ticks, a snapshot to each client as a delta against the last snapshot that
+client acknowledged.  Drift-free scheduling on the monotonic clock, with a cap on catch-up ticks.
+
+This module must never import pygame: game servers run where pygame is not installed.
+Run one headless with ``python -m sprocket.game.server yourgame:YourServer --port 7777``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sprocket import DEFAULT_PORT, Client, Joined, Left, Packet, Servo
+
+from .clock import TickSchedule
+from .entity import Entity
+from .hooks import check_hooks
+from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
+from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot
+
+log = logging.getLogger("sprocket")
+
+__all__ = ["GameServer", "Player", "ServerStats", "main"]
+
+Rule = Callable[[Any, Any, float], Any]
+
+HOOKS = {
+    "on_join": ("client",),
+    "on_leave": ("client", "reason"),
+    "on_input": ("client", "input"),
+    "on_packet": ("client", "packet"),
+    "simulate": ("dt",),
+}
+
+
+@dataclass
+class Player:
+    """The server's record of one connected client in the game."""
+
+    client: Client
+    entity: int | None = None  # the entity this client controls (predicted on its side)
+    inputs: collections.deque[tuple[int, Any]] = field(default_factory=collections.deque)
+    last_seq: int = 0  # the newest input sequence number applied
+    acked_tick: int | None = None  # the newest snapshot the client confirmed: the delta baseline
+    dropped_inputs: int = 0
+    bytes_out: int = 0
+    snapshots_sent: int = 0
+
+
+@dataclass
+class ServerStats:
+    """Tick loop statistics: tick durations, overruns, snapshot sizes and bytes out per client."""
+
+    tick_times: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=600))
+    overruns: int = 0
+    skipped_ticks: int = 0
+    snapshot_bytes: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=200))
+    ticks: int = 0
+
+    def tick_ms(self, percentile: float) -> float:
+        """The given percentile (0-100) of recent tick durations, in milliseconds (0.0 before any)."""
+        if not self.tick_times:
+            return 0.0
+        ordered = sorted(self.tick_times)
+        index = min(len(ordered) - 1, max(0, math.ceil(percentile / 100 * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+    @property
+    def mean_snapshot_bytes(self) -> float:
+        """Mean encoded size of recent snapshot packets, in bytes."""
+        return sum(self.snapshot_bytes) / len(self.snapshot_bytes) if self.snapshot_bytes else 0.0
+
+
+class GameServer:
+    """Subclass this to write your game's authoritative server.  It runs headless (no pygame).
+
+    Hooks (all optional; a misspelled ``on_*`` method or a hook with the wrong parameters raises
+    :class:`~sprocket.game.hooks.HookError` when the class is defined):
+
+    * ``on_join(client)`` — a client joined: spawn its entity and call ``self.control(client, id)``.
+    * ``on_leave(client, reason)`` — it left: despawn what it owned.
+    * ``on_input(client, input)`` — one input of a client.  The default applies the game rule
+      (``rule(state, input, dt)``) to the entity the client controls, exactly as the client predicted it.
+    * ``on_packet(client, packet)`` — any packet of yours that is not a game-layer message.
+    * ``simulate(dt)`` — advance the world one fixed step (the ball, collisions, scores...).
+
+    Args:
+        servo: a Servo to use; by default one is made from ``host``, ``port`` and ``servo_options``.
+        tick_rate: simulation steps per second (default 60).
+        snapshot_rate: snapshots per second sent to each client (default 20; at most ``tick_rate``).
+        rule: the game rule ``rule(state, input, dt) -> state`` shared with the clients (or set ``rule``
+            as a class attribute: ``rule = staticmethod(step)``).
+        max_inputs_per_tick: inputs applied per client per tick at most (bursts wait, spam is bounded).
+
+    Raises:
+        ValueError: a rate is not positive.
+        ConnectionFailed: the Servo cannot bind.
+    """
+
+    tick_rate: float = 60.0
+    snapshot_rate: float = 20.0
+    rule: Rule | None = None
+    max_inputs_per_tick: int = 3
+    max_queued_inputs: int = 30
+    max_catch_up: int = 5
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_hooks(cls, HOOKS)
+
+    def __init__(
+        self,
+        servo: Servo | None = None,
+        *,
+        host: str = "0.0.0.0",
+        port: int = DEFAULT_PORT,
+        tick_rate: float | None = None,
+        snapshot_rate: float | None = None,
+        rule: Rule | None = None,
+        **servo_options: Any,
+    ) -> None:
+        self.tick_rate = float(tick_rate or self.tick_rate)
+        self.snapshot_rate = float(min(snapshot_rate or self.snapshot_rate, self.tick_rate))
+        if not (self.tick_rate > 0 and self.snapshot_rate > 0):
+            raise ValueError("tick_rate and snapshot_rate must be > 0")
+        if rule is not None:
+            self.rule = rule
+        self.dt = 1.0 / self.tick_rate
+        self.servo = servo if servo is not None else Servo(host, port, **servo_options)
+        self.world = World()
+        self.tick = 0
+        self.time = 0.0  # server clock (time.monotonic) at the current tick
+        self.players: dict[Client, Player] = {}
+        self.stats = ServerStats()
+        self._history = SnapshotHistory(capacity=max(64, int(self.snapshot_rate * 4)))
+        self._snapshot_every = max(1, round(self.tick_rate / self.snapshot_rate))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- hooks (documented no-ops) ------------------------------------------------------------------
+
+    def on_join(self, client: Client) -> None:
+        """A client joined.  Spawn its entity here and ``self.control(client, entity_id)``."""
+
+    def on_leave(self, client: Client, reason: str) -> None:
+        """A client left (``reason`` says why).  Despawn what it owned here."""
+
+    def on_input(self, client: Client, input: Any) -> None:
+        """Apply one input.  Default: run ``rule`` on the entity the client controls, if any."""
+        player = self.players.get(client)
+        if self.rule is None or player is None or player.entity not in self.world:
+            return
+        state = self.world[player.entity]
+        _assign(state, self.rule(state.copy(), input, self.dt))
+
+    def on_packet(self, client: Client, packet: Packet) -> None:
+        """A packet of yours (not a game-layer message) arrived from ``client``."""
+
+    def simulate(self, dt: float) -> None:
+        """Advance the world by one fixed step of ``dt`` seconds."""
+
+    # -- things to call from hooks -----------------------------------------------------------------
+
+    def control(self, client: Client, entity_id: int | None) -> None:
+        """Make ``client`` the controller of ``entity_id`` (its inputs drive it; it predicts it locally).
+
+        Raises:
+            KeyError: the client is not in the game.
+        """
+        self.players[client].entity = entity_id
+
+    def controller(self, entity_id: int) -> Client | None:
+        """The client controlling ``entity_id``, or None."""
+        for player in self.players.values():
+            if player.entity == entity_id:
+                return player.client
+        return None
+
+    def send(self, client: Client, **fields: Any) -> None:
+        """Send a packet of yours to one client (it arrives in the client's ``on_packet``)."""
+        client.send(**fields)
+
+    def broadcast(self, **fields: Any) -> None:
+        """Send a packet of yours to every client."""
+        self.servo.sendall(**fields)
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    def run(self, duration: float | None = None) -> None:
+        """Run the tick loop in this thread until :meth:`stop` (or for ``duration`` seconds), then close.
+
+        Exceptions from your hooks propagate (after the server is closed): a bug stops the server loudly.
+        """
+        start = time.monotonic()
+        schedule = TickSchedule(self.tick_rate, start, max_catch_up=self.max_catch_up)
+        end = start + duration if duration is not None else math.inf
+        log.info("game server on port %s: %g ticks/s, %g snapshots/s", self.servo.port, self.tick_rate,
+                 self.snapshot_rate)  # fmt: skip
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= end:
+                    break
+                due = schedule.due(now)
+                for _ in range(due):
+                    self.step(now)
+                self.stats.overruns = schedule.overruns
+                self.stats.skipped_ticks = schedule.skipped
+                # Waiting for the next tick is scheduling, not synchronisation; stop() interrupts it.
+                self._stop.wait(min(schedule.time_until(time.monotonic()), max(0.0, end - now)))
+        finally:
+            self.close()
+
+    def start(self) -> GameServer:
+        """Run the loop in a background daemon thread (e.g. inside the host's own game process)."""
+        self._thread = threading.Thread(target=self.run, name=f"sprocket-game-{self.servo.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loop (from any thread) and wait for a background loop to finish."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)
+
+    def close(self) -> None:
+        """Close the Servo (clients are told the server is shutting down)."""
+        self._stop.set()
+        self.servo.close()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return self.servo.port
+
+    def step(self, now: float | None = None) -> None:
+        """Run exactly one tick at server time ``now`` (default: the monotonic clock).  Tests drive this."""
+        began = time.perf_counter()
+        self.time = time.monotonic() if now is None else now
+        self._network()
+        for player in list(self.players.values()):
+            self._apply_inputs(player)
+        self.simulate(self.dt)
+        self.tick += 1
+        self.stats.ticks += 1
+        if self.tick % self._snapshot_every == 0 and self.players:
+            self._send_snapshots()
+        self.stats.tick_times.append(time.perf_counter() - began)
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _network(self) -> None:
+        for item in self.servo.events():
+            if type(item) is Packet:
+                self._packet(item)
+            elif isinstance(item, Joined):
+                self._joined(item.client)
+            elif isinstance(item, Left):
+                self._left(item.client, item.reason)
+
+    def _joined(self, client: Client) -> None:
+        self.players[client] = Player(client)
+        roster = [[p.client.id, p.client.name] for p in self.players.values()]
+        client.send(**{GAME_FIELD: HELLO, "rate": self.tick_rate, "snap": self.snapshot_rate, "id": client.id,
+                       "players": roster})  # fmt: skip
+        self.servo.sendall_packet(
+            Packet({GAME_FIELD: JOIN, "id": client.id, "name": client.name}), exclude=client
+        )
+        self.on_join(client)
+
+    def _left(self, client: Client, reason: str) -> None:
+        if self.players.pop(client, None) is None:
+            return
+        self.servo.sendall(**{GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
+        self.on_leave(client, reason)
+
+    def _packet(self, packet: Packet) -> None:
+        client = packet.sender
+        player = self.players.get(client)
+        kind = packet.get(GAME_FIELD)
+        if kind is None:
+            self.on_packet(client, packet)
+            return
+        if player is None:
+            return
+        if kind == INPUT:
+            seq = packet.get("s")
+            if type(seq) is not int or seq <= (player.inputs[-1][0] if player.inputs else player.last_seq):
+                client.kick("protocol error: input sequence numbers must increase")
+                return
+            if len(player.inputs) >= self.max_queued_inputs:
+                player.inputs.popleft()  # spam or a huge burst: keep the newest, bounded
+                player.dropped_inputs += 1
+            player.inputs.append((seq, packet.get("i")))
+        elif kind == ACK:
+            tick = packet.get("t")
+            player.acked_tick = tick if type(tick) is int and tick <= self.tick else None
+        else:
+            log.debug("ignoring unknown game message %r from client %s", kind, client.id)
+
+    def _apply_inputs(self, player: Player) -> None:
+        for _ in range(min(self.max_inputs_per_tick, len(player.inputs))):
+            seq, value = player.inputs.popleft()
+            player.last_seq = seq
+            self.on_input(player.client, value)
+
+    def _send_snapshots(self) -> None:
+        snapshot = self.world.snapshot(self.tick, self.time)
+        self._history.add(snapshot)
+        codec = self.servo.codec
+        limit = self.servo.max_packet_size
+        encoded: dict[tuple[int | None, int, int | None], bytes] = {}
+        for player in self.players.values():
+            base = self._history.get(player.acked_tick) if player.acked_tick is not None else None
+            key = (base.tick if base else None, player.last_seq, player.entity)
+            payload = encoded.get(key)
+            if payload is None:
+                wire = encode_snapshot(snapshot, base)
+                payload = codec.encode({GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq,
+                                        "you": player.entity})  # fmt: skip
+                if len(payload) > limit:
+                    raise SnapshotError(
+                        f"the snapshot of tick {self.tick} is {len(payload)} bytes, over max_packet_size "
+                        f"({limit}): {len(snapshot.entities)} entities; send fewer or smaller fields, or "
+                        "raise max_packet_size on both ends"
+                    )
+                encoded[key] = payload
+            player.client._send_payload(payload)
+            player.bytes_out += len(payload)
+            player.snapshots_sent += 1
+            self.stats.snapshot_bytes.append(len(payload))
+
+
+def _assign(target: Entity, source: Entity) -> None:
+    # The rule works on a copy (as on the client); copy the result back into the stored entity, which
+    # stays the same object so references held by simulate() remain valid.
+    if source is None:
+        raise TypeError("the game rule returned None; it must return the new state")
+    for name, value in source.to_fields().items():
+        setattr(target, name, value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sprocket.game.server module:ServerClass [--host H] [--port P] [--duration S]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sprocket.game.server", description="Run a sprocket GameServer subclass headless."
+    )
+    parser.add_argument(
+        "server", help="the GameServer subclass, as module:Class (e.g. demos.hockey:HockeyServer)"
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    cls = load_class(args.server, GameServer)
+    server = cls(host=args.host, port=args.port)
+    print(f"{cls.__name__} listening on {args.host}:{server.port} (Ctrl-C to stop)", flush=True)
+    try:
+        server.run(duration=args.duration)
+    except KeyboardInterrupt:
+        server.close()
+    return 0
+
+
+def load_class(spec: str, base: type) -> Any:
+    """Import ``module:Class`` and check it subclasses ``base``.
+
+    Raises:
+        SystemExit: with a readable message when the module or class cannot be found.
+    """
+    module_name, _, class_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"cannot import {module_name!r}: {exc}") from exc
+    if not class_name:
+        candidates = [
+            v for v in vars(module).values() if isinstance(v, type) and issubclass(v, base) and v is not base
+        ]
+        if len(candidates) != 1:
+            raise SystemExit(f"name the class: {module_name}:SomeClass (a {base.__name__} subclass)")
+        return candidates[0]
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise SystemExit(f"{spec} is not a {base.__name__} subclass")
+    return cls
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
