@@ -42,13 +42,15 @@ import math
 import os
 import random
 import selectors
+import signal
 import socket
 import struct
 import sys
 import threading
 import time
 from collections import deque
-from types import TracebackType
+from collections.abc import Callable
+from types import FrameType, TracebackType
 from typing import Any
 
 __all__ = ["MAX_QUEUED_BYTES", "LagProxy", "RelayedConnection", "main"]
@@ -245,7 +247,8 @@ class LagProxy:
         self._target_host = target_host
         self._target_port = target_port
         infos = socket.getaddrinfo(target_host, target_port, type=socket.SOCK_STREAM)
-        self._target_family, _, _, _, self._target_addr = infos[0]
+        self._target_family: socket.AddressFamily = infos[0][0]
+        self._target_addr: Any = infos[0][4]
         self._rng = random.Random(seed)
         self._max_queued = MAX_QUEUED_BYTES
         self._lock = threading.Lock()
@@ -320,11 +323,9 @@ class LagProxy:
                 )
                 self._thread.start()
                 log.info(
-                    "relaying %s:%d -> %s:%d (lag %.1f ms, jitter %.1f ms)",
-                    self._listen_host,
-                    self._port,
-                    self._target_host,
-                    self._target_port,
+                    "relaying %s -> %s (lag %.1f ms, jitter %.1f ms)",
+                    _fmt_addr(self._listen_host, self._port),
+                    _fmt_addr(self._target_host, self._target_port),
                     self._lag * 1000,
                     self._jitter * 1000,
                 )
@@ -534,9 +535,8 @@ class LagProxy:
             err = exc.errno or errno.EIO
         if err not in _CONNECT_PENDING:
             log.warning(
-                "cannot connect to target %s:%d: %s; closing client %r",
-                self._target_host,
-                self._target_port,
+                "cannot connect to target %s: %s; closing client %r",
+                _fmt_addr(self._target_host, self._target_port),
                 os.strerror(err),
                 address,
             )
@@ -553,9 +553,8 @@ class LagProxy:
         err = conn._socks[_SERVER].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             log.warning(
-                "cannot connect to target %s:%d: %s; closing client %r",
-                self._target_host,
-                self._target_port,
+                "cannot connect to target %s: %s; closing client %r",
+                _fmt_addr(self._target_host, self._target_port),
                 os.strerror(err),
                 conn.client_address,
             )
@@ -745,6 +744,11 @@ class LagProxy:
 # ---------------------------------------------------------------------- CLI
 
 
+def _fmt_addr(host: str, port: int) -> str:
+    """``host:port``, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _host_port(text: str, default_host: str | None) -> tuple[str, int]:
     """Parse ``HOST:PORT`` / ``[IPv6]:PORT`` (or ``PORT`` when ``default_host`` is given)."""
     host, sep, port_text = text.rpartition(":")
@@ -847,7 +851,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the proxy from the command line until Ctrl-C; return the process exit status.
 
-    Returns 0 after Ctrl-C, 1 when the proxy cannot be set up or its thread dies.
+    Returns 0 after Ctrl-C (SIGINT) or SIGTERM, 1 when the proxy cannot be set up or its thread dies.
     argparse exits with status 2 (SystemExit) on bad arguments and 0 for --help.
     """
     args = _build_parser().parse_args(argv)
@@ -868,12 +872,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"netsim: error: {exc}", file=sys.stderr)
         return 1
+    restore = _install_stop_signals()
     try:
         with proxy:
-            shown = f"[{listen_host}]" if ":" in listen_host else listen_host
             print(
-                f"netsim: listening on {shown}:{proxy.port}, relaying to {target_host}:{target_port} "
-                f"with {args.lag:g} ms +/- {args.jitter:g} ms added round trip (Ctrl-C to stop)",
+                f"netsim: listening on {_fmt_addr(listen_host, proxy.port)}, relaying to "
+                f"{_fmt_addr(target_host, target_port)} with {args.lag:g} ms +/- {args.jitter:g} ms "
+                "added round trip (Ctrl-C to stop)",
                 flush=True,
             )
             while proxy._thread_alive():
@@ -883,6 +888,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netsim: stopped", flush=True)
         return 0
+    finally:
+        restore()
+
+
+def _install_stop_signals() -> Callable[[], None]:
+    """Make SIGINT (even if inherited as ignored) and SIGTERM raise KeyboardInterrupt.
+
+    Returns a function restoring the previous handlers. Does nothing off the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    for signum, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop)):
+        previous[signum] = signal.signal(signum, handler)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 if __name__ == "__main__":
