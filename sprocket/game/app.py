@@ -123,6 +123,7 @@ class NetworkedGame:
         self.screen = pygame.display.set_mode(self.size)
         pygame.display.set_caption(self.title)
         self.clock = pygame.time.Clock()
+        self._connect_args = (name, sprocket_options, interpolation_delay)
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
@@ -224,6 +225,15 @@ class NetworkedGame:
         self.overlay.draw(self.screen, self.net, self.clock.get_fps())
         pygame.display.flip()
         self.frame += 1
+
+    def reconnect(self) -> None:
+        """Drop the current connection (if any) and connect again to the same server, as a new player."""
+        name, options, delay = self._connect_args
+        old = self.sprocket
+        old.close()
+        self.sprocket = Sprocket(old.host, old.port, name=name or old.name, **options)
+        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=delay)
+        self.entities = {}
 
     def quit(self) -> None:
         """Stop :meth:`run` after the current frame."""

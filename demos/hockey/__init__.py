@@ -1,0 +1,25 @@
+"""Sprocket Hockey: a two-player air-hockey game on sprocket.  Play: ``python -m demos.hockey``.
+
+``Server``, ``Game`` and ``Bot`` are the names ``python -m sprocket.game.session`` looks for.
+The window part (``Game``) needs pygame and is imported on first use, so the server runs headless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .bot import HockeyBot
+from .server import HockeyServer
+
+Server = HockeyServer
+Bot = HockeyBot
+
+__all__ = ["Bot", "Game", "HockeyBot", "HockeyGame", "HockeyServer", "Server"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Game", "HockeyGame"):
+        from .game import HockeyGame
+
+        return HockeyGame
+    raise AttributeError(name)

@@ -1,0 +1,71 @@
+"""A headless opponent: it plays over the real network, exactly like a person's window would."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from sprocket.game import Entity, GameBot
+
+from .rules import (
+    CENTER_X,
+    GOAL_BOTTOM,
+    GOAL_TOP,
+    HOME_X,
+    LEFT_SIDE,
+    MALLET_R,
+    PUCK_R,
+    RIGHT,
+    Match,
+    Puck,
+    move,
+)
+
+
+class HockeyBot(GameBot):
+    """Chases the puck on its own half, aims at the far goal, and falls back to guard its own."""
+
+    rule = staticmethod(move)
+
+    def __init__(self, *args: Any, skill: float = 0.8, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "Robo")
+        kwargs.setdefault("app", "sprocket-hockey-1")
+        super().__init__(*args, **kwargs)
+        self.skill = skill  # 0..1: top speed and aim; a perfect bot is no fun
+        self.random = random.Random(4)
+        self.aim = 0.0
+        self.ready_sent_for: str | None = None
+
+    def decide(self, entities: dict[int, Entity]) -> dict[str, float] | None:
+        me = entities.get(self.me) if self.me is not None else None
+        puck = next((e for e in entities.values() if isinstance(e, Puck)), None)
+        match = next((e for e in entities.values() if isinstance(e, Match)), None)
+        if me is None or puck is None or match is None:
+            return None
+        if match.phase in ("lobby", "over") and self.ready_sent_for != match.phase:
+            self.sprocket.send(ready=True)  # the bot is always up for a game
+            self.ready_sent_for = match.phase
+        elif match.phase not in ("lobby", "over"):
+            self.ready_sent_for = None
+        side = getattr(me, "side", LEFT_SIDE)
+        home = HOME_X[side]
+        on_my_half = puck.x < CENTER_X if side == LEFT_SIDE else puck.x > CENTER_X
+        if match.phase == "play" and on_my_half:
+            # Get behind the puck on the line to the far goal, then drive through it.
+            goal_x = RIGHT if side == LEFT_SIDE else 0.0
+            gx, gy = goal_x - puck.x, (GOAL_TOP + GOAL_BOTTOM) / 2 + self.aim - puck.y
+            length = math.hypot(gx, gy) or 1.0
+            behind = MALLET_R + PUCK_R - 6
+            tx, ty = puck.x - gx / length * behind, puck.y - gy / length * behind
+            if math.hypot(tx - me.x, ty - me.y) < 10:
+                tx, ty = puck.x + gx / length * 40, puck.y + gy / length * 40
+        else:
+            self.aim = self.random.uniform(-70, 70)
+            tx, ty = home, min(max(puck.y, GOAL_TOP + 20), GOAL_BOTTOM - 20)
+        dx, dy = tx - me.x, ty - me.y
+        distance = math.hypot(dx, dy)
+        if distance < 3:
+            return {"x": 0.0, "y": 0.0}
+        push = min(1.0, distance / 40) * self.skill
+        return {"x": dx / distance * push, "y": dy / distance * push}

@@ -1,0 +1,254 @@
+"""Sprocket Hockey's window: draws what the server says, predicts your own mallet, plays the sounds.
+
+Everything network-related is done by ``NetworkedGame``: this file is input, drawing and sound.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pygame
+
+from sprocket import Packet
+from sprocket.game import NetworkedGame, PlayerJoined, PlayerLeft
+
+from .rules import HEIGHT, HUD, LEFT_SIDE, WIDTH, WIN_SCORE, Mallet, Match, Puck, move
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+BLUE, RED, AMBER = (90, 200, 255), (255, 96, 140), (255, 196, 90)
+WHITE, DIM = (236, 240, 255), (150, 160, 185)
+KEYS_HINT = "WASD / arrows: move    SPACE: ready    F3: network    Esc: quit"
+
+
+class HockeyGame(NetworkedGame):
+    """One player's window.  Your mallet is predicted; the other mallet and the puck are interpolated."""
+
+    title = "Sprocket Hockey"
+    size = (WIDTH, HEIGHT)
+    fps = 60
+    rule = staticmethod(move)
+
+    def __init__(self, *args: Any, where: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("app", "sprocket-hockey-1")
+        super().__init__(*args, **kwargs)
+        self.where = where  # shown while connecting, e.g. "127.0.0.1:7777"
+        self.images = {
+            name: pygame.image.load(ASSETS / "images" / f"{name}.png").convert_alpha()
+            for name in ("rink", "mallet_blue", "mallet_red", "puck", "spark", "title", "icon")
+        }
+        pygame.display.set_icon(self.images["icon"])
+        self.spark = self.images["spark"].copy()
+        self.spark = self.spark.premul_alpha()
+        self.fonts = {size: pygame.font.Font(None, size) for size in (22, 28, 40, 64, 120)}
+        self.sounds = _load_sounds()
+        self.particles: list[list[float]] = []  # x, y, vx, vy, life
+        self.trail: list[tuple[float, float]] = []
+        self.banner: tuple[str, tuple[int, int, int], float] | None = None  # text, colour, seconds left
+        self.disconnected: str | None = None
+        self.random = random.Random(1)
+
+    # -- input ----------------------------------------------------------------------------------------
+
+    def input(self) -> dict[str, float]:
+        keys = pygame.key.get_pressed()
+        x = (keys[pygame.K_d] or keys[pygame.K_RIGHT]) - (keys[pygame.K_a] or keys[pygame.K_LEFT])
+        y = (keys[pygame.K_s] or keys[pygame.K_DOWN]) - (keys[pygame.K_w] or keys[pygame.K_UP])
+        return {"x": float(x), "y": float(y)}
+
+    def on_event(self, event: pygame.event.Event) -> None:
+        if event.type != pygame.KEYDOWN:
+            return
+        if event.key == pygame.K_ESCAPE:
+            self.quit()
+        elif event.key == pygame.K_SPACE and self.connected:
+            self.sprocket.send(ready=True)
+        elif event.key == pygame.K_r and self.disconnected:
+            self.disconnected = None
+            self.reconnect()
+
+    # -- what the server tells us ---------------------------------------------------------------------
+
+    def on_packet(self, packet: Packet) -> None:
+        sfx = packet.get("sfx")
+        self.play(sfx)
+        if sfx == "hit":
+            self.burst(packet.get("x", 0), packet.get("y", 0), 14)
+        elif sfx == "wall":
+            self.burst(packet.get("x", 0), packet.get("y", 0), 5)
+        elif sfx == "goal":
+            colour = BLUE if packet.get("side") == LEFT_SIDE else RED
+            self.banner = ("GOAL!", colour, 1.4)
+
+    def on_join(self, player: PlayerJoined) -> None:
+        if player.id != self.net.id:
+            self.banner = (f"{player.name or 'A player'} joined", WHITE, 1.5)
+
+    def on_leave(self, player: PlayerLeft) -> None:
+        self.banner = (f"{player.name or 'A player'} left", WHITE, 2.0)
+
+    def on_disconnect(self, reason: str) -> None:
+        self.disconnected = reason
+
+    def on_connect(self) -> None:
+        self.disconnected = None
+
+    # -- per frame ------------------------------------------------------------------------------------
+
+    def update(self, dt: float) -> None:
+        for p in self.particles:
+            p[0] += p[2] * dt
+            p[1] += p[3] * dt
+            p[2] *= 0.9
+            p[3] *= 0.9
+            p[4] -= dt
+        self.particles = [p for p in self.particles if p[4] > 0]
+        puck = self.find(Puck)
+        if puck is not None:
+            self.trail = [*self.trail[-7:], (puck.x, puck.y)]
+        if self.banner is not None:
+            text, colour, left = self.banner
+            self.banner = (text, colour, left - dt) if left > dt else None
+
+    def draw(self, screen: pygame.Surface) -> None:
+        screen.fill((10, 12, 24))
+        screen.blit(self.images["rink"], (0, HUD))
+        match = self.find(Match)
+        for i, (x, y) in enumerate(self.trail[:-1]):
+            alpha = 20 + 14 * i
+            glow = pygame.Surface((36, 36), pygame.SRCALPHA)
+            pygame.draw.circle(glow, (*AMBER, alpha), (18, 18), 6 + i)
+            screen.blit(glow, (x - 18, y - 18))
+        for entity in self.entities.values():
+            if isinstance(entity, Mallet):
+                image = self.images["mallet_blue" if entity.side == LEFT_SIDE else "mallet_red"]
+                screen.blit(image, (entity.x - 36, entity.y - 36))
+            elif isinstance(entity, Puck):
+                screen.blit(self.images["puck"], (entity.x - 22, entity.y - 22))
+        for x, y, _, _, life in self.particles:
+            size = max(2, int(16 * min(1.0, life * 3)))
+            screen.blit(pygame.transform.smoothscale(self.spark, (size, size)), (x - size / 2, y - size / 2),
+                        special_flags=pygame.BLEND_ADD)  # fmt: skip
+        self.draw_hud(screen, match)
+        self.draw_centre(screen, match)
+
+    def draw_hud(self, screen: pygame.Surface, match: Match | None) -> None:
+        pygame.draw.rect(screen, (14, 16, 32), (0, 0, WIDTH, HUD))
+        pygame.draw.line(screen, (70, 60, 130), (0, HUD - 1), (WIDTH, HUD - 1), 2)
+        left_name = (match.left_name if match else "") or "waiting..."
+        right_name = (match.right_name if match else "") or "waiting..."
+        self.text(screen, left_name, 28, BLUE, (24, 20), anchor="topleft")
+        self.text(screen, right_name, 28, RED, (WIDTH - 24, 20), anchor="topright")
+        if match is not None:
+            self.text(screen, f"{match.left}", 64, BLUE, (WIDTH / 2 - 60, 34))
+            self.text(screen, ":", 64, DIM, (WIDTH / 2, 32))
+            self.text(screen, f"{match.right}", 64, RED, (WIDTH / 2 + 60, 34))
+            me = self.my_entity
+            if isinstance(me, Mallet):
+                you = "you: BLUE" if me.side == LEFT_SIDE else "you: RED"
+                self.text(screen, you, 22, BLUE if me.side == LEFT_SIDE else RED, (WIDTH / 2 - 190, 34))
+            elif self.connected:
+                self.text(screen, "spectating", 22, DIM, (WIDTH / 2 - 190, 34))
+        rtt = self.sprocket.rtt
+        self.text(
+            screen, f"ping {rtt * 1000:.0f} ms" if rtt is not None else "", 22, DIM, (WIDTH / 2 + 190, 34)
+        )
+        self.text(screen, KEYS_HINT, 22, (120, 130, 160), (WIDTH / 2, HEIGHT - 22))
+
+    def draw_centre(self, screen: pygame.Surface, match: Match | None) -> None:
+        cx, cy = WIDTH / 2, HUD + (HEIGHT - HUD) / 2
+        if self.disconnected:
+            self.shade(screen)
+            self.text(screen, "Connection lost", 64, RED, (cx, cy - 50))
+            self.text(screen, self.disconnected, 28, WHITE, (cx, cy + 5))
+            self.text(screen, "Press R to reconnect, Esc to quit", 28, DIM, (cx, cy + 50))
+            return
+        if match is None:
+            self.shade(screen)
+            screen.blit(self.images["title"], self.images["title"].get_rect(center=(cx, cy - 40)))
+            self.text(screen, f"Connecting to {self.where}..." if self.where else "Connecting...", 28, WHITE,
+                      (cx, cy + 130))  # fmt: skip
+            return
+        phase = match.phase
+        if phase == "lobby":
+            self.shade(screen, 150)
+            title = self.images["title"]
+            small = pygame.transform.smoothscale(
+                title, (title.get_width() * 2 // 3, title.get_height() * 2 // 3)
+            )
+            screen.blit(small, small.get_rect(center=(cx, cy - 110)))
+            for i, (name, ready, colour) in enumerate(
+                ((match.left_name, match.left_ready, BLUE), (match.right_name, match.right_ready, RED))
+            ):
+                status = ("READY" if ready else "press SPACE") if name else "waiting for a player..."
+                x = cx - 170 if i == 0 else cx + 170
+                self.text(screen, name or "empty", 40, colour if name else DIM, (x, cy + 40))
+                self.text(screen, status, 28, (140, 255, 170) if ready else DIM, (x, cy + 80))
+            if not (match.left_name and match.right_name):
+                hint = "A friend joins with:  python -m demos.hockey --join <this machine's address>"
+                self.text(screen, hint, 22, DIM, (cx, cy + 150))
+            else:
+                self.text(screen, f"First to {WIN_SCORE} wins.  Both press SPACE to start.", 28, WHITE,
+                          (cx, cy + 150))  # fmt: skip
+        elif phase == "countdown":
+            n = math.ceil(match.timer)
+            self.text(screen, str(n) if n > 0 else "GO!", 120, AMBER, (cx, cy))
+        elif phase == "paused":
+            self.shade(screen)
+            self.text(screen, "Opponent left", 64, WHITE, (cx, cy - 20))
+            self.text(screen, "The game resumes when a player takes the empty side.", 28, DIM, (cx, cy + 30))
+        elif phase == "over":
+            self.shade(screen, 140)
+            won = match.left_name if match.winner == LEFT_SIDE else match.right_name
+            colour = BLUE if match.winner == LEFT_SIDE else RED
+            self.text(screen, f"{won or 'Somebody'} wins!", 120, colour, (cx, cy - 30))
+            self.text(screen, f"{match.left} : {match.right}", 40, WHITE, (cx, cy + 45))
+            self.text(screen, "Press SPACE for a rematch", 28, DIM, (cx, cy + 90))
+        if self.banner is not None and phase != "over":
+            text, colour, _ = self.banner
+            size = 120 if text == "GOAL!" else 40
+            self.text(screen, text, size, colour, (cx, cy - 150 if size == 40 else cy))
+
+    # -- small helpers --------------------------------------------------------------------------------
+
+    def find(self, kind: type) -> Any:
+        """The first entity of that type, or None."""
+        return next((e for e in self.entities.values() if isinstance(e, kind)), None)
+
+    def text(self, screen: pygame.Surface, text: str, size: int, colour: tuple[int, int, int],
+             pos: tuple[float, float], anchor: str = "center") -> None:  # fmt: skip
+        surface = self.fonts[size].render(text, True, colour)
+        screen.blit(surface, surface.get_rect(**{anchor: (int(pos[0]), int(pos[1]))}))
+
+    def shade(self, screen: pygame.Surface, alpha: int = 170) -> None:
+        veil = pygame.Surface((WIDTH, HEIGHT - HUD), pygame.SRCALPHA)
+        veil.fill((6, 8, 18, alpha))
+        screen.blit(veil, (0, HUD))
+
+    def burst(self, x: float, y: float, count: int) -> None:
+        for _ in range(count):
+            angle = self.random.uniform(0, math.tau)
+            speed = self.random.uniform(80, 380)
+            self.particles.append([x, y, math.cos(angle) * speed, math.sin(angle) * speed, 0.45])
+
+    def play(self, name: Any) -> None:
+        sound = self.sounds.get(name) if isinstance(name, str) else None
+        if sound is not None:
+            sound.play()
+
+
+def _load_sounds() -> dict[str, Any]:
+    try:
+        pygame.mixer.init()
+    except pygame.error:
+        return {}  # no sound device: play silently
+    sounds = {}
+    for name in ("hit", "wall", "goal", "win", "beep", "join"):
+        try:
+            sounds[name] = pygame.mixer.Sound(ASSETS / "sounds" / f"{name}.wav")
+        except (pygame.error, FileNotFoundError):
+            continue
+    sounds["go"] = sounds.get("join")
+    return sounds

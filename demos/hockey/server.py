@@ -1,0 +1,158 @@
+"""Sprocket Hockey's server: authoritative and headless (it never imports pygame).
+
+Run it on its own with ``python -m sprocket.game.server demos.hockey:HockeyServer``, or let
+``python -m demos.hockey`` host it in the same process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sprocket import Client, Packet
+from sprocket.game import GameServer
+
+from .rules import (
+    CENTER_Y,
+    HOME_X,
+    LEFT_SIDE,
+    RIGHT_SIDE,
+    WIN_SCORE,
+    Mallet,
+    Match,
+    Puck,
+    advance_puck,
+    move,
+    serve,
+)
+
+COUNTDOWN, GOAL_PAUSE, GAME_OVER = 3.0, 1.6, 4.0
+
+
+class HockeyServer(GameServer):
+    """Two players, one puck, first to seven.  Anyone past the second player watches."""
+
+    rule = staticmethod(move)  # the client predicts its mallet with the very same function
+    tick_rate = 60
+    snapshot_rate = 30
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("app", "sprocket-hockey-1")  # clients of another game (or version) are turned away
+        super().__init__(*args, **kwargs)
+        self.match = Match()
+        self.world.spawn(self.match)
+        self.puck = Puck()
+        self.world.spawn(self.puck)
+        self.sides: dict[int, Client] = {}  # side -> the client playing it
+        self.mallets: dict[int, Mallet] = {}  # side -> its mallet
+        self.last_pos: dict[int, tuple[float, float]] = {}  # side -> mallet position a tick ago
+        self._last_beep = 0
+
+    # -- players come and go ------------------------------------------------------------------------
+
+    def on_join(self, client: Client) -> None:
+        free = [side for side in (LEFT_SIDE, RIGHT_SIDE) if side not in self.sides]
+        if not free:
+            return  # a spectator: no mallet; it still receives snapshots
+        side = free[0]
+        self.sides[side] = client
+        mallet = Mallet(x=HOME_X[side], y=CENTER_Y, side=side)
+        self.mallets[side] = mallet
+        self.control(client, self.world.spawn(mallet))
+        self._set_name(side, client.name or ("Blue" if side == LEFT_SIDE else "Red"))
+        self.broadcast(sfx="join")
+        if self.match.phase == "paused" and len(self.sides) == 2:
+            self._start_countdown()
+
+    def on_leave(self, client: Client, reason: str) -> None:
+        for side, player in list(self.sides.items()):
+            if player is client:
+                del self.sides[side]
+                mallet = self.mallets.pop(side)
+                self.world.despawn(next(i for i, e in self.world.items() if e is mallet))
+                self._set_name(side, "")
+                self._set_ready(side, False)
+        if self.match.phase in ("countdown", "play", "goal"):
+            self.match.phase = "paused"  # keep the score; resume when someone takes the empty side
+        if not self.sides:
+            self._reset_match()
+
+    def on_packet(self, client: Client, packet: Packet) -> None:
+        if packet.get("ready") is True and self.match.phase in ("lobby", "over"):
+            for side, player in self.sides.items():
+                if player is client:
+                    self._set_ready(side, True)
+            if self.match.left_ready and self.match.right_ready:
+                self._start_countdown()
+
+    # -- the simulation -----------------------------------------------------------------------------
+
+    def simulate(self, dt: float) -> None:
+        match = self.match
+        velocities = []
+        for side, mallet in self.mallets.items():
+            px, py = self.last_pos.get(side, (mallet.x, mallet.y))
+            velocities.append((mallet, (mallet.x - px) / dt, (mallet.y - py) / dt))
+            self.last_pos[side] = (mallet.x, mallet.y)
+        if match.phase == "play":
+            for kind, x, y in advance_puck(self.puck, velocities, dt):
+                if kind == "goal":
+                    self._goal(int(x))
+                    break
+                self.broadcast(sfx=kind, x=round(x), y=round(y))
+        elif match.phase in ("countdown", "goal", "over"):
+            match.timer = max(0.0, match.timer - dt)
+            if match.phase == "countdown" and int(match.timer + 0.999) != self._last_beep:
+                self._last_beep = int(match.timer + 0.999)
+                self.broadcast(sfx="beep" if self._last_beep else "go")
+            if match.timer == 0.0:
+                if match.phase == "over":
+                    match.phase = "lobby"
+                else:
+                    match.phase = "play"
+
+    def _goal(self, scorer: int) -> None:
+        match = self.match
+        if scorer == LEFT_SIDE:
+            match.left += 1
+        else:
+            match.right += 1
+        serve(self.puck, towards=RIGHT_SIDE if scorer == LEFT_SIDE else LEFT_SIDE)
+        if max(match.left, match.right) >= WIN_SCORE:
+            match.phase, match.timer, match.winner = "over", GAME_OVER, scorer
+            self._set_ready(LEFT_SIDE, False)
+            self._set_ready(RIGHT_SIDE, False)
+            self.broadcast(sfx="win")
+        else:
+            match.phase, match.timer = "goal", GOAL_PAUSE
+            self.broadcast(sfx="goal", side=scorer)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _start_countdown(self) -> None:
+        match = self.match
+        if match.phase in ("lobby", "over"):
+            match.left = match.right = 0
+            match.winner = -1
+            serve(self.puck, towards=LEFT_SIDE)
+            self.puck.x = 480.0
+        match.phase, match.timer = "countdown", COUNTDOWN
+        self._last_beep = 0
+
+    def _reset_match(self) -> None:
+        self.match.phase, self.match.timer = "lobby", 0.0
+        self.match.left = self.match.right = 0
+        self.match.winner = -1
+        serve(self.puck, towards=LEFT_SIDE)
+        self.puck.x = 480.0
+
+    def _set_name(self, side: int, name: str) -> None:
+        if side == LEFT_SIDE:
+            self.match.left_name = name[:16]
+        else:
+            self.match.right_name = name[:16]
+
+    def _set_ready(self, side: int, ready: bool) -> None:
+        if side == LEFT_SIDE:
+            self.match.left_ready = ready
+        else:
+            self.match.right_ready = ready
