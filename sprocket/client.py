@@ -6,6 +6,7 @@ It never calls user code from the I/O thread: callbacks run inside ``get()`` in 
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
@@ -130,16 +131,17 @@ class _ClientIO(IOThread):
 
     # -- the connection ------------------------------------------------------------------------------
 
-    def send(self, frame: bytes) -> None:
-        """I/O thread: send now if connected, else hold the frame until the handshake completes."""
+    def send(self, frame: bytes) -> Peer | None:
+        """I/O thread: queue the frame if connected (returning the peer, which the command loop flushes
+        once for all the frames it drained), else hold it until the handshake completes."""
         peer = self.peer
         if peer is not None and peer.conn.is_open:
             if peer.conn.send_data(frame):
                 self.stats["packets_out"] += 1
-                self.flush(peer)
-            return
+                return peer
+            return None
         if self.finished.is_set():
-            return
+            return None
         self.early.append(frame)
         self.early_bytes += len(frame)
         if self.early_bytes > self.max_send_queue:
@@ -148,6 +150,7 @@ class _ClientIO(IOThread):
                 self.close_peer(peer, "send_queue_full", "send queue full before the connection opened")
             else:
                 self._fail("send_queue_full", "send queue full before the connection opened")
+        return None
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
@@ -425,14 +428,38 @@ class Sprocket(Endpoint):
 
 
 class _IOStopper:
-    """Finalizer callable: stop an I/O thread without referencing its owner."""
+    """Finalizer callable: stop an I/O thread without referencing its owner.
+
+    From the garbage collector it must not block, so it only asks the thread to stop (the thread still
+    says goodbye and closes its sockets).  At interpreter exit, weakref.finalize runs it from atexit,
+    where waiting (up to ``close_timeout``) lets queued packets go out first.
+    """
 
     def __init__(self, io: IOThread) -> None:
         self.io = io
 
     def __call__(self) -> None:
-        # At interpreter exit this flushes with the close deadline; from the GC it must not block.
-        self.io.stop(wait=threading.current_thread() is threading.main_thread())
+        self.io.stop(wait=_exiting)
+
+
+_exiting = False
+
+
+class _Anchor:
+    pass
+
+
+_anchor = _Anchor()
+# weakref.finalize registers its atexit hook when the first finalizer is made.  Make one now, then
+# register ours after it: atexit runs handlers last-registered-first, so _mark_exit runs before the
+# finalizers, which then know they may wait for the flush.
+weakref.finalize(_anchor, lambda: None)
+
+
+@atexit.register
+def _mark_exit() -> None:
+    global _exiting
+    _exiting = True
 
 
 def _check_positive(**values: float) -> None:

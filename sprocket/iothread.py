@@ -191,7 +191,9 @@ class IOThread:
             elif op == "stop":
                 self._begin_stop()
             else:
-                op(*command[1:])
+                peer = op(*command[1:])
+                if isinstance(peer, Peer):  # a command that queued data for this peer
+                    dirty[id(peer)] = peer
         # Coalescing: every frame queued above leaves in one send() per peer.
         for peer in dirty.values():
             self.flush(peer)

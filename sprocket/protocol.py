@@ -89,6 +89,11 @@ def _control(kind: int, fields: dict[str, Any]) -> bytes:
     return frame(kind, msgpack.packb(fields, use_bin_type=True))
 
 
+def reject_frame(code: str, reason: str) -> bytes:
+    """A complete REJECT frame, for refusing a connection without a :class:`Connection` object."""
+    return _control(REJECT, {"code": code, "reason": reason})
+
+
 def password_proof(password: str, nonce: bytes) -> bytes:
     """The HELLO ``auth`` value: HMAC-SHA256 of the server's nonce keyed by the password."""
     return hmac.new(password.encode("utf-8"), nonce, hashlib.sha256).digest()
@@ -192,6 +197,7 @@ class Connection:
         self._handshake_timeout = handshake_timeout
         self._last_received = now
         self._next_ping = now + ping_interval
+        self._hello_sent = False  # client: HELLO sent; server: HELLO received
         self._hello_sent_at = 0.0
         self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
         self._nonce = nonce if nonce is not None else os.urandom(16)
@@ -402,8 +408,8 @@ class Connection:
         if self.state == HANDSHAKE:
             if self.role == "client":
                 return self._client_handshake(kind, body, now)
-            if kind == HELLO and self._hello_sent_at == 0.0:
-                self._hello_sent_at = now  # marks "HELLO seen": a second one is a protocol error
+            if kind == HELLO and not self._hello_sent:
+                self._hello_sent = True  # server: "HELLO seen"; a second one is a protocol error
                 self._deciding = True
                 return self._server_hello(body)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
@@ -420,7 +426,7 @@ class Connection:
         return value
 
     def _client_handshake(self, kind: int, body: bytes, now: float) -> None:
-        if kind == CHALLENGE and self._hello_sent_at == 0.0:
+        if kind == CHALLENGE and not self._hello_sent:
             info = self._fields(body, "CHALLENGE")
             if info is None:
                 return
@@ -428,6 +434,7 @@ class Connection:
             if not isinstance(nonce, bytes) or info.get("sprocket") is None:
                 return self._fail("protocol", "malformed CHALLENGE frame (is this a sprocket server?)")
             auth = password_proof(self.password, nonce) if self.password is not None else None
+            self._hello_sent = True
             self._hello_sent_at = now
             self._out.append(
                 _control(
@@ -443,7 +450,7 @@ class Connection:
                 )
             )
             return
-        if kind == WELCOME and self._hello_sent_at:
+        if kind == WELCOME and self._hello_sent:
             info = self._fields(body, "WELCOME")
             if info is None:
                 return

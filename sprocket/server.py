@@ -23,9 +23,11 @@ from .errors import ClosedError, ConnectionFailed, PacketTooLarge
 from .events import Endpoint, Joined, Left, run_callback
 from .iothread import IOThread, Peer
 from .packet import Packet
-from .protocol import Closed, Connection, Event, HelloReceived, Received, data_frame
+from .protocol import Closed, Connection, Event, HelloReceived, Received, data_frame, reject_frame
 
 log = logging.getLogger("sprocket")
+
+BUSY_REJECT = reject_frame("busy", "the server is busy with other connections; try again in a moment")
 
 __all__ = ["Client", "Servo"]
 
@@ -162,7 +164,12 @@ class _ServerIO(IOThread):
         addr = (addr[0], addr[1])
         if self.stopping or len(self.pending) >= self.max_pending:
             # Too many half-open handshakes: refuse this one outright rather than let a flood queue up.
+            # The REJECT is best effort (one non-blocking send of a few bytes into an empty buffer).
             self.refused += 1
+            try:
+                sock.send(BUSY_REJECT)
+            except OSError:
+                pass
             sock.close()
             log.info("refused %s:%s: too many connections still handshaking", *addr)
             return

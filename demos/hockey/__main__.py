@@ -97,12 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.bot:
             HockeyBot(host, port, name=args.name or "Robo").run()
             return 0
-        if server is not None and not args.host:
-            # The default mode: a bot joins over the real network (through loopback) as your opponent.
-            bot = HockeyBot("127.0.0.1", server.port).start()
         from .game import HockeyGame
 
         game = HockeyGame(host, port, name=args.name or "You", where=where)
+        if server is not None and not args.host:
+            # The default mode: a bot joins over the real network (through loopback) as your opponent,
+            # once you are in (so you play blue, on the left).
+            game.sprocket.wait_connected()
+            bot = HockeyBot("127.0.0.1", server.port).start()
         game.run(frames=args.frames)
         game.close()
     finally:

@@ -17,6 +17,7 @@ from .rules import (
     MALLET_R,
     PUCK_R,
     RIGHT,
+    Mallet,
     Match,
     Puck,
     move,
@@ -50,7 +51,7 @@ class HockeyBot(GameBot):
             self.ready_sent_for = None
         side = getattr(me, "side", LEFT_SIDE)
         home = HOME_X[side]
-        on_my_half = puck.x < CENTER_X if side == LEFT_SIDE else puck.x > CENTER_X
+        on_my_half = puck.x <= CENTER_X + PUCK_R if side == LEFT_SIDE else puck.x >= CENTER_X - PUCK_R
         if match.phase == "play" and on_my_half:
             # Get behind the puck on the line to the far goal, then drive through it.
             goal_x = RIGHT if side == LEFT_SIDE else 0.0
@@ -58,7 +59,10 @@ class HockeyBot(GameBot):
             length = math.hypot(gx, gy) or 1.0
             behind = MALLET_R + PUCK_R - 6
             tx, ty = puck.x - gx / length * behind, puck.y - gy / length * behind
-            if math.hypot(tx - me.x, ty - me.y) < 10:
+            reachable = move(Mallet(x=tx, y=ty, side=side), {}, 0.0)
+            if math.hypot(reachable.x - tx, reachable.y - ty) > 4:
+                tx, ty = puck.x, puck.y  # cannot get behind it (it is against a wall): just shove it
+            elif math.hypot(tx - me.x, ty - me.y) < 10:
                 tx, ty = puck.x + gx / length * 40, puck.y + gy / length * 40
         else:
             self.aim = self.random.uniform(-70, 70)

@@ -49,6 +49,7 @@ class HockeyGame(NetworkedGame):
         self.banner: tuple[str, tuple[int, int, int], float] | None = None  # text, colour, seconds left
         self.disconnected: str | None = None
         self.random = random.Random(1)
+        self.overlay.position = (8, HUD + 8)  # below the score bar
 
     # -- input ----------------------------------------------------------------------------------------
 
@@ -155,7 +156,12 @@ class HockeyGame(NetworkedGame):
         self.text(
             screen, f"ping {rtt * 1000:.0f} ms" if rtt is not None else "", 22, DIM, (WIDTH / 2 + 190, 34)
         )
-        self.text(screen, KEYS_HINT, 22, (120, 130, 160), (WIDTH / 2, HEIGHT - 22))
+        hint = self.fonts[22].render(KEYS_HINT, True, (150, 160, 190))
+        box = hint.get_rect(center=(WIDTH // 2, HEIGHT - 24)).inflate(24, 10)
+        pill = pygame.Surface(box.size, pygame.SRCALPHA)
+        pygame.draw.rect(pill, (8, 10, 22, 200), pill.get_rect(), border_radius=12)
+        screen.blit(pill, box)
+        screen.blit(hint, hint.get_rect(center=box.center))
 
     def draw_centre(self, screen: pygame.Surface, match: Match | None) -> None:
         cx, cy = WIDTH / 2, HUD + (HEIGHT - HUD) / 2
@@ -209,7 +215,7 @@ class HockeyGame(NetworkedGame):
         if self.banner is not None and phase != "over":
             text, colour, _ = self.banner
             size = 120 if text == "GOAL!" else 40
-            self.text(screen, text, size, colour, (cx, cy - 150 if size == 40 else cy))
+            self.text(screen, text, size, colour, (cx, HUD + 34 if size == 40 else cy))
 
     # -- small helpers --------------------------------------------------------------------------------
 

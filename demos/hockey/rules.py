@@ -120,6 +120,7 @@ def advance_puck(
         for mallet, mvx, mvy in mallets:
             if _collide(puck, mallet, mvx, mvy):
                 events.append(("hit", (puck.x + mallet.x) / 2, (puck.y + mallet.y) / 2))
+                _keep_inside(puck)  # a mallet may push the puck against a wall, never through it
     slow = max(0.0, 1.0 - FRICTION * dt)
     puck.vx *= slow
     puck.vy *= slow
@@ -128,6 +129,12 @@ def advance_puck(
         puck.vx *= PUCK_MAX_SPEED / speed
         puck.vy *= PUCK_MAX_SPEED / speed
     return events
+
+
+def _keep_inside(puck: Puck) -> None:
+    puck.y = min(max(puck.y, TOP + PUCK_R), BOTTOM - PUCK_R)
+    if not GOAL_TOP < puck.y < GOAL_BOTTOM:
+        puck.x = min(max(puck.x, LEFT + PUCK_R), RIGHT - PUCK_R)
 
 
 def _collide(puck: Puck, mallet: Mallet, mvx: float, mvy: float) -> bool:

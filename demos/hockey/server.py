@@ -6,12 +6,14 @@ Run it on its own with ``python -m sprocket.game.server demos.hockey:HockeyServe
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from sprocket import Client, Packet
 from sprocket.game import GameServer
 
 from .rules import (
+    CENTER_X,
     CENTER_Y,
     HOME_X,
     LEFT_SIDE,
@@ -25,7 +27,7 @@ from .rules import (
     serve,
 )
 
-COUNTDOWN, GOAL_PAUSE, GAME_OVER = 3.0, 1.6, 4.0
+COUNTDOWN, GOAL_PAUSE, GAME_OVER, STUCK_AFTER = 3.0, 1.6, 4.0, 4.0
 
 
 class HockeyServer(GameServer):
@@ -46,6 +48,9 @@ class HockeyServer(GameServer):
         self.mallets: dict[int, Mallet] = {}  # side -> its mallet
         self.last_pos: dict[int, tuple[float, float]] = {}  # side -> mallet position a tick ago
         self._last_beep = 0
+        self.random = random.Random()
+        self.still = 0.0  # seconds the puck has stayed near ``anchor`` during play
+        self.anchor = (CENTER_X, CENTER_Y)
 
     # -- players come and go ------------------------------------------------------------------------
 
@@ -94,6 +99,14 @@ class HockeyServer(GameServer):
             velocities.append((mallet, (mallet.x - px) / dt, (mallet.y - py) / dt))
             self.last_pos[side] = (mallet.x, mallet.y)
         if match.phase == "play":
+            # A puck wedged in one spot (a corner, between mallets) for a while goes back to a face-off.
+            ax, ay = self.anchor
+            if abs(self.puck.x - ax) + abs(self.puck.y - ay) > 80:
+                self.anchor, self.still = (self.puck.x, self.puck.y), 0.0
+            self.still += dt
+            if self.still > STUCK_AFTER:
+                self.still = 0.0
+                serve(self.puck, towards=self.random.choice((LEFT_SIDE, RIGHT_SIDE)))
             for kind, x, y in advance_puck(self.puck, velocities, dt):
                 if kind == "goal":
                     self._goal(int(x))
@@ -109,6 +122,10 @@ class HockeyServer(GameServer):
                     match.phase = "lobby"
                 else:
                     match.phase = "play"
+                    if self.puck.vx == 0.0 and self.puck.x == CENTER_X:
+                        # Face-off: the puck drifts towards a random player.
+                        self.puck.vx = self.random.choice((-220.0, 220.0))
+                        self.puck.vy = self.random.uniform(-90.0, 90.0)
 
     def _goal(self, scorer: int) -> None:
         match = self.match
@@ -134,7 +151,7 @@ class HockeyServer(GameServer):
             match.left = match.right = 0
             match.winner = -1
             serve(self.puck, towards=LEFT_SIDE)
-            self.puck.x = 480.0
+            self.puck.x = CENTER_X
         match.phase, match.timer = "countdown", COUNTDOWN
         self._last_beep = 0
 
@@ -143,7 +160,7 @@ class HockeyServer(GameServer):
         self.match.left = self.match.right = 0
         self.match.winner = -1
         serve(self.puck, towards=LEFT_SIDE)
-        self.puck.x = 480.0
+        self.puck.x = CENTER_X
 
     def _set_name(self, side: int, name: str) -> None:
         if side == LEFT_SIDE:

@@ -25,8 +25,9 @@ def _kb(n: float) -> str:
 class NetOverlay:
     """A translucent panel of live network figures; toggle it with :meth:`toggle` (F3 in NetworkedGame)."""
 
-    def __init__(self, font_size: int = 18) -> None:
+    def __init__(self, font_size: int = 18, position: tuple[int, int] = (8, 8)) -> None:
         self.visible = False
+        self.position = position
         self.font_size = font_size
         self._font: pygame.font.Font | None = None
 
@@ -57,7 +58,7 @@ class NetOverlay:
         return rows
 
     def draw(self, surface: pygame.Surface, net: GameClient, fps: float) -> None:
-        """Draw the panel in the top-left corner of ``surface`` if visible."""
+        """Draw the panel near the top-left corner of ``surface`` (at :attr:`position`) if visible."""
         if not self.visible:
             return
         if self._font is None:
@@ -82,4 +83,4 @@ class NetOverlay:
                 (255, 120, 120) if label == "connection" and not net.sprocket.connected else (235, 240, 255)
             )
             panel.blit(font.render(value, True, color), (pad * 2 + label_w, y))
-        surface.blit(panel, (8, 8))
+        surface.blit(panel, self.position)

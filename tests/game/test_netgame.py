@@ -1,7 +1,8 @@
-"""The game layer end to end: a headless GameServer, NetworkedGame windows (dummy video) and bots over loopback."""
+"""The game layer end to end: a headless GameServer, NetworkedGame windows (dummy video), bots, loopback."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -146,7 +147,7 @@ def test_remote_entities_move_smoothly_under_jitter() -> None:
             game.step(dt=1 / 60)
             positions.append((time.monotonic(), game.entities[ball_id].x))
             time.sleep(1 / 120)
-        steps = [(b[1] - a[1], b[0] - a[0]) for a, b in zip(positions, positions[1:])]
+        steps = [(b[1] - a[1], b[0] - a[0]) for a, b in itertools.pairwise(positions)]
         # Never backwards, and never a jump larger than the motion warrants for the time that passed
         # (with generous slack for a frame that took long).
         assert all(dx >= -1e-9 for dx, _ in steps)
@@ -170,7 +171,9 @@ def test_bots_join_play_and_leave_and_others_hear_of_it() -> None:
     game = make_game(server.port)
     bot = ChaseBot("127.0.0.1", server.port, name="robo").start()
     try:
-        play_until(game, lambda: any(getattr(p, "name", None) == "robo" for p in game.seen), message="bot join")
+        play_until(
+            game, lambda: any(getattr(p, "name", None) == "robo" for p in game.seen), message="bot join"
+        )
         wait_until(lambda: len(server.players) == 2, 5)
         bot_player = next(p for p in server.players.values() if p.client.name == "robo")
         wait_until(lambda: server.world[bot_player.entity].x > 130, 5, "the bot to move")
@@ -234,7 +237,7 @@ def test_overlay_toggles_with_f3_and_draws() -> None:
 def test_misspelled_and_misshaped_hooks_are_named() -> None:
     from sprocket.game import NetworkedGame
 
-    with pytest.raises(HookError, match="on_pakcet.*did you mean on_packet"):
+    with pytest.raises(HookError, match=r"on_pakcet.*did you mean on_packet"):
 
         class Typo(NetworkedGame):
             def on_pakcet(self, packet: Any) -> None: ...
