@@ -13,6 +13,8 @@ The core (this package) uses only the standard library and msgpack and never imp
 The game layer lives in :mod:`sprocket.game` (pygame).
 """
 
+import logging as _logging
+
 from .client import DEFAULT_PORT, Sprocket
 from .codec import register, registered_types
 from .errors import (
@@ -33,6 +35,9 @@ from .protocol import PROTOCOL_VERSION
 from .server import Client, Servo
 
 __version__ = "0.1.0"
+
+# The library prints nothing: its log records go nowhere unless the application configures logging.
+_logging.getLogger("sprocket").addHandler(_logging.NullHandler())
 
 __all__ = [
     "DEFAULT_PORT",

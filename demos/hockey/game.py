@@ -200,7 +200,7 @@ class HockeyGame(NetworkedGame):
                           (cx, cy + 150))  # fmt: skip
         elif phase == "countdown":
             n = math.ceil(match.timer)
-            self.text(screen, str(n) if n > 0 else "GO!", 120, AMBER, (cx, cy))
+            self.text(screen, str(n) if n > 0 else "GO!", 120, AMBER, (cx, cy - 130))  # above the puck
         elif phase == "paused":
             self.shade(screen)
             self.text(screen, "Opponent left", 64, WHITE, (cx, cy - 20))
