@@ -281,10 +281,13 @@ class GameServer:
         self.on_join(client)
 
     def _left(self, client: Client, reason: str) -> None:
-        if self.players.pop(client, None) is None:
+        if client not in self.players:
             return
-        self.servo.sendall(**{GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
-        self.on_leave(client, reason)
+        try:
+            self.on_leave(client, reason)  # self.players[client] is still there for the hook to read
+        finally:
+            del self.players[client]
+            self.servo.sendall(**{GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
 
     def _packet(self, packet: Packet) -> None:
         client = packet.sender

@@ -1,0 +1,81 @@
+"""The README's examples run as pasted (ports swapped for free ones)."""
+
+from __future__ import annotations
+
+import doctest
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(90)
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def block(starting: str) -> str:
+    (found,) = [b for b in BLOCKS if b.startswith(starting)]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_ten_line_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    exec(compile(block("from sprocket import Servo, Sprocket"), "README", "exec"), {})
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"3 Player 1 <Client 1 127\.0\.0\.1:\d+>\n", out), out
+
+
+def test_the_packet_session_is_a_passing_doctest() -> None:
+    text = block(">>> from sprocket import Packet")
+    test = doctest.DocTestParser().get_doctest(text, {}, "README-packets", "README.md", 0)
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize().failed == 0 and runner.summarize().attempted >= 4
+
+
+def test_register_example_runs() -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(block("from dataclasses import dataclass"), "README", "exec"), namespace)
+    from sprocket.codec import MsgpackCodec
+
+    codec = MsgpackCodec()
+    shot = namespace["Shot"](1.0, 2.0)  # type: ignore[operator]
+    assert codec.decode(codec.encode({"s": shot})) == {"s": shot}
+
+
+def test_the_game_layer_example_runs(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "shared.py").write_text(block("# shared.py"))
+    (tmp_path / "server.py").write_text(
+        block("# server.py").replace("port=7777", f"host='127.0.0.1', port={port}")
+    )
+    client = block("# client.py").replace("7777", str(port)).replace(".run()", ".run(frames=90)")
+    (tmp_path / "client.py").write_text(client)
+    server = subprocess.Popen([sys.executable, "server.py"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "the README's server never listened"
+                time.sleep(0.05)  # polling a port with a deadline
+        result = subprocess.run(
+            [sys.executable, "client.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.terminate()
+        server.wait(10)
