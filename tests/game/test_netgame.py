@@ -113,6 +113,7 @@ def test_prediction_matches_the_server_after_inputs_stop(lag: float) -> None:
     server = start_server()
     proxy = LagProxy("127.0.0.1", server.port, lag=lag).start()
     game = make_game(proxy.port)
+    watcher = WatchBot("127.0.0.1", proxy.port, name="watcher").start()  # a second client, also lagged
     try:
         play_until(game, lambda: game.connected and game.my_entity is not None, message="own entity")
         game.moves_left = 45
@@ -127,7 +128,16 @@ def test_prediction_matches_the_server_after_inputs_stop(lag: float) -> None:
         mine = game.net.predictor.state
         assert math.hypot(mine.x - truth.x, mine.y - truth.y) < 1e-6
         assert truth.x == pytest.approx(100.0 + 45 * SPEED / 60)
+        # The other client sees the same end position once its interpolation catches up.
+        me = game.me
+
+        def watcher_agrees() -> bool:
+            seen = watcher.net.entities().get(me)
+            return seen is not None and math.hypot(seen.x - truth.x, seen.y - truth.y) < 1e-6
+
+        wait_until(watcher_agrees, 10, "the second client to see where the first one ended")
     finally:
+        watcher.stop()
         game.close()
         proxy.close()
         server.stop()
@@ -157,6 +167,15 @@ def test_remote_entities_move_smoothly_under_jitter() -> None:
         game.close()
         proxy.close()
         server.stop()
+
+
+class WatchBot(GameBot):
+    """A second client that only watches (its own entity stays put)."""
+
+    rule = staticmethod(rule)
+
+    def decide(self, entities: dict[int, Entity]) -> None:
+        return None
 
 
 class ChaseBot(GameBot):
