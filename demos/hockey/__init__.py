@@ -6,7 +6,10 @@ The window part (``Game``) needs pygame and is imported on first use, so the ser
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame prints a banner on import otherwise
 
 from .bot import HockeyBot
 from .server import HockeyServer

@@ -1,6 +1,6 @@
 """Sprocket Hockey's server: authoritative and headless (it never imports pygame).
 
-Run it on its own with ``python -m sprocket.game.server demos.hockey:HockeyServer``, or let
+Run it on its own with ``python -m sprocket.game.serve demos.hockey:HockeyServer``, or let
 ``python -m demos.hockey`` host it in the same process.
 """
 

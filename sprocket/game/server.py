@@ -5,19 +5,17 @@ Each tick: network events (joins, inputs, leaves, your packets) -> inputs applie
 client acknowledged.  Drift-free scheduling on the monotonic clock, with a cap on catch-up ticks.
 
 This module must never import pygame: game servers run where pygame is not installed.
-Run one headless with ``python -m sprocket.game.server yourgame:YourServer --port 7777``.
+Run one headless with ``python -m sprocket.game.serve yourgame:YourServer --port 7777``.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import importlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +29,7 @@ from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot
 
 log = logging.getLogger("sprocket")
 
-__all__ = ["GameServer", "Player", "ServerStats", "main"]
+__all__ = ["GameServer", "Player", "ServerStats"]
 
 Rule = Callable[[Any, Any, float], Any]
 
@@ -353,55 +351,3 @@ def _assign(target: Entity, source: Entity) -> None:
         raise TypeError("the game rule returned None; it must return the new state")
     for name, value in source.to_fields().items():
         setattr(target, name, value)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sprocket.game.server module:ServerClass [--host H] [--port P] [--duration S]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sprocket.game.server", description="Run a sprocket GameServer subclass headless."
-    )
-    parser.add_argument(
-        "server", help="the GameServer subclass, as module:Class (e.g. demos.hockey:HockeyServer)"
-    )
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    cls = load_class(args.server, GameServer)
-    server = cls(host=args.host, port=args.port)
-    print(f"{cls.__name__} listening on {args.host}:{server.port} (Ctrl-C to stop)", flush=True)
-    try:
-        server.run(duration=args.duration)
-    except KeyboardInterrupt:
-        server.close()
-    return 0
-
-
-def load_class(spec: str, base: type) -> Any:
-    """Import ``module:Class`` and check it subclasses ``base``.
-
-    Raises:
-        SystemExit: with a readable message when the module or class cannot be found.
-    """
-    module_name, _, class_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"cannot import {module_name!r}: {exc}") from exc
-    if not class_name:
-        candidates = [
-            v for v in vars(module).values() if isinstance(v, type) and issubclass(v, base) and v is not base
-        ]
-        if len(candidates) != 1:
-            raise SystemExit(f"name the class: {module_name}:SomeClass (a {base.__name__} subclass)")
-        return candidates[0]
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise SystemExit(f"{spec} is not a {base.__name__} subclass")
-    return cls
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

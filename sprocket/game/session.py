@@ -48,11 +48,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
 def _role(args: argparse.Namespace) -> int:
     # Runs inside a child process: one window or one bot.
     module = importlib.import_module(args.game)
-    if args.role == "window":
-        game = module.Game("127.0.0.1", args.port, name=args.name)
-        game.run()
-    else:
-        module.Bot("127.0.0.1", args.port, name=args.name).run()
+    try:
+        if args.role == "window":
+            module.Game("127.0.0.1", args.port, name=args.name).run()
+        else:
+            module.Bot("127.0.0.1", args.port, name=args.name).run()
+    except KeyboardInterrupt:
+        pass  # the session is ending; run() has closed the connection on its way out
     return 0
 
 
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     children: list[subprocess.Popen[bytes]] = []
     proxies: list[LagProxy] = []
     server = subprocess.Popen(
-        [python, "-m", "sprocket.game.server", f"{args.game}:{module.Server.__name__}",
+        [python, "-m", "sprocket.game.serve", f"{args.game}:{module.Server.__name__}",
          "--host", "127.0.0.1", "--port", str(port)],
     )  # fmt: skip
     children.append(server)

@@ -199,7 +199,7 @@ def test_the_local_session_starts_server_window_and_bot() -> None:
 
 def test_the_headless_server_command(tmp_path: Any) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sprocket.game.server", "demos.hockey:HockeyServer", "--port", "0",
+        [sys.executable, "-m", "sprocket.game.serve", "demos.hockey:HockeyServer", "--port", "0",
          "--host", "127.0.0.1", "--duration", "0.5"],
         capture_output=True,
         text=True,
