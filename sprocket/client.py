@@ -54,6 +54,7 @@ class _ClientIO(IOThread):
         self.peer: Peer | None = None
         self.connecting: socket.socket | None = None
         self.connect_deadline = 0.0
+        self.send_limit: int = conn_args["max_packet_size"]  # lowered to the server's limit on WELCOME
         self.early: list[bytes] = []  # frames sent before the handshake completed
         self.early_bytes = 0
         self.connected = threading.Event()
@@ -158,6 +159,7 @@ class _ClientIO(IOThread):
             self.deliver((Packet._received(event.fields, None, event.size), event.size), event.size)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
+            self.send_limit = min(self.send_limit, peer.conn.peer_max_packet_size)
             self.is_connected = True
             for frame in self.early:
                 peer.conn.send_data(frame)
@@ -351,8 +353,8 @@ class Sprocket(Endpoint):
         if self._closed:
             raise ClosedError("this Sprocket is closed; make a new one to reconnect")
         payload = self.codec.encode(fields)
-        limit = self._send_limit()
-        if len(payload) > limit:
+        if len(payload) > self._io.send_limit:
+            limit = self._io.send_limit
             raise PacketTooLarge(
                 f"packet is {len(payload)} bytes encoded, over max_packet_size ({limit}); send less per "
                 "packet or raise max_packet_size on both ends"
@@ -364,12 +366,6 @@ class Sprocket(Endpoint):
                 log.warning("not connected (%s); dropping packets sent from now on", io.error)
             return
         io.submit(io.send, data_frame(payload))
-
-    def _send_limit(self) -> int:
-        peer = self._io.peer
-        if peer is None:
-            return self.max_packet_size
-        return min(self.max_packet_size, peer.conn.peer_max_packet_size)
 
     # -- waiting and closing ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import hmac
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -120,9 +120,8 @@ class Welcomed:
     client_id: int
 
 
-@dataclass(frozen=True)
-class Received:
-    """A packet's decoded fields arrived (OPEN state only)."""
+class Received(NamedTuple):
+    """A packet's decoded fields arrived (OPEN state only).  A tuple: one is made per packet."""
 
     fields: dict[str, Any]
     size: int
