@@ -316,6 +316,14 @@ def blend(a: E, b: E, t: float) -> E:
     da = a.__dict__
     db = b.__dict__
     out = da.copy()
+    _lerp_into(out, kinds, da, db, t)
+    return _make(cls, out)
+
+
+def _lerp_into(
+    out: dict[str, Any], kinds: FieldKinds, da: dict[str, Any], db: dict[str, Any], t: float
+) -> None:
+    # Float fields move linearly from a (t = 0) to b (t = 1) and beyond; angles take the short way round.
     for name in kinds.floats:
         va = da[name]
         out[name] = va + (db[name] - va) * t
@@ -325,7 +333,6 @@ def blend(a: E, b: E, t: float) -> E:
         if delta > period * 0.5:
             delta -= period
         out[name] = (va + delta * t) % period
-    return _make(cls, out)
 
 
 def extrapolate(a: E, b: E, t: float) -> E:
@@ -345,13 +352,5 @@ def extrapolate(a: E, b: E, t: float) -> E:
     da = a.__dict__
     db = b.__dict__
     out = db.copy()
-    for name in kinds.floats:
-        va = da[name]
-        out[name] = va + (db[name] - va) * t
-    for name, period in kinds.angles:
-        va = da[name]
-        delta = (db[name] - va) % period
-        if delta > period * 0.5:
-            delta -= period
-        out[name] = (va + delta * t) % period
+    _lerp_into(out, kinds, da, db, t)
     return _make(cls, out)
