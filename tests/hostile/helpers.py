@@ -247,6 +247,10 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+        try:
+            self.peak = max(self.peak, self.probe())  # the state at the end counts too
+        except Exception:
+            pass
 
 
 # -- child processes -------------------------------------------------------------------------------------

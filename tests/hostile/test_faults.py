@@ -36,8 +36,8 @@ def test_client_process_killed_mid_game(no_leaks: None, servo: Servo, reliabilit
     with LegitGame(servo) as game, child("client", str(servo.port), "60") as victim:
         victim_id = int(victim.wait_line("connected"))
         wait_until(lambda: len(game.others.get(victim_id, [])) >= 30, 5, "half a second of the victim's game")
-        victim.kill()  # SIGKILL: no goodbye, no FIN from sprocket, just the kernel cleaning up
         killed = time.monotonic()
+        victim.kill()  # SIGKILL: no goodbye, no FIN from sprocket, just the kernel cleaning up
         (left,) = game.wait_left(1, TIMEOUT + 5)
         noticed = time.monotonic() - killed
         game.finish()
@@ -67,8 +67,8 @@ def test_server_process_killed(no_leaks: None, reliability: Reliability) -> None
                 p.send(seq=i)
         for p in players:
             assert [e["echo"] for e in collect(p, 20)] == list(range(20))
-        server.kill()
         killed = time.monotonic()
+        server.kill()
         seen: dict[int, Disconnected] = {}
         noticed: dict[int, float] = {}
 

@@ -21,7 +21,7 @@ import msgpack
 import pytest
 
 from sprocket import Left, Servo
-from sprocket.protocol import BYE, CHALLENGE, DATA, HELLO, PING, PONG, WELCOME, frame
+from sprocket.protocol import BYE, CHALLENGE, DATA, HELLO, PING, PONG, PROTOCOL_VERSION, WELCOME, frame
 from tests.conftest import collect, wait_until
 from tests.hostile.conftest import Reliability
 from tests.hostile.helpers import CLOSE_CODES, LegitGame, RawPeer, hello_body, packet_frame
@@ -98,9 +98,11 @@ ATTACKS: dict[str, Callable[[RawPeer], None]] = {
 
 def test_junk_disconnects_only_the_junk_peer(no_leaks: None, servo: Servo, reliability: Reliability) -> None:
     told: dict[str, str | None] = {}
-    rounds = 3
+    rounds = 0
     with LegitGame(servo, rate=100) as game:
-        for _ in range(rounds):
+        # Keep attacking, round after round, until the honest player has played for a while.
+        while rounds < 3 or (game.sent < 150 and rounds < 200):
+            rounds += 1
             for name, attack in ATTACKS.items():
                 with RawPeer(servo.port) as peer:
                     attack(peer)
@@ -121,10 +123,11 @@ def test_junk_disconnects_only_the_junk_peer(no_leaks: None, servo: Servo, relia
     reliability.record(
         "Hostile input (sockets)",
         "Junk over TCP at a live server (HTTP, TLS, random bytes, bad lengths, bad frames...)",
-        tried=f"{len(ATTACKS)} kinds of junk x {rounds} rounds, one socket each, "
-        f"{sum(1 for n in ATTACKS if 'after' in n)} kinds after a valid handshake; an honest client "
+        tried=f"{len(ATTACKS)} kinds of junk x {rounds} rounds = {len(ATTACKS) * rounds} sockets, one at a "
+        f"time, {sum(1 for n in ATTACKS if 'after' in n)} kinds after a valid handshake; an honest client "
         "exchanging at 100 Hz throughout",
-        outcome=f"every junk peer disconnected with a reason {codes}; honest client: {game.sent} packets "
+        outcome=f"every junk peer disconnected with a reason (kinds of junk per code: {codes}); honest "
+        f"client: {game.sent} packets "
         f"and {len(game.echoes)} echoes, all in order, never disconnected; I/O thread alive",
         attacks=len(ATTACKS) * rounds,
         told=told,
@@ -134,27 +137,31 @@ def test_junk_disconnects_only_the_junk_peer(no_leaks: None, servo: Servo, relia
 
 def test_many_junk_peers_at_once(no_leaks: None, servo: Servo, reliability: Reliability) -> None:
     attacks = list(ATTACKS.values()) * 5
+    waves = closed = with_reason = 0
     with LegitGame(servo) as game:
-        peers = [RawPeer(servo.port) for _ in attacks]
-        try:
-            for peer, attack in zip(peers, attacks, strict=True):
-                attack(peer)
-            closed = sum(peer.read_until_closed(5) for peer in peers)
-            with_reason = sum(peer.goodbye() is not None for peer in peers)
-        finally:
-            for peer in peers:
-                peer.close()
+        while waves < 2 or (game.sent < 60 and waves < 50):
+            waves += 1
+            peers = [RawPeer(servo.port) for _ in attacks]
+            try:
+                for peer, attack in zip(peers, attacks, strict=True):
+                    attack(peer)
+                closed += sum(peer.read_until_closed(5) for peer in peers)
+                with_reason += sum(peer.goodbye() is not None for peer in peers)
+            finally:
+                for peer in peers:
+                    peer.close()
         game.finish()
     game.assert_unharmed()
-    assert closed == len(peers) and with_reason == len(peers)
+    assert closed == with_reason == waves * len(attacks)
     assert servo._io.thread.is_alive()
     reliability.record(
         "Hostile input (sockets)",
         "Many junk peers connected at the same time",
-        tried=f"{len(peers)} sockets open together, each sending one of the junk kinds above",
-        outcome=f"{closed}/{len(peers)} closed by the server, {with_reason} with a reason; honest client "
-        f"unaffected ({game.sent} packets in order)",
-        peers=len(peers),
+        tried=f"{waves} waves of {len(attacks)} sockets open together, each sending one of the junk kinds "
+        "above",
+        outcome=f"{closed}/{waves * len(attacks)} closed by the server, {with_reason} with a reason; honest "
+        f"client unaffected ({game.sent} packets and echoes in order)",
+        peers=waves * len(attacks),
     )
 
 
@@ -284,3 +291,40 @@ def test_a_bye_with_junk_fields_is_still_a_goodbye(servo: Servo) -> None:
         events = wait_until(lambda: [e for e in servo.events() if isinstance(e, Left)], 5, "the leave")
     (left,) = events
     assert left.code == "12345" and len(left.reason) <= 500  # the peer's own words, bounded
+
+
+@pytest.mark.xfail(
+    reason="sprocket bug: deeply nested control-frame fields raise RecursionError", strict=False
+)
+def test_deeply_nested_hello_is_refused_with_a_reason_not_an_internal_error(
+    servo: Servo, caplog: pytest.LogCaptureFixture, reliability: Reliability
+) -> None:
+    # A 1 KiB HELLO whose "name" is a list nested 1020 deep: legal msgpack, under the handshake limit.
+    body = b"\x83" + msgpack.packb("version") + msgpack.packb(PROTOCOL_VERSION)
+    body += (
+        msgpack.packb("codec") + msgpack.packb("msgpack") + msgpack.packb("name") + b"\x91" * 1020 + b"\xc0"
+    )
+    caplog.set_level("ERROR", logger="sprocket")
+    attempts = 20
+    with LegitGame(servo) as game:
+        told = []
+        for _ in range(attempts):
+            with RawPeer(servo.port) as peer:
+                peer.read_frame(CHALLENGE)
+                peer.send_frame(HELLO, body)
+                assert peer.read_until_closed(5)
+                told.append(peer.goodbye())
+        game.finish()
+    game.assert_unharmed()
+    tracebacks = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    reliability.record(
+        "Hostile input (sockets)",
+        "HELLO whose name is a list nested 1020 deep (1 KiB)",
+        tried=f"{attempts} connections, each sending that HELLO",
+        outcome=f"server closed each connection; reasons sent: {sorted({str(t) for t in told})}; "
+        f"{len(tracebacks)} ERROR tracebacks logged by sprocket"
+        + (" (BUG: internal error, no reason given)" if tracebacks or None in told else ""),
+        tracebacks=len(tracebacks),
+    )
+    assert all(t is not None for t in told), "the peer should be told why (a REJECT or BYE)"
+    assert not tracebacks, "hostile input must not reach the internal-error path"
