@@ -1,0 +1,255 @@
+"""Turn the collected runs into the results table: medians with min and max, paired ratios, verdicts.
+
+Each measurement is repeated ``runs`` times; within a run every library is measured back to back, so
+run i of sprocket and run i of a baseline are a pair, and a ratio is computed per pair before taking
+the median of the ratios.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .common import IMPL_LABELS, IMPLS, median_min_max
+
+Runs = dict[str, dict[str, list[float]]]  # impl -> metric -> one value per run
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal: ``kind`` is "ratio_raw", "ratio_podsixnet" (sprocket / baseline) or "value" (sprocket's)."""
+
+    kind: str
+    op: str  # ">=" or "<="
+    bound: float
+
+    def text(self) -> str:
+        what = {"ratio_raw": "x raw", "ratio_podsixnet": "x PodSixNet", "value": ""}[self.kind]
+        sign = "≥" if self.op == ">=" else "≤"
+        return f"{sign} {self.bound:g}{what}".strip()
+
+
+@dataclass(frozen=True)
+class Row:
+    group: str
+    label: str
+    metric: str
+    unit: str
+    digits: int = 0
+    targets: tuple[Target, ...] = ()
+    todo: str = ""
+    note: str = ""
+    ratios: bool = True
+
+
+@dataclass
+class Cell:
+    median: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    n: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"median": self.median, "min": self.low, "max": self.high, "runs": self.n}
+
+
+@dataclass
+class Line:
+    row: Row
+    cells: dict[str, Cell] = field(default_factory=dict)
+    ratio_raw: Cell = field(default_factory=Cell)
+    ratio_podsixnet: Cell = field(default_factory=Cell)
+    verdict: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.row.group,
+            "figure": self.row.label,
+            "metric": self.row.metric,
+            "unit": self.row.unit,
+            **{impl: self.cells[impl].as_dict() for impl in self.cells},
+            "sprocket_vs_raw": self.ratio_raw.as_dict(),
+            "sprocket_vs_podsixnet": self.ratio_podsixnet.as_dict(),
+            "target": "; ".join(t.text() for t in self.row.targets),
+            "verdict": self.verdict,
+            "todo": self.row.todo,
+            "note": self.row.note,
+        }
+
+
+def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
+    """The table's rows for the groups that ran (plus the TODO rows of groups not implemented yet)."""
+    rows: list[Row] = []
+    if "throughput" in groups:
+        rows += [
+            Row("throughput", "packets/s, end to end", "packets_per_s", "pkt/s",
+                targets=(Target("ratio_raw", ">=", 0.8), Target("ratio_podsixnet", ">=", 5.0))),
+            Row("throughput", "client send() calls/s", "send_calls_per_s", "calls/s"),
+            Row("throughput", "server CPU per packet", "server_cpu_us_per_packet", "µs", 2),
+        ]  # fmt: skip
+    if "latency" in groups:
+        rows += [
+            Row("latency", "round trip p50", "p50_us", "µs", targets=(Target("ratio_raw", "<=", 1.3),)),
+            Row("latency", "round trip p99", "p99_us", "µs", targets=(Target("ratio_raw", "<=", 2.0),)),
+        ]
+    if "fanout" in groups:
+        counts = params["fanout"]["client_counts"]
+        rows += [Row("fan-out", f"late deliveries, {n} clients", f"late_pct@{n}", "%", 2) for n in counts]
+        rows += [
+            Row("fan-out", f"late server ticks, {n} clients", f"late_ticks_pct@{n}", "%", 2)
+            for n in counts[-1:]
+        ]
+        rows += [
+            Row("fan-out", f"server CPU, {n} clients", f"server_cpu_pct@{n}", "% core", 1) for n in counts
+        ]
+        rows += [
+            Row("fan-out", f"client processes' CPU, {n} clients", f"clients_cpu_pct@{n}", "% core", 1)
+            for n in counts[-1:]
+        ]
+        rows += [Row("fan-out", f"delivery p50, {n} clients", f"p50_ms@{n}", "ms", 2) for n in counts[:1]]
+        rows += [Row("fan-out", f"delivery p99, {n} clients", f"p99_ms@{n}", "ms", 2) for n in counts]
+    if "capacity" in groups:
+        ramp = params["capacity"]["ramp"]
+        rows += [
+            Row("capacity", "clients fed at 20 Hz (≥95 % on time)", "max_clients", "clients",
+                targets=(Target("value", ">=", 500.0),), ratios=False,
+                note=f"ramp {', '.join(map(str, ramp))}; the largest step tested is the ceiling"),
+        ]  # fmt: skip
+        top = max(n for n in ramp if n <= 500) if any(n <= 500 for n in ramp) else ramp[0]
+        rows += [Row("capacity", f"server CPU, {top} clients", f"server_cpu_pct@{top}", "% core", 1)]
+    if "memory" in groups:
+        rows += [
+            Row("memory", "server RSS per idle client", "kib_per_client", "KiB", 2,
+                targets=(Target("value", "<=", 50.0),)),
+            Row("memory", "server RSS, all clients connected", "server_rss_mib", "MiB", 1),
+        ]  # fmt: skip
+    rows += [
+        Row("bandwidth", "delta vs full snapshots", "", "", todo="needs sprocket.game, see issue 3"),
+        Row("frame cost", "game-layer cost per frame", "", "", todo="needs sprocket.game, see issue 3"),
+    ]
+    return rows
+
+
+def _cell(values: list[float]) -> Cell:
+    finite = [v for v in values if not math.isnan(v)]
+    median, low, high = median_min_max(finite)
+    return Cell(median, low, high, len(finite))
+
+
+def _ratios(num: list[float], den: list[float]) -> Cell:
+    if len(num) != len(den):  # a library that did not run at all
+        return Cell()
+    pairs = [a / b for a, b in zip(num, den, strict=True) if not (math.isnan(a) or math.isnan(b)) and b != 0]
+    return _cell(pairs)
+
+
+def build(rows: list[Row], data: dict[str, Runs]) -> list[Line]:
+    """Compute every line of the table from the per-run values."""
+    lines: list[Line] = []
+    group_key = {"fan-out": "fanout"}
+    for row in rows:
+        line = Line(row)
+        runs = data.get(group_key.get(row.group, row.group), {})
+        if row.todo or not runs:
+            line.verdict = "TODO" if row.todo else "not run"
+            lines.append(line)
+            continue
+        for impl in IMPLS:
+            line.cells[impl] = _cell(runs.get(impl, {}).get(row.metric, []))
+        sp = runs.get("sprocket", {}).get(row.metric, [])
+        if row.ratios:
+            line.ratio_raw = _ratios(sp, runs.get("raw", {}).get(row.metric, []))
+            line.ratio_podsixnet = _ratios(sp, runs.get("podsixnet", {}).get(row.metric, []))
+        line.verdict = _verdict(line)
+        lines.append(line)
+    return lines
+
+
+def _verdict(line: Line) -> str:
+    if not line.row.targets:
+        return ""
+    parts = []
+    cmp = {">=": operator.ge, "<=": operator.le}
+    for target in line.row.targets:
+        value = {
+            "ratio_raw": line.ratio_raw.median,
+            "ratio_podsixnet": line.ratio_podsixnet.median,
+            "value": line.cells["sprocket"].median,
+        }[target.kind]
+        if math.isnan(value):
+            parts.append(f"no data ({target.text()})")
+        elif cmp[target.op](value, target.bound):
+            parts.append(f"met ({target.text()})")
+        else:
+            short = value / target.bound if target.op == ">=" else target.bound / value
+            parts.append(f"**MISSED** {target.text()}: {_num(value, 2)} ({short:.0%} of target)")
+    return "; ".join(parts)
+
+
+def _num(value: float, digits: int) -> str:
+    if math.isnan(value):
+        return "-"
+    if abs(value) >= 10000:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_cell(cell: Cell, digits: int) -> str:
+    if cell.n == 0:
+        return "-"
+    if cell.n == 1 or cell.low == cell.high:
+        return _num(cell.median, digits)
+    return f"{_num(cell.median, digits)} ({_num(cell.low, digits)}..{_num(cell.high, digits)})"
+
+
+def markdown(lines: list[Line]) -> str:
+    """The table in GitHub markdown."""
+    head = ["group", "figure", "unit", *(IMPL_LABELS[i] for i in IMPLS), "sprocket ÷ raw",
+            "sprocket ÷ PodSixNet", "target", "verdict"]  # fmt: skip
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for line in lines:
+        row = line.row
+        if row.todo:
+            cells = [row.group, row.label, "", row.todo, "", "", "", "", "", "TODO"]
+        else:
+            cells = [
+                row.group,
+                row.label + (f" ({row.note})" if row.note else ""),
+                row.unit,
+                *(fmt_cell(line.cells.get(impl, Cell()), row.digits) for impl in IMPLS),
+                fmt_cell(line.ratio_raw, 2),
+                fmt_cell(line.ratio_podsixnet, 2),
+                "; ".join(t.text() for t in row.targets),
+                line.verdict,
+            ]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def text_table(lines: list[Line]) -> str:
+    """The table for a terminal: aligned columns, medians only with ranges."""
+    head = ["group", "figure", *(IMPL_LABELS[i] for i in IMPLS), "÷raw", "÷P6N", "verdict"]
+    rows = [head]
+    for line in lines:
+        row = line.row
+        if row.todo:
+            rows.append([row.group, row.label, row.todo, "", "", "", "", "TODO"])
+            continue
+        label = f"{row.label} [{row.unit}]"
+        rows.append(
+            [
+                row.group,
+                label,
+                *(fmt_cell(line.cells.get(impl, Cell()), row.digits) for impl in IMPLS),
+                _num(line.ratio_raw.median, 2) if line.ratio_raw.n else "",
+                _num(line.ratio_podsixnet.median, 2) if line.ratio_podsixnet.n else "",
+                line.verdict.replace("**", ""),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    text = []
+    for r in rows:
+        text.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    return "\n".join(text) + "\n"
