@@ -161,10 +161,6 @@ def test_flood_of_handshakes_is_refused_with_reasons(mode: str, code: str, relia
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="sprocket bug: connections past max_pending are closed with no reason (code 'busy' never sent)",
-    strict=False,
-)
 def test_connections_past_max_pending_are_refused_with_a_reason(reliability: Reliability) -> None:
     max_pending = 50
     with Servo("127.0.0.1", 0, max_pending=max_pending, handshake_timeout=1.0) as servo:
