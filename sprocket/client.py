@@ -24,14 +24,14 @@ from .errors import ClosedError, ConnectionFailed, ConnectTimeout, PacketTooLarg
 from .events import Connected, Disconnected, Endpoint, run_callback
 from .iothread import IOThread, Peer, is_connect_in_progress
 from .packet import Packet
-from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
+from .protocol import MIN_PACKET_LIMIT, Closed, Connection, Event, Received, Welcomed, data_frame
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["DEFAULT_PORT", "Sprocket"]
 
 DEFAULT_PORT = 7777
-REJECT_CODES = frozenset({"password", "full", "codec", "app", "version", "busy", "rejected"})
+REJECT_CODES = frozenset({"password", "full", "codec", "app", "version", "busy", "limit", "rejected"})
 
 
 class _ClientIO(IOThread):
@@ -462,6 +462,9 @@ def _check_positive(**values: float) -> None:
     for key, value in values.items():
         if not value > 0:
             raise ValueError(f"{key} must be > 0, got {value!r}")
+    limit = values.get("max_packet_size")
+    if limit is not None and limit < MIN_PACKET_LIMIT:
+        raise ValueError(f"max_packet_size must be at least {MIN_PACKET_LIMIT} bytes, got {limit!r}")
 
 
 def _strerror(code: int) -> str:

@@ -223,7 +223,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 
 def _unpack(data: bytes | memoryview) -> Any:
-    return msgpack.unpackb(data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True)
+    # timestamp=1: msgpack's own timestamp extension (-1) decodes to a plain float of seconds.
+    return msgpack.unpackb(
+        data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True, timestamp=1
+    )
 
 
 def _unpack_list(data: bytes) -> list[Any]:

@@ -178,14 +178,21 @@ class IOThread:
             command = commands.popleft()
             op = command[0]
             if op == "send":
-                peer = command[1]
-                if peer.conn.send_data(command[2]):
+                peer, frame = command[1], command[2]
+                if len(frame) - 5 > peer.conn.peer_max_packet_size:
+                    self._too_large(peer, len(frame) - 5)
+                elif peer.conn.send_data(frame):
                     dirty[id(peer)] = peer
                     self.stats["packets_out"] += 1
             elif op == "all":
                 frame, exclude = command[1], command[2]
-                for peer in self.peers.values():
-                    if peer.handle is not None and peer.handle not in exclude and peer.conn.send_data(frame):
+                size = len(frame) - 5
+                for peer in list(self.peers.values()):
+                    if peer.handle is None or peer.handle in exclude:
+                        continue
+                    if size > peer.conn.peer_max_packet_size:
+                        self._too_large(peer, size)
+                    elif peer.conn.send_data(frame):
                         dirty[id(peer)] = peer
                         self.stats["packets_out"] += 1
             elif op == "stop":
@@ -197,6 +204,15 @@ class IOThread:
         # Coalescing: every frame queued above leaves in one send() per peer.
         for peer in dirty.values():
             self.flush(peer)
+
+    def _too_large(self, peer: Peer, size: int) -> None:
+        # The peer asked for a smaller max_packet_size than this packet.  Raising in the sender's thread
+        # would let a peer make our code fail, so that one peer is told why and disconnected instead.
+        limit = peer.conn.peer_max_packet_size
+        log.warning(
+            "a %d-byte packet is over %s:%s's max_packet_size (%d); disconnecting it", size, *peer.addr, limit
+        )
+        self.close_peer(peer, "limit", f"a {size}-byte packet was over your max_packet_size ({limit})")
 
     def _begin_stop(self) -> None:
         if self.stopping:

@@ -24,8 +24,10 @@ connection with a BYE that tells the peer why.  Before OPEN a frame may be at mo
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -64,6 +66,12 @@ FRAME_NAMES = {
     CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME", REJECT: "REJECT",
     DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE",
 }  # fmt: skip
+
+_SCALARS = (type(None), bool, int, float, str, bytes)
+# Codes a peer's BYE may carry; anything else is reported as "closed".
+BYE_CODES = frozenset({"closed", "shutdown", "timeout", "kicked", "protocol", "send_queue_full", "limit"})
+# No peer may announce a max_packet_size below this: it would make every send fail.
+MIN_PACKET_LIMIT = 1024
 
 _HEADER = struct.Struct(">I")
 _FRAME_START = struct.Struct(">IB")
@@ -187,6 +195,7 @@ class Connection:
         self.jitter = 0.0
         self.clock_offset = 0.0  # peer clock - our clock, best estimate
         self._offset_samples: list[tuple[float, float]] = []  # (rtt, offset) of recent pongs
+        self._pings_sent: collections.deque[float] = collections.deque(maxlen=16)  # times of our PINGs
         self.bytes_received = 0
         self.frames_received = 0
         self._buffer = bytearray()
@@ -297,7 +306,10 @@ class Connection:
         """Run the timers: handshake deadline, dead-peer timeout, heartbeats.  Call often."""
         if self.state == HANDSHAKE:
             if now >= self._deadline:
-                self._fail("timeout", f"the handshake did not complete within {self._handshake_timeout:g} s")
+                hint = " (is it a sprocket server? does it expect TLS?)" if self.role == "client" else ""
+                self._fail(
+                    "timeout", f"the handshake did not complete within {self._handshake_timeout:g} s{hint}"
+                )
             return
         if self.state != OPEN:
             return
@@ -307,6 +319,7 @@ class Connection:
             return
         if now >= self._next_ping:
             self._out.append(frame(PING, _PING.pack(now)))
+            self._pings_sent.append(now)
             self._next_ping = now + self.ping_interval
 
     def keep_alive(self, now: float) -> None:
@@ -393,13 +406,17 @@ class Connection:
             if len(body) != _PONG.size:
                 return self._fail("protocol", "malformed PONG frame")
             sent, peer_time = _PONG.unpack(body)
-            self._measure(now - sent, peer_time, now)
+            # Only answers to our own recent PINGs count: a forged PONG cannot set our RTT or clock.
+            if sent in self._pings_sent and math.isfinite(peer_time):
+                self._pings_sent.remove(sent)
+                self._measure(now - sent, peer_time, now)
             return None
         if kind == BYE:
             info = self._fields(body, "BYE")
             if info is None:
                 return None
-            code = str(info.get("code", "closed"))[:40]
+            code = info.get("code")
+            code = code if code in BYE_CODES else "closed"
             reason = str(info.get("reason", ""))[:500]
             if not reason or reason == "closed":
                 reason = f"the {'server' if self.role == 'client' else 'client'} closed the connection"
@@ -415,11 +432,15 @@ class Connection:
         return self._fail("protocol", f"unexpected {name} frame in state {self.state}")
 
     def _fields(self, body: bytes, what: str) -> dict[str, Any] | None:
+        # Control frames are flat maps of scalars.  Anything nested is refused before any of it is
+        # formatted into a message (a 1000-deep list would otherwise blow the stack in repr()).
         try:
             value = msgpack.unpackb(body, raw=False)
         except Exception:
             value = None
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not all(
+            type(k) is str and isinstance(v, _SCALARS) for k, v in value.items()
+        ):
             self._fail("protocol", f"malformed {what} frame")
             return None
         return value
@@ -457,6 +478,8 @@ class Connection:
                 client_id = int(info["id"])
                 server_time = float(info["time"])
                 self.peer_max_packet_size = int(info.get("max_packet_size", self.max_packet_size))
+                if self.peer_max_packet_size < MIN_PACKET_LIMIT:
+                    raise ValueError("max_packet_size below the protocol minimum")
                 self.ping_interval = min(self.ping_interval, float(info.get("ping_interval", 1.0)))
             except (KeyError, TypeError, ValueError):
                 return self._fail("protocol", "malformed WELCOME frame")
@@ -500,9 +523,12 @@ class Connection:
             expected = password_proof(self.password, self._nonce)
             if not isinstance(auth, bytes) or not hmac.compare_digest(auth, expected):
                 return self.reject("password", "wrong password" if auth else "this server needs a password")
-        peer_max = info.get("max_packet_size")
-        if isinstance(peer_max, int) and peer_max > 0:
-            self.peer_max_packet_size = peer_max
+        peer_max = info.get("max_packet_size", self.max_packet_size)
+        if type(peer_max) is not int or peer_max < MIN_PACKET_LIMIT:
+            return self.reject(
+                "limit", f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}"
+            )
+        self.peer_max_packet_size = peer_max
         name = info.get("name")
         self._events.append(
             HelloReceived(

@@ -86,10 +86,9 @@ class Client:
         if io.stopping:
             raise ClosedError("the Servo is closed")
         payload = io.codec.encode(fields)
-        limit = min(io.max_packet_size, self._peer.conn.peer_max_packet_size)
-        if len(payload) > limit:
+        if len(payload) > io.max_packet_size:
             raise PacketTooLarge(
-                f"packet is {len(payload)} bytes encoded, over max_packet_size ({limit}) for client {self.id}"
+                f"packet is {len(payload)} bytes encoded, over max_packet_size ({io.max_packet_size})"
             )
         io.submit("send", self._peer, data_frame(payload))
 

@@ -111,11 +111,13 @@ def test_unsendable_value_raises_in_the_callers_thread(servo: Servo) -> None:
 
 
 def test_oversized_packet_raises_before_anything_goes_out(servo: Servo) -> None:
-    s = connect(servo, max_packet_size=1000)
+    s = connect(servo, max_packet_size=2000)
     with pytest.raises(PacketTooLarge, match="max_packet_size"):
-        s.send(blob=b"x" * 2000)
+        s.send(blob=b"x" * 3000)
     with pytest.raises(ValueError):
-        s.send(blob=b"x" * 2000)
+        s.send(blob=b"x" * 3000)
+    with pytest.raises(ValueError, match="1024"):
+        Sprocket("127.0.0.1", servo.port, max_packet_size=100)
     s.send(ok=True)
     assert collect(servo, 1) == [{"ok": True}]
     s.close()

@@ -459,9 +459,6 @@ DEEP_CASES = {
 }
 
 
-@pytest.mark.xfail(
-    reason="sprocket bug: deeply nested control-frame fields raise RecursionError", strict=False
-)
 def test_deeply_nested_control_fields_close_with_a_reason(reliability: Reliability) -> None:
     # Under 4 KiB and legal msgpack, but str()/repr() of a 1000-deep list exceeds Python's recursion limit.
     outcomes: dict[str, str] = {}
