@@ -109,6 +109,7 @@ class _ClientIO(IOThread):
                 self._fail("refused", f"TLS setup failed: {exc}")
                 return
         conn = Connection("client", now=time.monotonic(), **self.conn_args)
+        conn.data_sink = self.packet_sink(None)
         self.peer = Peer(sock, conn, addr)
         self.add_peer(self.peer)
 
@@ -125,7 +126,7 @@ class _ClientIO(IOThread):
         # The connection never opened: report, and let the thread end.
         self.error, self.error_code = reason, code
         log.info("%s", reason)
-        self.deliver((Disconnected(reason, code), 0), 0)
+        self.deliver(Disconnected(reason, code))
         self.finished.set()
         self.stopping = True
         self._stop_deadline = 0.0
@@ -156,7 +157,7 @@ class _ClientIO(IOThread):
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
             self.stats["packets_in"] += 1
-            self.deliver((Packet._received(event.fields, None, event.size), event.size), event.size)
+            self.packet_sink(None)(event.fields, event.size)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
             self.send_limit = min(self.send_limit, peer.conn.peer_max_packet_size)
@@ -166,7 +167,7 @@ class _ClientIO(IOThread):
                 self.stats["packets_out"] += 1
             self.early.clear()
             self.early_bytes = 0
-            self.deliver((Connected(event.client_id), 0), 0)
+            self.deliver(Connected(event.client_id))
             self.connected.set()
         elif isinstance(event, Closed):
             self.is_connected = False
@@ -181,7 +182,7 @@ class _ClientIO(IOThread):
                 reason = event.reason
             self.error, self.error_code = reason, code
             log.info("disconnected from %s:%s: %s", self.host, self.port, reason)
-            self.deliver((Disconnected(reason, code), 0), 0)
+            self.deliver(Disconnected(reason, code))
             self.finished.set()
 
     def on_peer_closed(self, peer: Peer) -> None:
@@ -200,7 +201,7 @@ class _ClientIO(IOThread):
 
     def on_crash(self) -> None:
         self.error, self.error_code = "internal error in sprocket's I/O thread (see the log)", "lost"
-        self.deliver((Disconnected(self.error, "lost"), 0), 0)
+        self.deliver(Disconnected(self.error, "lost"))
 
 
 class Sprocket(Endpoint):

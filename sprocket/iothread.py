@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .packet import Packet
 from .protocol import Closed, Connection, Event
 
 log = logging.getLogger("sprocket")
@@ -80,6 +81,8 @@ class IOThread:
         # Inbox accounting: each counter is written by one thread only, so no lock is needed.
         self.inbox_bytes_in = 0  # written by the I/O thread
         self.inbox_bytes_out = 0  # written by the user thread
+        self.events_in = 0  # connection events put in the inbox (I/O thread)
+        self.events_out = 0  # connection events taken out (user thread)
         self.reading_paused = False
         self.stopping = False
         self._stop_deadline = 0.0
@@ -405,12 +408,27 @@ class IOThread:
             self._watch(peer, read=on, write=bool(peer.out))
         log.debug("reading %s", "resumed" if on else "paused: the application is not calling get()")
 
-    def deliver(self, item: Any, nbytes: int) -> None:
-        """Put an item in the user's inbox, pausing reads while the user is far behind (I/O thread)."""
+    def deliver(self, item: Any) -> None:
+        """Put a connection event in the user's inbox (I/O thread); packets use :meth:`packet_sink`."""
+        # Count first, append second: get() reads the inbox length before this counter, so any event it
+        # could pop is already counted (see Endpoint.get).
+        self.events_in += 1
         self.inbox.append(item)
-        self.inbox_bytes_in += nbytes
-        if not self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out > self.max_inbox_bytes:
-            self._set_reading(False)
+
+    def packet_sink(self, sender: Any) -> Callable[[dict[str, Any], int], None]:
+        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` in the inbox."""
+        inbox_append = self.inbox.append
+        make = Packet._received
+        stats = self.stats
+
+        def sink(fields: dict[str, Any], size: int) -> None:
+            inbox_append(make(fields, sender, size))
+            stats["packets_in"] += 1
+            self.inbox_bytes_in += size
+            if self.inbox_bytes_in - self.inbox_bytes_out > self.max_inbox_bytes and not self.reading_paused:
+                self._set_reading(False)
+
+        return sink
 
     def _housekeeping(self, now: float) -> None:
         for peer in list(self.peers.values()):

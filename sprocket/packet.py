@@ -50,10 +50,10 @@ class Packet(MutableMapping[str, Any]):
     @classmethod
     def _received(cls, fields: dict[str, Any], sender: Any, size: int = 0) -> Packet:
         # Fast path for the I/O thread: the decoder already checked that keys are strings.
-        p = cls.__new__(cls)
-        object.__setattr__(p, "_fields", fields)
-        object.__setattr__(p, "_size", size)
-        object.__setattr__(p, "sender", sender)
+        p = _new(cls)
+        _set_fields(p, fields)
+        _set_size(p, size)
+        _set_sender(p, sender)
         return p
 
     def __getattr__(self, name: str) -> Any:
@@ -125,3 +125,10 @@ class Packet(MutableMapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """Return a new plain ``dict`` of the fields (``sender`` is not included)."""
         return dict(self._fields)
+
+
+# Slot descriptors, bound once: the I/O thread builds one Packet per received message.
+_new = object.__new__
+_set_fields = Packet._fields.__set__  # type: ignore[attr-defined]
+_set_size = Packet._size.__set__  # type: ignore[attr-defined]
+_set_sender = Packet.sender.__set__  # type: ignore[attr-defined]

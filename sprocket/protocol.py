@@ -30,6 +30,7 @@ import hmac
 import math
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -199,6 +200,10 @@ class Connection:
         self.bytes_received = 0
         self.frames_received = 0
         self._buffer = bytearray()
+        # If set, DATA payloads go straight to data_sink(fields, size) as they are parsed instead of
+        # becoming Received events: the I/O layer's fast path.  Order with other events is kept, since
+        # events are handled after receive_data() returns and the sink runs during it.
+        self.data_sink: Callable[[dict[str, Any], int], None] | None = None
         self._out: list[bytes] = []
         self._events: list[Event] = []
         self._deadline = now + handshake_timeout
@@ -287,12 +292,16 @@ class Connection:
             kind = buf[start - 1]
             if kind == DATA and self.state == OPEN:
                 try:
-                    fields = self.codec.decode(bytes(buf[start:pos]))
+                    fields = self.codec.decode(buf[start:pos])
                 except DecodeError as exc:
                     del buf[:]
                     self._fail("protocol", str(exc))
                     return
-                self._events.append(Received(fields, length - 1))
+                sink = self.data_sink
+                if sink is None:
+                    self._events.append(Received(fields, length - 1))
+                else:
+                    sink(fields, length - 1)
             else:
                 self._control_frame(kind, bytes(buf[start:pos]), now)
                 if self.state == CLOSED:

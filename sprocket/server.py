@@ -192,7 +192,7 @@ class _ServerIO(IOThread):
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
             self.stats["packets_in"] += 1
-            self.deliver((Packet._received(event.fields, peer.handle, event.size), event.size), event.size)
+            self.packet_sink(peer.handle)(event.fields, event.size)
         elif isinstance(event, HelloReceived):
             self.pending.discard(peer)
             if peer.conn.closed:
@@ -204,10 +204,13 @@ class _ServerIO(IOThread):
             client_id = self.next_id
             self.next_id += 1
             self.client_count += 1
-            peer.conn.accept(client_id, time.monotonic())
             peer.handle = Client(self, peer, client_id, event.name)
             log.info("client %s joined from %s:%s", client_id, *peer.addr)
-            self.deliver((Joined(peer.handle), 0), 0)
+            # Joined goes in first: accept() parses any frames pipelined behind the HELLO, straight
+            # into the inbox through the sink.
+            self.deliver(Joined(peer.handle))
+            peer.conn.data_sink = self.packet_sink(peer.handle)
+            peer.conn.accept(client_id, time.monotonic())
         elif isinstance(event, Closed):
             if peer.handle is None:
                 self.pending.discard(peer)
@@ -221,7 +224,7 @@ class _ServerIO(IOThread):
             reason = event.reason if event.by_peer or code != "closed" else "closed by the server"
             client.left_reason = reason
             log.info("client %s left: %s", client.id, reason)
-            self.deliver((Left(client, reason, code), 0), 0)
+            self.deliver(Left(client, reason, code))
 
     def on_peer_closed(self, peer: Peer) -> None:
         self.pending.discard(peer)
