@@ -7,6 +7,7 @@ It never calls user code from the I/O thread: callbacks run inside ``get()`` in 
 from __future__ import annotations
 
 import atexit
+import collections
 import errno
 import logging
 import os
@@ -55,6 +56,7 @@ class _ClientIO(IOThread):
         self.connecting: socket.socket | None = None
         self.connect_deadline = 0.0
         self.send_limit: int = conn_args["max_packet_size"]  # lowered to the server's limit on WELCOME
+        self.outbox: collections.deque[bytes] = collections.deque()  # frames from send(), user -> I/O
         self.early: list[bytes] = []  # frames sent before the handshake completed
         self.early_bytes = 0
         self.connected = threading.Event()
@@ -133,19 +135,25 @@ class _ClientIO(IOThread):
 
     # -- the connection ------------------------------------------------------------------------------
 
-    def send(self, frame: bytes) -> Peer | None:
-        """I/O thread: queue the frame if connected (returning the peer, which the command loop flushes
-        once for all the frames it drained), else hold it until the handshake completes."""
+    def drain_outbox(self) -> Peer | None:
+        """I/O thread: take every frame the user sent since the last wake-up.  Connected: queue them all
+        on the connection and return the peer (flushed once, one syscall for the lot).  Still
+        connecting: hold them until the handshake completes."""
+        box = self.outbox
+        if not box:
+            return None
+        popleft = box.popleft
+        frames = [popleft() for _ in range(len(box))]
         peer = self.peer
         if peer is not None and peer.conn.is_open:
-            if peer.conn.send_data(frame):
-                self.stats["packets_out"] += 1
+            if peer.conn.send_many(frames):
+                self.stats["packets_out"] += len(frames)
                 return peer
             return None
         if self.finished.is_set():
             return None
-        self.early.append(frame)
-        self.early_bytes += len(frame)
+        self.early.extend(frames)
+        self.early_bytes += sum(map(len, frames))
         if self.early_bytes > self.max_send_queue:
             self.early.clear()
             if peer is not None:
@@ -156,7 +164,6 @@ class _ClientIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.stats["packets_in"] += 1
             self.packet_sink(None)(event.fields, event.size)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
@@ -366,7 +373,9 @@ class Sprocket(Endpoint):
                 self._warned_dropping = True
                 log.warning("not connected (%s); dropping packets sent from now on", io.error)
             return
-        io.submit(io.send, data_frame(payload))
+        # The frame skips the command queue: the I/O thread drains the outbox first on every wake-up.
+        io.outbox.append(data_frame(payload))
+        io.wake()
 
     # -- waiting and closing ---------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Endpoint:
             popleft = inbox.popleft
             packets = [popleft() for _ in range(n)]
             if packets:
+                io.stats["packets_in"] += n
                 io.consumed(sum([p._size for p in packets]))
             return packets
         packets = []
@@ -115,6 +116,7 @@ class Endpoint:
                 self._callback(item)
         finally:
             if consumed:
+                io.stats["packets_in"] += len(packets)
                 io.consumed(consumed)
         return packets
 
@@ -137,6 +139,7 @@ class Endpoint:
             item = inbox.popleft()
             if type(item) is Packet:
                 consumed += item._size
+                io.stats["packets_in"] += 1
             else:
                 io.events_out += 1
                 self._seen(item)

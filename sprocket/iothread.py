@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .packet import Packet
+from .packet import Packet, packet_setters
 from .protocol import Closed, Connection, Event
 
 log = logging.getLogger("sprocket")
@@ -165,8 +165,9 @@ class IOThread:
 
     def _on_wake(self) -> None:
         try:
-            while self._wake_r.recv(4096):
-                pass
+            # One read: more wake-ups than fit in 4 KiB just make the selector report the socket again,
+            # whereas reading until EAGAIN would cost a failing syscall on every wake.
+            self._wake_r.recv(4096)
         except (BlockingIOError, InterruptedError):
             pass
         self._wake_pending = False
@@ -177,6 +178,9 @@ class IOThread:
     def _drain_commands(self) -> None:
         commands = self.commands
         dirty: dict[int, Peer] = {}
+        peer = self.drain_outbox()  # before the commands: a send() made before close() goes out first
+        if peer is not None:
+            dirty[id(peer)] = peer
         while commands:
             command = commands.popleft()
             op = command[0]
@@ -305,30 +309,43 @@ class IOThread:
 
     def flush(self, peer: Peer) -> None:
         """Write what the protocol has queued for ``peer``; buffer the rest and watch for writability."""
-        data = peer.conn.data_to_send()
+        conn = peer.conn
+        data = conn.data_to_send()
         out = peer.out
-        if data:
-            out += data
-        if out and not peer.tls_handshaking and peer.sock.fileno() >= 0:
-            try:
-                sent = peer.sock.send(out)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                sent = 0
-            except OSError as exc:
-                out.clear()
-                peer.conn.lost(f"connection lost: {exc.strerror or exc}")
-                for event in peer.conn.events():
-                    self.on_event(peer, event)
-                sent = 0
-            if sent:
-                self.stats["bytes_out"] += sent
-                del out[:sent]
-            if len(out) > self.max_send_queue and not peer.conn.closed:
+        if data or out:
+            sock = peer.sock
+            if peer.tls_handshaking or sock.fileno() < 0:
+                out += data
+            else:
+                # Send straight from the new data when nothing older is waiting: a broadcast frame shared
+                # by many peers is then never copied into a per-peer buffer at all.
+                if out and data:
+                    out += data
+                payload = out if out else data
+                try:
+                    sent = sock.send(payload)
+                except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    sent = 0
+                except OSError as exc:
+                    sent = 0
+                    out.clear()
+                    payload = out
+                    conn.lost(f"connection lost: {exc.strerror or exc}")
+                    for event in conn.events():
+                        self.on_event(peer, event)
+                if sent:
+                    self.stats["bytes_out"] += sent
+                if payload is out:
+                    if sent:
+                        del out[:sent]
+                elif sent < len(data):
+                    out += memoryview(data)[sent:]
+            if len(out) > self.max_send_queue and not conn.closed:
                 # The peer cannot keep up.  Its queue is full, so a goodbye would never get through either.
                 out.clear()
-                peer.conn.close("send_queue_full", "send queue full: the connection could not keep up")
-                peer.conn.data_to_send()
-                for event in peer.conn.events():
+                conn.close("send_queue_full", "send queue full: the connection could not keep up")
+                conn.data_to_send()
+                for event in conn.events():
                     self.on_event(peer, event)
         if peer.conn.closed and not peer.linger_until:
             self._begin_linger(peer)
@@ -417,15 +434,21 @@ class IOThread:
 
     def packet_sink(self, sender: Any) -> Callable[[dict[str, Any], int], None]:
         """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` in the inbox."""
+        # One call per received packet, so everything it needs is bound here; packets_in is counted by
+        # get()/events() in the user's thread instead.
         inbox_append = self.inbox.append
-        make = Packet._received
-        stats = self.stats
+        new, set_fields, set_size, set_sender = packet_setters()
+        limit = self.max_inbox_bytes
 
         def sink(fields: dict[str, Any], size: int) -> None:
-            inbox_append(make(fields, sender, size))
-            stats["packets_in"] += 1
-            self.inbox_bytes_in += size
-            if self.inbox_bytes_in - self.inbox_bytes_out > self.max_inbox_bytes and not self.reading_paused:
+            packet = new(Packet)
+            set_fields(packet, fields)
+            set_size(packet, size)
+            set_sender(packet, sender)
+            inbox_append(packet)
+            backlog = self.inbox_bytes_in + size
+            self.inbox_bytes_in = backlog
+            if backlog - self.inbox_bytes_out > limit and not self.reading_paused:
                 self._set_reading(False)
 
         return sink
@@ -447,6 +470,10 @@ class IOThread:
 
     def on_start(self) -> None:
         """Runs first in the thread (e.g. resolve and connect)."""
+
+    def drain_outbox(self) -> Peer | None:
+        """Take frames a subclass keeps outside the command queue; return the peer to flush, if any."""
+        return None
 
     def on_event(self, peer: Peer, event: Event) -> None:
         """Handle one protocol event of ``peer``."""

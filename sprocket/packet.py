@@ -132,3 +132,8 @@ _new = object.__new__
 _set_fields = Packet._fields.__set__  # type: ignore[attr-defined]
 _set_size = Packet._size.__set__  # type: ignore[attr-defined]
 _set_sender = Packet.sender.__set__  # type: ignore[attr-defined]
+
+
+def packet_setters() -> tuple[Any, Any, Any, Any]:
+    """(object.__new__, set _fields, set _size, set sender): for building received Packets fast."""
+    return _new, _set_fields, _set_size, _set_sender

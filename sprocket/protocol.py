@@ -346,6 +346,13 @@ class Connection:
         self._out.append(frame_bytes)
         return True
 
+    def send_many(self, frames: list[bytes]) -> bool:
+        """Queue several DATA frames at once.  Returns False (and drops them) unless OPEN."""
+        if self.state != OPEN:
+            return False
+        self._out.extend(frames)
+        return True
+
     def close(self, code: str = "closed", reason: str = "closed") -> None:
         """Say goodbye with a reason and close.  No-op if already closed."""
         if self.state == CLOSED:

@@ -191,7 +191,6 @@ class _ServerIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.stats["packets_in"] += 1
             self.packet_sink(peer.handle)(event.fields, event.size)
         elif isinstance(event, HelloReceived):
             self.pending.discard(peer)

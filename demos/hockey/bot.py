@@ -55,7 +55,11 @@ class HockeyBot(GameBot):
         if match.phase == "play" and on_my_half:
             # Get behind the puck on the line to the far goal, then drive through it.
             goal_x = RIGHT if side == LEFT_SIDE else 0.0
-            gx, gy = goal_x - puck.x, (GOAL_TOP + GOAL_BOTTOM) / 2 + self.aim - puck.y
+            # Aim for the half of the goal the other mallet is not covering.
+            other = next((e for e in entities.values() if isinstance(e, Mallet) and e is not me), None)
+            centre = (GOAL_TOP + GOAL_BOTTOM) / 2
+            target = centre + (45 if other is None or other.y < centre else -45) + self.aim
+            gx, gy = goal_x - puck.x, target - puck.y
             length = math.hypot(gx, gy) or 1.0
             behind = MALLET_R + PUCK_R - 6
             tx, ty = puck.x - gx / length * behind, puck.y - gy / length * behind
@@ -65,7 +69,8 @@ class HockeyBot(GameBot):
             elif math.hypot(tx - me.x, ty - me.y) < 10:
                 tx, ty = puck.x + gx / length * 40, puck.y + gy / length * 40
         else:
-            self.aim = self.random.uniform(-70, 70)
+            miss = 15 + 80 * (1 - self.skill)  # a weaker bot aims worse
+            self.aim = self.random.uniform(-miss, miss)
             tx, ty = home, min(max(puck.y, GOAL_TOP + 20), GOAL_BOTTOM - 20)
         dx, dy = tx - me.x, ty - me.y
         distance = math.hypot(dx, dy)

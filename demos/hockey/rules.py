@@ -20,7 +20,7 @@ GOAL_TOP, GOAL_BOTTOM = CENTER_Y - 90, CENTER_Y + 90  # the goal mouths in the l
 MALLET_R, PUCK_R = 32.0, 18.0
 MALLET_SPEED = 560.0  # px/s
 PUCK_MAX_SPEED = 1150.0
-FRICTION = 0.25  # fraction of speed lost per second: an air table is slippery
+FRICTION = 0.12  # fraction of speed lost per second: an air table is slippery
 BOUNCE = 0.92  # how much speed survives a wall bounce
 WIN_SCORE = 7
 LEFT_SIDE, RIGHT_SIDE = 0, 1
@@ -120,7 +120,8 @@ def advance_puck(
         for mallet, mvx, mvy in mallets:
             if _collide(puck, mallet, mvx, mvy):
                 events.append(("hit", (puck.x + mallet.x) / 2, (puck.y + mallet.y) / 2))
-                _keep_inside(puck)  # a mallet may push the puck against a wall, never through it
+        if mallets:
+            _keep_inside(puck)  # a mallet may push the puck against a wall, never through it
     slow = max(0.0, 1.0 - FRICTION * dt)
     puck.vx *= slow
     puck.vy *= slow

@@ -27,7 +27,7 @@ from .rules import (
     serve,
 )
 
-COUNTDOWN, GOAL_PAUSE, GAME_OVER, STUCK_AFTER = 3.0, 1.6, 4.0, 4.0
+COUNTDOWN, GOAL_PAUSE, GAME_OVER, STUCK_AFTER = 3.0, 1.6, 4.0, 3.0
 
 
 class HockeyServer(GameServer):
@@ -100,8 +100,10 @@ class HockeyServer(GameServer):
             self.last_pos[side] = (mallet.x, mallet.y)
         if match.phase == "play":
             # A puck wedged in one spot (a corner, between mallets) for a while goes back to a face-off.
+            # So does a puck crawling along out of everyone's reach.
             ax, ay = self.anchor
-            if abs(self.puck.x - ax) + abs(self.puck.y - ay) > 80:
+            crawling = abs(self.puck.vx) + abs(self.puck.vy) < 40.0
+            if abs(self.puck.x - ax) + abs(self.puck.y - ay) > 80 and not crawling:
                 self.anchor, self.still = (self.puck.x, self.puck.y), 0.0
             self.still += dt
             if self.still > STUCK_AFTER:
