@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import capacity, fanout, latency, memory, report, throughput
+from . import bandwidth, capacity, fanout, framecost, latency, memory, report, throughput
 from .common import (
     HERE,
     IMPL_LABELS,
@@ -31,14 +31,16 @@ from .common import (
     ensure_podsixnet,
 )
 
-GROUPS = ("throughput", "latency", "fanout", "capacity", "memory")
-ALIASES = {"fan-out": "fanout", "mem": "memory", "tput": "throughput"}
+GROUPS = ("throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost")
+ALIASES = {"fan-out": "fanout", "mem": "memory", "tput": "throughput", "frame-cost": "framecost"}
 MODULES: dict[str, Any] = {
     "throughput": throughput,
     "latency": latency,
     "fanout": fanout,
     "capacity": capacity,
     "memory": memory,
+    "bandwidth": bandwidth,
+    "framecost": framecost,
 }
 RESULTS = HERE / "results"
 
@@ -97,17 +99,23 @@ def run_group(
 ) -> None:
     """Measure one group ``runs`` times; ``record(impl, run, metrics)`` collects each result."""
     mod = MODULES[group]
+    # Groups with no raw/PodSixNet counterpart (the game layer) measure sprocket only; their baselines
+    # are sprocket's own (full snapshots, the bare networking loop), measured inside run_once.
+    impls = [i for i in impls if i in getattr(mod, "IMPLS", IMPLS)]
     for run in range(1, runs + 1):
         if group == "fanout":
             steps: list[tuple[str, dict[str, Any]]] = [
                 (f"@{n}", {**params, "n_clients": n}) for n in params["client_counts"]
             ]
+        elif hasattr(mod, "steps"):
+            steps = mod.steps(params)
         else:
             steps = [("", params)]
         for suffix, step_params in steps:
             for impl in impls:
                 started = time.monotonic()
-                what = f"{group}{' ' + suffix[1:] + ' clients' if suffix else ''} {IMPL_LABELS[impl]}"
+                step_name = (suffix[1:] + " clients" if group == "fanout" else suffix[1:]) if suffix else ""
+                what = f"{group}{' ' + step_name if step_name else ''} {IMPL_LABELS[impl]}"
                 try:
                     if group == "capacity":
                         metrics = capacity.run_ramp(impl, step_params, log)

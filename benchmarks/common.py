@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,7 +48,7 @@ def emit(kind: str, **data: Any) -> None:
 
 
 def worker_main(
-    roles: dict[tuple[str, str], Callable[[Params], None]], argv: list[str] | None = None
+    roles: Mapping[tuple[str, str], Callable[[Params], None]], argv: list[str] | None = None
 ) -> None:
     """Entry point of a group module: ``<role> <impl> <json params>`` picks the function to run."""
     args = sys.argv[1:] if argv is None else argv

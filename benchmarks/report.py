@@ -42,6 +42,9 @@ class Row:
     todo: str = ""
     note: str = ""
     ratios: bool = True
+    # False: a figure of sprocket's alone (the game layer has no raw or PodSixNet counterpart; its
+    # baselines are sprocket's own and appear as rows of their own).  Those columns then read "n/a".
+    baselines: bool = True
 
 
 @dataclass
@@ -80,7 +83,7 @@ class Line:
 
 
 def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
-    """The table's rows for the groups that ran (plus the TODO rows of groups not implemented yet)."""
+    """The table's rows for the groups that ran."""
     rows: list[Row] = []
     if "throughput" in groups:
         rows += [
@@ -125,10 +128,47 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
                 targets=(Target("value", "<=", 50.0),)),
             Row("memory", "server RSS, all clients connected", "server_rss_mib", "MiB", 1),
         ]  # fmt: skip
-    rows += [
-        Row("bandwidth", "delta vs full snapshots", "", "", todo="needs sprocket.game, see issue 3"),
-        Row("frame cost", "game-layer cost per frame", "", "", todo="needs sprocket.game, see issue 3"),
-    ]
+    if "bandwidth" in groups:
+        bw = params["bandwidth"]
+        worlds = [
+            ("hockey", "hockey demo (4 entities, 30 snapshots/s, 2 bots)"),
+            ("blobs", f"{bw['blobs']} blobs, {bw['blobs_moving']} moving "
+                      f"({bw['blob_snapshot_rate']:g} snapshots/s, {bw['blob_clients']} clients)"),
+        ]  # fmt: skip
+        for world, name in worlds:
+            rows += [
+                Row("bandwidth", f"{name}: snapshot bytes/s per client, deltas", f"delta_Bps@{world}", "B/s",
+                    baselines=False),
+                Row("bandwidth", f"{name}: snapshot bytes/s per client, full snapshots", f"full_Bps@{world}",
+                    "B/s", baselines=False),
+                Row("bandwidth", f"{name}: full ÷ delta", f"full_over_delta@{world}", "x", 2,
+                    targets=(Target("value", ">=", 5.0),), baselines=False),
+                Row("bandwidth", f"{name}: wire kbps per client, deltas", f"delta_kbps@{world}", "kbit/s", 1,
+                    baselines=False),
+                Row("bandwidth", f"{name}: wire kbps per client, full snapshots", f"full_kbps@{world}",
+                    "kbit/s", 1, baselines=False),
+            ]  # fmt: skip
+    if "framecost" in groups:
+        fc = params["framecost"]
+        what = f"{fc['entities']} entities, {fc['fps']:g} FPS, {fc['snapshot_rate']:g} snapshots/s"
+        rows += [
+            Row("frame cost", f"game layer per frame, mean ({what})", "game_mean_ms", "ms", 3,
+                targets=(Target("value", "<=", 0.5),), baselines=False),
+            Row("frame cost", "game layer per frame, p50", "game_p50_ms", "ms", 3, baselines=False),
+            Row("frame cost", "game layer per frame, p99", "game_p99_ms", "ms", 3, baselines=False),
+            Row("frame cost", "game layer: poll() (receive, decode deltas), mean", "poll_ms", "ms", 3,
+                baselines=False),
+            Row("frame cost", "game layer: advance() + entities() (interpolate), mean", "interpolate_ms",
+                "ms", 3, baselines=False),
+            Row("frame cost", "game layer: send_input() (predict, send), mean", "predict_send_ms", "ms", 3,
+                baselines=False),
+            Row("frame cost", "bare sprocket per frame, mean (get() + the same sends, no game layer)",
+                "bare_mean_ms", "ms", 3, baselines=False),
+            Row("frame cost", "bare sprocket per frame, p99", "bare_p99_ms", "ms", 3, baselines=False),
+            Row("frame cost", "game layer ÷ bare, mean", "game_over_bare", "x", 2, baselines=False),
+            Row("frame cost", "added by the game layer (game - bare), mean", "added_ms", "ms", 3,
+                baselines=False),
+        ]  # fmt: skip
     return rows
 
 
@@ -148,7 +188,7 @@ def _ratios(num: list[float], den: list[float]) -> Cell:
 def build(rows: list[Row], data: dict[str, Runs]) -> list[Line]:
     """Compute every line of the table from the per-run values."""
     lines: list[Line] = []
-    group_key = {"fan-out": "fanout"}
+    group_key = {"fan-out": "fanout", "frame cost": "framecost"}
     for row in rows:
         line = Line(row)
         runs = data.get(group_key.get(row.group, row.group), {})
@@ -159,7 +199,7 @@ def build(rows: list[Row], data: dict[str, Runs]) -> list[Line]:
         for impl in IMPLS:
             line.cells[impl] = _cell(runs.get(impl, {}).get(row.metric, []))
         sp = runs.get("sprocket", {}).get(row.metric, [])
-        if row.ratios:
+        if row.ratios and row.baselines:
             line.ratio_raw = _ratios(sp, runs.get("raw", {}).get(row.metric, []))
             line.ratio_podsixnet = _ratios(sp, runs.get("podsixnet", {}).get(row.metric, []))
         line.verdict = _verdict(line)
@@ -204,6 +244,12 @@ def fmt_cell(cell: Cell, digits: int) -> str:
     return f"{_num(cell.median, digits)} ({_num(cell.low, digits)}..{_num(cell.high, digits)})"
 
 
+def _impl_cell(line: Line, impl: str) -> str:
+    if not line.row.baselines and impl != "sprocket":
+        return "n/a"
+    return fmt_cell(line.cells.get(impl, Cell()), line.row.digits)
+
+
 def markdown(lines: list[Line]) -> str:
     """The table in GitHub markdown."""
     head = ["group", "figure", "unit", *(IMPL_LABELS[i] for i in IMPLS), "sprocket ÷ raw",
@@ -218,9 +264,9 @@ def markdown(lines: list[Line]) -> str:
                 row.group,
                 row.label + (f" ({row.note})" if row.note else ""),
                 row.unit,
-                *(fmt_cell(line.cells.get(impl, Cell()), row.digits) for impl in IMPLS),
-                fmt_cell(line.ratio_raw, 2),
-                fmt_cell(line.ratio_podsixnet, 2),
+                *(_impl_cell(line, impl) for impl in IMPLS),
+                fmt_cell(line.ratio_raw, 2) if row.baselines else "",
+                fmt_cell(line.ratio_podsixnet, 2) if row.baselines else "",
                 "; ".join(t.text() for t in row.targets),
                 line.verdict,
             ]
@@ -242,7 +288,7 @@ def text_table(lines: list[Line]) -> str:
             [
                 row.group,
                 label,
-                *(fmt_cell(line.cells.get(impl, Cell()), row.digits) for impl in IMPLS),
+                *(_impl_cell(line, impl) for impl in IMPLS),
                 _num(line.ratio_raw.median, 2) if line.ratio_raw.n else "",
                 _num(line.ratio_podsixnet.median, 2) if line.ratio_podsixnet.n else "",
                 line.verdict.replace("**", ""),
