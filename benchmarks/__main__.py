@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-gil", action="store_true", help="with --profile: sample only the GIL holder"
     )
+    parser.add_argument(
+        "--profile-rate", type=int, default=250, help="with --profile: py-spy samples/s (default 250)"
+    )
     args = parser.parse_args(argv)
     groups = [ALIASES.get(g, g) for g in args.groups] or list(GROUPS)
     unknown = [g for g in groups if g not in GROUPS]
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile_dir = RESULTS / f"raw-profiles-{stamp}"
         profile_dir.mkdir(parents=True, exist_ok=True)
-        PROFILE.update(roles=tuple(args.profile.split(",")), dir=profile_dir, gil=args.profile_gil)
+        roles = tuple(args.profile.split(","))
+        PROFILE.update(roles=roles, dir=profile_dir, gil=args.profile_gil, rate=args.profile_rate)
         log(f"profiling {args.profile} workers into {profile_dir.relative_to(REPO_ROOT)}")
     load_before = _loadavg()
     if load_before > 0.5:

@@ -174,7 +174,7 @@ class Worker:
                 "--threads",
                 *gil,
                 "-r",
-                "250",
+                str(PROFILE["rate"]),
                 "-f",
                 "raw",
                 "-o",
