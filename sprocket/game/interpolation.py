@@ -253,8 +253,13 @@ class InterpolationBuffer:
         out = {}
         for eid, entity in a.entities.items():
             new = later.get(eid)
-            # Despawned in b (or replaced by another type): shown as it was until b is reached.
-            out[eid] = blend(entity, new, t) if type(new) is type(entity) else entity.copy()
+            if new is entity:
+                # Unchanged between the snapshots (decode_snapshot shares unchanged entities with the
+                # base): nothing to blend, which in a mostly static world is most of them.
+                out[eid] = entity.copy()
+            else:
+                # Despawned in b (or replaced by another type): shown as it was until b is reached.
+                out[eid] = blend(entity, new, t) if type(new) is type(entity) else entity.copy()
         return out
 
     # -- statistics -------------------------------------------------------------------------------------
