@@ -28,6 +28,7 @@ from .rules import (
 )
 
 COUNTDOWN, GOAL_PAUSE, GAME_OVER, STUCK_AFTER = 3.0, 1.6, 4.0, 3.0
+SFX_GAP = 5  # ticks between two sound effects of the same kind
 
 
 class HockeyServer(GameServer):
@@ -49,6 +50,7 @@ class HockeyServer(GameServer):
         self.last_pos: dict[int, tuple[float, float]] = {}  # side -> mallet position a tick ago
         self._last_beep = 0
         self.random = random.Random()
+        self.last_sfx: dict[str, int] = {}  # sound kind -> tick it was last sent
         self.still = 0.0  # seconds the puck has stayed near ``anchor`` during play
         self.anchor = (CENTER_X, CENTER_Y)
 
@@ -113,7 +115,11 @@ class HockeyServer(GameServer):
                 if kind == "goal":
                     self._goal(int(x))
                     break
-                self.broadcast(sfx=kind, x=round(x), y=round(y))
+                # One sound per kind per SFX_GAP: a puck squeezed against a wall would otherwise hit
+                # something on every physics substep and flood the clients with sound packets.
+                if self.tick - self.last_sfx.get(kind, -SFX_GAP) >= SFX_GAP:
+                    self.last_sfx[kind] = self.tick
+                    self.broadcast(sfx=kind, x=round(x), y=round(y))
         elif match.phase in ("countdown", "goal", "over"):
             match.timer = max(0.0, match.timer - dt)
             if match.phase == "countdown" and int(match.timer + 0.999) != self._last_beep:
