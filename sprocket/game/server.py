@@ -292,7 +292,12 @@ class GameServer:
         player = self.players.get(client)
         kind = packet.get(GAME_FIELD)
         if kind is None:
-            self.on_packet(client, packet)
+            try:
+                self.on_packet(client, packet)
+            except Exception:
+                # As with inputs: a packet that breaks the handler costs only its sender its place.
+                log.exception("on_packet failed for client %s; disconnecting it", client.id)
+                client.kick("the server could not handle your packet")
             return
         if player is None:
             return
@@ -315,7 +320,16 @@ class GameServer:
         for _ in range(min(self.max_inputs_per_tick, len(player.inputs))):
             seq, value = player.inputs.popleft()
             player.last_seq = seq
-            self.on_input(player.client, value)
+            try:
+                self.on_input(player.client, value)
+            except Exception:
+                # Inputs come from the network: one that makes the rule fail must cost only that client
+                # its place, not stop the server for everyone.  The traceback is logged for the developer.
+                log.exception("on_input failed for client %s with input %r; disconnecting it",
+                              player.client.id, value)  # fmt: skip
+                player.inputs.clear()
+                player.client.kick("the server could not apply your input")
+                return
 
     def _send_snapshots(self) -> None:
         snapshot = self.world.snapshot(self.tick, self.time)

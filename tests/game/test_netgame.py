@@ -302,3 +302,26 @@ def test_server_thread_in_the_host_process_stops_cleanly() -> None:
     assert any(t.name.startswith("sprocket-game") for t in threading.enumerate())
     server.stop()
     wait_until(lambda: not any(t.name.startswith("sprocket-game") for t in threading.enumerate()), 5)
+
+
+def test_an_input_that_breaks_the_rule_costs_only_that_client_its_place() -> None:
+    server = start_server()
+    good = ChaseBot("127.0.0.1", server.port, name="good").start()
+    from sprocket import Sprocket
+
+    bad = Sprocket("127.0.0.1", server.port, name="bad").wait_connected()
+    try:
+        wait_until(lambda: len(server.players) == 2, 5, "both players")
+        bad.send(_g="in", s=1, i={"dx": "not a number"})  # rule() does "not a number" * SPEED
+        left: list[Any] = []
+        wait_until(
+            lambda: left.extend(bad.events()) or any(getattr(e, "code", "") == "kicked" for e in left), 5
+        )
+        good_player = next(p for p in server.players.values() if p.client.name == "good")
+        x = server.world[good_player.entity].x
+        wait_until(lambda: server.world[good_player.entity].x > x + 10, 5, "the good client to keep playing")
+        assert server._thread is not None and server._thread.is_alive()
+    finally:
+        bad.close()
+        good.stop()
+        server.stop()
