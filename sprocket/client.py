@@ -174,6 +174,7 @@ class _ClientIO(IOThread):
                 self.stats["packets_out"] += 1
             self.early.clear()
             self.early_bytes = 0
+            log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
             self.deliver(Connected(event.client_id))
             self.connected.set()
         elif isinstance(event, Closed):

@@ -27,7 +27,7 @@ from .server import HockeyServer
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m demos.hockey",
+        prog="./play",
         description="Sprocket Hockey: two-player air hockey over the network. With no options, "
         "you play against a bot, with the server in this process.",
     )
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = None
     proxy = None
+    join_hint = ""
     if args.join:
         host, _, port_text = args.join.partition(":")
         port = int(port_text) if port_text else DEFAULT_PORT
@@ -86,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         host, port = "127.0.0.1", server.port
         if args.host:
-            print(f"Hosting on {lan_address()}:{server.port}. A friend joins with:\n"
-                  f"    python -m demos.hockey --join {lan_address()}", flush=True)  # fmt: skip
+            join_hint = f"A friend joins with:  ./play --join {lan_address()}" + (
+                f":{server.port}" if server.port != DEFAULT_PORT else ""
+            )
+            print(f"Hosting on {lan_address()}:{server.port}. {join_hint}", flush=True)
     where = f"{host}:{port}"
     if lag or jitter:
         proxy = LagProxy(host, port, lag=lag, jitter=jitter).start()
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .game import HockeyGame
 
-        game = HockeyGame(host, port, name=args.name or "You", where=where)
+        game = HockeyGame(host, port, name=args.name or "You", where=where, join_hint=join_hint)
         if server is not None and not args.host:
             # The default mode: a bot joins over the real network (through loopback) as your opponent,
             # once you are in (so you play blue, on the left).

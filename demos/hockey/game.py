@@ -30,11 +30,14 @@ class HockeyGame(NetworkedGame):
     size = (WIDTH, HEIGHT)
     fps = 60
     rule = staticmethod(move)
+    show_connection_status = False  # this game draws its own connecting / connection-lost screens
 
-    def __init__(self, *args: Any, where: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, where: str = "", join_hint: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("app", "sprocket-hockey-1")
         super().__init__(*args, **kwargs)
         self.where = where  # shown while connecting, e.g. "127.0.0.1:7777"
+        # Shown in the lobby while a seat is empty: how a friend joins this game.
+        self.join_hint = join_hint or "A friend joins with:  ./play --join <this machine's address>"
         self.images = {
             name: pygame.image.load(ASSETS / "images" / f"{name}.png").convert_alpha()
             for name in ("rink", "mallet_blue", "mallet_red", "puck", "spark", "title", "icon")
@@ -193,8 +196,7 @@ class HockeyGame(NetworkedGame):
                 self.text(screen, name or "empty", 40, colour if name else DIM, (x, cy + 40))
                 self.text(screen, status, 28, (140, 255, 170) if ready else DIM, (x, cy + 80))
             if not (match.left_name and match.right_name):
-                hint = "A friend joins with:  python -m demos.hockey --join <this machine's address>"
-                self.text(screen, hint, 22, DIM, (cx, cy + 150))
+                self.text(screen, self.join_hint, 22, DIM, (cx, cy + 150))
             else:
                 self.text(screen, f"First to {WIN_SCORE} wins.  Both press SPACE to start.", 28, WHITE,
                           (cx, cy + 150))  # fmt: skip

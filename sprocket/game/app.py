@@ -92,6 +92,7 @@ class NetworkedGame:
     fps: int = 60
     rule: Rule | None = None
     background: tuple[int, int, int] = (12, 14, 24)
+    show_connection_status: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,6 +135,7 @@ class NetworkedGame:
         self.running = False
         self._fixed = FixedStep(rate=self.net.tick_rate)
         self._closed = False
+        self._status_font: pygame.font.Font | None = None
 
     # -- hooks ------------------------------------------------------------------------------------------
 
@@ -166,6 +168,25 @@ class NetworkedGame:
         """Draw the frame.  The default clears to :attr:`background`."""
         screen.fill(self.background)
 
+    def draw_connection_status(self, screen: pygame.Surface) -> None:
+        """While not in the game, draw a line at the bottom saying so ("connecting...", or why the
+        connection failed).  Set ``show_connection_status = False`` to draw your own instead."""
+        if self._status_font is None:
+            self._status_font = pygame.font.Font(None, 24)
+        s = self.sprocket
+        lines = [f"connecting to {s.host}:{s.port}..."] if s.error is None else ["not connected:", s.error]
+        width, height = screen.get_size()
+        y = height - 8
+        for text in reversed(lines):
+            label = self._status_font.render(text, True, (255, 210, 120))
+            if label.get_width() > width - 24:  # a long reason on a small window: shrink it to fit
+                fit = (width - 24, max(1, label.get_height() * (width - 24) // label.get_width()))
+                label = pygame.transform.smoothscale(label, fit)
+            box = label.get_rect(midbottom=(width // 2, y)).inflate(16, 6)
+            screen.fill((20, 20, 30), box)
+            screen.blit(label, label.get_rect(center=box.center))
+            y = box.top
+
     # -- state ------------------------------------------------------------------------------------------
 
     @property
@@ -194,6 +215,8 @@ class NetworkedGame:
             while self.running and (frames is None or count < frames):
                 self.step()
                 count += 1
+        except KeyboardInterrupt:
+            self.running = False  # Ctrl-C in the terminal: close the window and the connection quietly
         finally:
             if frames is None or not self.running:
                 self.close()
@@ -222,6 +245,8 @@ class NetworkedGame:
         self.entities = self.net.entities()
         self.update(dt)
         self.draw(self.screen)
+        if self.show_connection_status and not self.net.ready:
+            self.draw_connection_status(self.screen)
         self.overlay.draw(self.screen, self.net, self.clock.get_fps())
         pygame.display.flip()
         self.frame += 1

@@ -198,7 +198,9 @@ class GameServer:
     def run(self, duration: float | None = None) -> None:
         """Run the tick loop in this thread until :meth:`stop` (or for ``duration`` seconds), then close.
 
-        Exceptions from your hooks propagate (after the server is closed): a bug stops the server loudly.
+        Ctrl-C (KeyboardInterrupt) in this thread stops it quietly.  Exceptions from ``simulate`` and the
+        join/leave hooks propagate (after the server is closed): a bug stops the server loudly.  (An
+        exception from ``on_input``/``on_packet`` only disconnects the client that sent the input.)
         """
         start = time.monotonic()
         schedule = TickSchedule(self.tick_rate, start, max_catch_up=self.max_catch_up)
@@ -217,6 +219,8 @@ class GameServer:
                 self.stats.skipped_ticks = schedule.skipped
                 # Waiting for the next tick is scheduling, not synchronisation; stop() interrupts it.
                 self._stop.wait(min(schedule.time_until(time.monotonic()), max(0.0, end - now)))
+        except KeyboardInterrupt:
+            log.info("game server stopped by Ctrl-C")
         finally:
             self.close()
 

@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd = [python, "-m", "sprocket.game.session", args.game, "--role", "window",
                    "--port", str(client_port()), "--name", f"Player {i + 1}"]  # fmt: skip
             windows.append(subprocess.Popen(cmd, env=env))
+        if args.bots and windows:
+            time.sleep(2.0)  # let the windows take their seats first: people before bots
         for i in range(args.bots):
             cmd = [python, "-m", "sprocket.game.session", args.game, "--role", "bot",
                    "--port", str(client_port()), "--name", f"Bot {i + 1}"]  # fmt: skip
