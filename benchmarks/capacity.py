@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .common import BenchError, Params, Worker, emit, percentile, split, worker_main, workers
+from .common import BenchError, Params, emit, percentile, run_server_and_hosts, worker_main
 from .fanout import server as fanout_server
 from .lean import make_host
 
@@ -76,22 +76,7 @@ ROLES = {("server", "*"): fanout_server, ("host", "*"): host}
 def run_once(impl: str, params: Params) -> dict[str, float]:
     """One step at ``params["n_clients"]`` in fresh processes (runner side)."""
     n = params["n_clients"]
-    with workers() as started:
-        srv = Worker(MODULE, "server", impl, params)
-        started.append(srv)
-        port = srv.expect("ready", 20)["port"]
-        hosts = [
-            Worker(MODULE, "host", impl, {**params, "n": count, "port": port})
-            for count in split(n, params["hosts"])
-            if count
-        ]
-        started.extend(hosts)
-        for h in hosts:
-            h.expect("connected", 90)
-        res = srv.expect("result", params["seconds"] + 90)
-        results = [h.expect("result", params["timeout"] + 30) for h in hosts]
-        for worker in (*hosts, srv):
-            worker.finish()
+    res, results = run_server_and_hosts(MODULE, impl, params, connect_timeout=90)
     expected = res["n_ticks"] * n
     on_time = sum(r["on_time"] for r in results)
     return {

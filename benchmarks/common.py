@@ -301,3 +301,27 @@ def median_min_max(values: Iterable[float]) -> tuple[float, float, float]:
     mid = len(finite) // 2
     median = finite[mid] if len(finite) % 2 else (finite[mid - 1] + finite[mid]) / 2
     return (median, finite[0], finite[-1])
+
+
+def run_server_and_hosts(
+    module: str, impl: str, params: Params, connect_timeout: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Start a ``server`` worker and ``params["hosts"]`` client-host workers sharing ``params["n_clients"]``
+    connections; return the server's result and every host's result (runner side)."""
+    with workers() as started:
+        srv = Worker(module, "server", impl, params)
+        started.append(srv)
+        port = srv.expect("ready", 20)["port"]
+        hosts = [
+            Worker(module, "host", impl, {**params, "n": count, "port": port})
+            for count in split(params["n_clients"], params["hosts"])
+            if count
+        ]
+        started.extend(hosts)
+        for host in hosts:
+            host.expect("connected", connect_timeout)
+        res = srv.expect("result", params["seconds"] + 90)
+        results = [host.expect("result", params["timeout"] + 30) for host in hosts]
+        for worker in (*hosts, srv):
+            worker.finish()
+    return res, results

@@ -29,18 +29,16 @@ from typing import Any
 
 from .common import (
     Params,
-    Worker,
     cpu_seconds,
     cpu_split,
     emit,
     load_podsixnet,
     percentile,
+    run_server_and_hosts,
     sleep_until,
     snapshot_state,
-    split,
     wait_for,
     worker_main,
-    workers,
 )
 
 MODULE = "fanout"
@@ -306,22 +304,7 @@ ROLES = {
 def run_once(impl: str, params: Params) -> dict[str, float]:
     """One measurement at ``params["n_clients"]`` in fresh processes (runner side)."""
     n = params["n_clients"]
-    with workers() as started:
-        srv = Worker(MODULE, "server", impl, params)
-        started.append(srv)
-        port = srv.expect("ready", 20)["port"]
-        hosts = [
-            Worker(MODULE, "host", impl, {**params, "n": count, "port": port})
-            for count in split(n, params["hosts"])
-            if count
-        ]
-        started.extend(hosts)
-        for host in hosts:
-            host.expect("connected", 60)
-        res = srv.expect("result", params["seconds"] + 90)
-        results = [host.expect("result", params["timeout"] + 30) for host in hosts]
-        for worker in (*hosts, srv):
-            worker.finish()
+    res, results = run_server_and_hosts(MODULE, impl, params, connect_timeout=60)
     latencies = [x for r in results for x in r["latencies_ms"]]
     expected = res["n_ticks"] * n
     period_ms = 1e3 / params["hz"]

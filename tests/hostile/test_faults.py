@@ -258,7 +258,7 @@ def test_server_that_never_calls_get_pushes_back_on_a_flooding_client(
                 flooder.send(seq=sent, pad=pad)
                 sent += 1
                 if sent % 64 == 0:  # let the I/O threads run: the flood is as fast as they can go
-                    wait_until(lambda: len(flooder._io.commands) < 8, 10, "the client's I/O thread")
+                    wait_until(lambda: len(flooder._io.outbox) < 8, 10, "the client's I/O thread")
             wait_until(lambda: io.reading_paused or not flooder.connected, 10, "the server to pause reading")
         paused = io.reading_paused
         dropped = not flooder.connected
