@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .codec import Codec, get_codec
-from .errors import ClosedError, ConnectionFailed, ConnectTimeout, PacketTooLarge, Rejected
+from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, PacketTooLarge, Rejected
 from .events import Connected, Disconnected, Endpoint, run_callback
 from .iothread import IOThread, Peer, is_connect_in_progress
 from .packet import Packet
@@ -266,7 +266,7 @@ class Sprocket(Endpoint):
             connect_timeout=connect_timeout, max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes,
         )  # fmt: skip
         if close_timeout < 0:
-            raise ValueError("close_timeout must be >= 0")
+            raise InvalidArgument("close_timeout must be >= 0")
         self.host = host
         self.port = int(port)
         self.name = name
@@ -472,10 +472,10 @@ def _mark_exit() -> None:
 def _check_positive(**values: float) -> None:
     for key, value in values.items():
         if not value > 0:
-            raise ValueError(f"{key} must be > 0, got {value!r}")
+            raise InvalidArgument(f"{key} must be > 0, got {value!r}")
     limit = values.get("max_packet_size")
     if limit is not None and limit < MIN_PACKET_LIMIT:
-        raise ValueError(f"max_packet_size must be at least {MIN_PACKET_LIMIT} bytes, got {limit!r}")
+        raise InvalidArgument(f"max_packet_size must be at least {MIN_PACKET_LIMIT} bytes, got {limit!r}")
 
 
 def _strerror(code: int) -> str:

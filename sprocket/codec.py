@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from .errors import DecodeError, RegistrationError, UnsendableValue
+from .errors import DecodeError, InvalidArgument, RegistrationError, UnsendableValue
 from .packet import Packet
 
 __all__ = ["CODECS", "Codec", "MsgpackCodec", "PickleCodec", "get_codec", "register", "registered_types"]
@@ -333,4 +333,4 @@ def get_codec(codec: str | Codec) -> Codec:
     try:
         return CODECS[codec]()
     except KeyError:
-        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}") from None
+        raise InvalidArgument(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}") from None

@@ -4,6 +4,7 @@ Each class also derives from the built-in exception it fits, so ``except ValueEr
 working::
 
     SprocketError
+    ├── InvalidArgument       (also ValueError)     an argument is out of range (a port, a size, a codec name)
     ├── PacketTooLarge        (also ValueError)     you tried to send more than max_packet_size
     ├── UnsendableValue       (also TypeError)      a value the codec cannot encode; register its type
     ├── RegistrationError     (also TypeError)      sprocket.register() was given something it cannot handle
@@ -13,6 +14,10 @@ working::
     │   └── Rejected                                the server said no during the handshake (reason given)
     └── ProtocolError         (also ValueError)     the peer sent something that breaks the wire protocol
         └── DecodeError                              ... in particular, bytes the codec cannot decode
+
+The game layer adds ``sprocket.game.SnapshotError`` and ``EntityError`` (also ValueError) and
+``HookError`` (also TypeError), all SprocketErrors too.  A few pure helpers raise plain ``TypeError`` for an
+argument of the wrong type (a string where a number belongs), as Python's own functions do.
 
 A remote peer's misbehaviour never raises in your thread: it disconnects that peer, with the reason, and
 everyone else carries on.  ``ProtocolError`` escapes only from the pure decoding functions you call yourself.
@@ -25,6 +30,7 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionFailed",
     "DecodeError",
+    "InvalidArgument",
     "PacketTooLarge",
     "ProtocolError",
     "RegistrationError",
@@ -36,6 +42,10 @@ __all__ = [
 
 class SprocketError(Exception):
     """Base class of every exception sprocket raises."""
+
+
+class InvalidArgument(SprocketError, ValueError):
+    """An argument is out of range or otherwise unusable (the message says which and why)."""
 
 
 class PacketTooLarge(SprocketError, ValueError):

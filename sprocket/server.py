@@ -19,7 +19,7 @@ from typing import Any
 
 from .client import DEFAULT_PORT, _check_positive, _IOStopper
 from .codec import Codec, get_codec
-from .errors import ClosedError, ConnectionFailed, PacketTooLarge
+from .errors import ClosedError, ConnectionFailed, InvalidArgument, PacketTooLarge
 from .events import Endpoint, Joined, Left, run_callback
 from .iothread import IOThread, Peer
 from .packet import Packet
@@ -306,7 +306,7 @@ class Servo(Endpoint):
             max_inbox_bytes=max_inbox_bytes, max_pending=max_pending,
         )  # fmt: skip
         if max_clients is not None and max_clients < 0:
-            raise ValueError("max_clients must be >= 0 or None")
+            raise InvalidArgument("max_clients must be >= 0 or None")
         self.codec = get_codec(codec)
         self.max_packet_size = max_packet_size
         self.on_join = on_join

@@ -36,6 +36,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from sprocket.errors import SprocketError
+
 __all__ = [
     "Entity",
     "EntityError",
@@ -63,7 +65,7 @@ else:  # pragma: no cover - Python 3.10 has no dataclass_transform; it only matt
         return lambda cls: cls
 
 
-class EntityError(ValueError):
+class EntityError(SprocketError, ValueError):
     """An entity type or field name that does not exist, or a record that does not fit its entity type."""
 
 

@@ -10,10 +10,12 @@ import difflib
 import inspect
 from collections.abc import Mapping
 
+from sprocket.errors import SprocketError
+
 __all__ = ["HookError", "check_hooks"]
 
 
-class HookError(TypeError):
+class HookError(SprocketError, TypeError):
     """A subclass defines a hook with an unknown name or the wrong parameters."""
 
 

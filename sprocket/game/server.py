@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sprocket import DEFAULT_PORT, Client, Joined, Left, Packet, Servo
+from sprocket.errors import InvalidArgument
 
 from .clock import TickSchedule
 from .entity import Entity
@@ -131,7 +132,7 @@ class GameServer:
         self.tick_rate = float(tick_rate or self.tick_rate)
         self.snapshot_rate = float(min(snapshot_rate or self.snapshot_rate, self.tick_rate))
         if not (self.tick_rate > 0 and self.snapshot_rate > 0):
-            raise ValueError("tick_rate and snapshot_rate must be > 0")
+            raise InvalidArgument("tick_rate and snapshot_rate must be > 0")
         if rule is not None:
             self.rule = rule
         self.dt = 1.0 / self.tick_rate

@@ -33,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from sprocket.errors import SprocketError
+
 from .entity import Entity, EntityError, entity_type, field_kinds
 
 __all__ = [
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 
-class SnapshotError(ValueError):
+class SnapshotError(SprocketError, ValueError):
     """A snapshot wire dict that cannot be decoded (malformed, hostile, or against the wrong base)."""
 
 
