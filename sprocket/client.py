@@ -240,6 +240,8 @@ class Sprocket(Endpoint):
         ValueError: an argument is out of range, or an unknown codec.
     """
 
+    _io: _ClientIO
+
     def __init__(
         self,
         host: str,

@@ -135,7 +135,7 @@ class Codec:
         """Encode a mapping of fields.  Raises :class:`UnsendableValue` naming the field that failed."""
         raise NotImplementedError
 
-    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+    def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
         """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
         raise NotImplementedError
 
@@ -174,7 +174,7 @@ def _default(value: Any) -> Any:
     if not isinstance(value, enum.Enum):
         for base in (str, bytes, float):
             if isinstance(value, base):
-                return base(value)  # a subclass travels as its base type
+                return base(value)  # type: ignore[arg-type]  # a subclass travels as its base type
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     raise _unsendable(value)
@@ -222,7 +222,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
         _depth.n = depth
 
 
-def _unpack(data: bytes | memoryview) -> Any:
+def _unpack(data: bytes | bytearray | memoryview) -> Any:
     # timestamp=1: msgpack's own timestamp extension (-1) decodes to a plain float of seconds.
     return msgpack.unpackb(
         data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True, timestamp=1
@@ -263,7 +263,7 @@ class MsgpackCodec(Codec):
             self._local.packer = None
             raise UnsendableValue(f"cannot encode packet: {exc}") from exc
 
-    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+    def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
         """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
         try:
             value = _unpack(data)
@@ -310,7 +310,7 @@ class PickleCodec(Codec):
         except Exception as exc:
             raise UnsendableValue(f"cannot pickle packet: {exc}") from exc
 
-    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+    def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
         """Unpickle one payload.  Raises :class:`DecodeError` if it is not a pickled dict of fields."""
         try:
             value = pickle.loads(data)

@@ -279,6 +279,8 @@ class Servo(Endpoint):
         ValueError: an argument is out of range, or an unknown codec.
     """
 
+    _io: _ServerIO
+
     def __init__(
         self,
         host: str = "0.0.0.0",

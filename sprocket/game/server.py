@@ -158,7 +158,7 @@ class GameServer:
     def on_input(self, client: Client, input: Any) -> None:
         """Apply one input.  Default: run ``rule`` on the entity the client controls, if any."""
         player = self.players.get(client)
-        if self.rule is None or player is None or player.entity not in self.world:
+        if self.rule is None or player is None or player.entity is None or player.entity not in self.world:
             return
         state = self.world[player.entity]
         _assign(state, self.rule(state.copy(), input, self.dt))
