@@ -111,7 +111,6 @@ class _ClientIO(IOThread):
                 self._fail("refused", f"TLS setup failed: {exc}")
                 return
         conn = Connection("client", now=time.monotonic(), **self.conn_args)
-        conn.data_sink = self.packet_sink(None)
         self.peer = Peer(sock, conn, addr)
         self.add_peer(self.peer)
 
@@ -176,6 +175,9 @@ class _ClientIO(IOThread):
             self.early_bytes = 0
             log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
             self.deliver(Connected(event.client_id))
+            # Only now may packets go straight to the inbox: any that arrived in the same read as the
+            # WELCOME are Received events after this one, so Connected always comes first.
+            peer.conn.data_sink = self.packet_sink(None)
             self.connected.set()
         elif isinstance(event, Closed):
             self.is_connected = False

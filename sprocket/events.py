@@ -113,7 +113,14 @@ class Endpoint:
                 inbox.popleft()
                 io.events_out += 1
                 self._seen(item)
-                self._callback(item)
+                try:
+                    self._callback(item)
+                except BaseException:
+                    # Your callback raised: the packets taken so far go back to the front of the inbox,
+                    # so the next get() returns them instead of losing them.
+                    inbox.extendleft(reversed(packets))
+                    packets, consumed = [], 0
+                    raise
         finally:
             if consumed:
                 io.stats["packets_in"] += len(packets)

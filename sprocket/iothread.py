@@ -269,8 +269,9 @@ class IOThread:
             self._after_io(peer)
             return
         peer.tls_handshaking = False
+        peer.paused = self.reading_paused  # reading may have paused or resumed during the handshake
         self.on_tls_ready(peer)
-        self._watch(peer, read=not self.reading_paused, write=True)
+        self._watch(peer, read=not peer.paused, write=True)
         self.flush(peer)
 
     def _read(self, peer: Peer) -> None:
@@ -450,10 +451,16 @@ class IOThread:
             self.inbox_bytes_in = backlog
             if backlog - self.inbox_bytes_out > limit and not self.reading_paused:
                 self._set_reading(False)
+                # The user thread may have emptied the inbox between the test above and the flag being
+                # set, seeing no pause and so not waking us: look again now that the flag is visible.
+                if self.inbox_bytes_in - self.inbox_bytes_out < limit // 2:
+                    self._set_reading(True)
 
         return sink
 
     def _housekeeping(self, now: float) -> None:
+        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
+            self._set_reading(True)  # a safety net: get() normally wakes us for this
         for peer in list(self.peers.values()):
             if peer.linger_until:
                 if now >= peer.linger_until:

@@ -497,7 +497,7 @@ class Connection:
                 if self.peer_max_packet_size < MIN_PACKET_LIMIT:
                     raise ValueError("max_packet_size below the protocol minimum")
                 self.ping_interval = min(self.ping_interval, float(info.get("ping_interval", 1.0)))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 return self._fail("protocol", "malformed WELCOME frame")
             self.client_id = client_id
             self.state = OPEN

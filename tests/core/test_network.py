@@ -420,3 +420,46 @@ def test_interpreter_exit_with_open_connections_does_not_hang(tmp_path: Any) -> 
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=20)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"  # and the library printed nothing
+
+
+def test_packets_in_the_same_read_as_the_welcome_come_after_connected() -> None:
+    import msgpack  # noqa: F401  (the raw server below speaks the wire format by hand)
+
+    from sprocket.codec import MsgpackCodec
+    from sprocket.protocol import CHALLENGE, PROTOCOL_VERSION, WELCOME, _control, data_frame
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        s = Sprocket("127.0.0.1", listener.getsockname()[1])
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(_control(CHALLENGE, {"sprocket": PROTOCOL_VERSION, "nonce": b"x" * 16}))
+            conn.settimeout(5)
+            assert conn.recv(4096)  # HELLO
+            welcome = {"id": 1, "time": time.monotonic(), "ping_interval": 1.0, "max_packet_size": 1 << 20}
+            conn.sendall(_control(WELCOME, welcome) + data_frame(MsgpackCodec().encode({"hello": "state"})))
+            events: list[Any] = []
+            wait_until(lambda: events.extend(s.events()) or len(events) >= 2, 5, "connected and a packet")
+            assert events == [Connected(1), Packet(hello="state")]
+            s.close()
+
+
+def test_a_callback_that_raises_loses_no_packets(servo: Servo) -> None:
+    a = connect(servo)
+    joined(servo, 1)
+
+    def on_join(client: Any) -> None:
+        raise RuntimeError("bug in on_join")
+
+    servo.on_join = on_join
+    a.send(n=1)
+    a.send(n=2)
+    wait_until(lambda: len(servo._io.inbox) >= 2, 5, "two packets waiting")
+    b = connect(servo)
+    wait_until(lambda: len(servo._io.inbox) >= 3, 5, "the second join")
+    with pytest.raises(RuntimeError, match="bug in on_join"):
+        servo.get()
+    assert [p.n for p in servo.get()] == [1, 2]  # handed out by the next call instead of lost
+    a.close()
+    b.close()
