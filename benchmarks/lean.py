@@ -60,6 +60,33 @@ class LeanHost:
         raise NotImplementedError
 
 
+class _SocketHost(LeanHost):
+    """A host whose clients are plain non-blocking sockets in one selector (sprocket's and raw's)."""
+
+    conn_class: Any
+    addr: tuple[str, int]
+    selector: selectors.BaseSelector
+    conns: list[Any]
+    n_connected: int
+    n_closed: int
+
+    def start(self, n: int) -> None:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex(self.addr)
+            c = self.conn_class(len(self.conns), sock)
+            self.conns.append(c)
+            self.selector.register(sock, selectors.EVENT_WRITE, c)
+        self.started += n
+
+    def connected(self) -> int:
+        return self.n_connected
+
+    def closed(self) -> int:
+        return self.n_closed
+
+
 # -- sprocket ------------------------------------------------------------------------------------------
 
 
@@ -74,7 +101,9 @@ class _SprocketConn:
         self.out = b""
 
 
-class SprocketHost(LeanHost):
+class SprocketHost(_SocketHost):
+    conn_class = _SprocketConn
+
     def __init__(self, port: int) -> None:
         from sprocket.codec import MsgpackCodec
 
@@ -86,22 +115,6 @@ class SprocketHost(LeanHost):
         self.n_closed = 0
         self.next_tick = 0.0
         self.started = 0
-
-    def start(self, n: int) -> None:
-        for _ in range(n):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.connect_ex(self.addr)
-            c = _SprocketConn(len(self.conns), sock)
-            self.conns.append(c)
-            self.selector.register(sock, selectors.EVENT_WRITE, c)
-        self.started += n
-
-    def connected(self) -> int:
-        return self.n_connected
-
-    def closed(self) -> int:
-        return self.n_closed
 
     def step(self, timeout: float) -> Batch:
         from sprocket.protocol import Closed, Connection, Received, Welcomed
@@ -191,7 +204,9 @@ class _RawConn:
         self.carry = b""
 
 
-class RawHost(LeanHost):
+class RawHost(_SocketHost):
+    conn_class = _RawConn
+
     def __init__(self, port: int) -> None:
         from .raw import _Framer
 
@@ -203,22 +218,6 @@ class RawHost(LeanHost):
         self.n_closed = 0
         self.started = 0
         self.inbox: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
-
-    def start(self, n: int) -> None:
-        for _ in range(n):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.connect_ex(self.addr)
-            c = _RawConn(len(self.conns), sock)
-            self.conns.append(c)
-            self.selector.register(sock, selectors.EVENT_WRITE, c)
-        self.started += n
-
-    def connected(self) -> int:
-        return self.n_connected
-
-    def closed(self) -> int:
-        return self.n_closed
 
     def step(self, timeout: float) -> Batch:
         for key, _ in self.selector.select(timeout):
