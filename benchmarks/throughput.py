@@ -66,11 +66,9 @@ def server_sprocket(p: Params) -> None:
     servo.close()
 
 
-def client_sprocket(p: Params) -> None:
-    from sprocket import Sprocket
-
-    s = Sprocket("127.0.0.1", p["port"]).wait_connected()
-    send = s.send
+def _blast(send: Any, p: Params) -> tuple[int, float, float]:
+    """Send ``{x, y, id}`` packets as fast as ``send`` allows (the same loop for every library), then the
+    end marker; return (packets sent, start time, time the last one was handed to send)."""
     count = p["count"]
     t0 = time.monotonic()
     deadline = t0 + p["max_seconds"]
@@ -81,6 +79,15 @@ def client_sprocket(p: Params) -> None:
         sent = min(sent + 1000, count)
     t_sent = time.monotonic()
     send(end=sent, t0=t0)
+    return sent, t0, t_sent
+
+
+def client_sprocket(p: Params) -> None:
+    from sprocket import Sprocket
+
+    s = Sprocket("127.0.0.1", p["port"]).wait_connected()
+    send = s.send
+    sent, t0, t_sent = _blast(send, p)
     ack = _wait(lambda: [q.ack for q in s.get() if "ack" in q], p["timeout"], p["poll_sleep"])
     emit("result", sent=sent, send_seconds=t_sent - t0, ack=ack)
     s.close()
@@ -125,16 +132,7 @@ def client_raw(p: Params) -> None:
 
     c = RawClient("127.0.0.1", p["port"])
     send = c.send
-    count = p["count"]
-    t0 = time.monotonic()
-    deadline = t0 + p["max_seconds"]
-    sent = 0
-    while sent < count and time.monotonic() < deadline:
-        for i in range(sent, min(sent + 1000, count)):
-            send(x=i * 0.5, y=i * 0.25, id=7)
-        sent = min(sent + 1000, count)
-    t_sent = time.monotonic()
-    send(end=sent, t0=t0)
+    sent, t0, t_sent = _blast(send, p)
     ack = _wait(lambda: [q["ack"] for q in c.get() if "ack" in q], p["timeout"], p["poll_sleep"])
     emit("result", sent=sent, send_seconds=t_sent - t0, ack=ack)
     c.close()
