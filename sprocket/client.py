@@ -20,8 +20,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .codec import Codec, get_codec
-from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, PacketTooLarge, Rejected
+from .codec import Codec, encode_packet, get_codec
+from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, Rejected
 from .events import Connected, Disconnected, Endpoint, run_callback
 from .iothread import IOThread, Peer, is_connect_in_progress
 from .packet import Packet
@@ -365,13 +365,7 @@ class Sprocket(Endpoint):
     def _send(self, fields: Mapping[str, Any]) -> None:
         if self._closed:
             raise ClosedError("this Sprocket is closed; make a new one to reconnect")
-        payload = self.codec.encode(fields)
-        if len(payload) > self._io.send_limit:
-            limit = self._io.send_limit
-            raise PacketTooLarge(
-                f"packet is {len(payload)} bytes encoded, over max_packet_size ({limit}); send less per "
-                "packet or raise max_packet_size on both ends"
-            )
+        payload = encode_packet(self.codec, fields, self._io.send_limit)
         io = self._io
         if io.finished.is_set():
             if not self._warned_dropping:

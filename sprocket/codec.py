@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from .errors import DecodeError, InvalidArgument, RegistrationError, UnsendableValue
+from .errors import DecodeError, InvalidArgument, PacketTooLarge, RegistrationError, UnsendableValue
 from .packet import Packet
 
 __all__ = ["CODECS", "Codec", "MsgpackCodec", "PickleCodec", "get_codec", "register", "registered_types"]
@@ -317,6 +317,22 @@ class PickleCodec(Codec):
         except Exception as exc:
             raise DecodeError(f"undecodable pickle payload ({type(exc).__name__}: {exc})") from exc
         return _check_fields(value)
+
+
+def encode_packet(codec: Codec, fields: Mapping[str, Any], limit: int) -> bytes:
+    """Encode a packet's fields for sending, refusing it before anything goes out if it is too big.
+
+    Raises:
+        UnsendableValue: a value cannot be encoded (the message names the field).
+        PacketTooLarge: the encoded packet is over ``limit`` bytes.
+    """
+    payload = codec.encode(fields)
+    if len(payload) > limit:
+        raise PacketTooLarge(
+            f"packet is {len(payload)} bytes encoded, over max_packet_size ({limit}); send less per packet "
+            "or raise max_packet_size on both ends"
+        )
+    return payload
 
 
 CODECS: dict[str, type[Codec]] = {"msgpack": MsgpackCodec, "pickle": PickleCodec}

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .client import DEFAULT_PORT, _check_positive, _IOStopper
-from .codec import Codec, get_codec
-from .errors import ClosedError, ConnectionFailed, InvalidArgument, PacketTooLarge
+from .codec import Codec, encode_packet, get_codec
+from .errors import ClosedError, ConnectionFailed, InvalidArgument
 from .events import Endpoint, Joined, Left, run_callback
 from .iothread import IOThread, Peer
 from .packet import Packet
@@ -72,7 +72,8 @@ class Client:
 
         Raises:
             UnsendableValue: a value cannot be encoded.
-            PacketTooLarge: over the smaller of the server's and this client's ``max_packet_size``.
+            PacketTooLarge: over the server's ``max_packet_size`` (a client that announced a smaller limit
+                is disconnected with code ``limit`` instead of this raising).
             ClosedError: the Servo is closed.
         """
         self._send(fields)
@@ -85,11 +86,7 @@ class Client:
         io = self._io
         if io.stopping:
             raise ClosedError("the Servo is closed")
-        payload = io.codec.encode(fields)
-        if len(payload) > io.max_packet_size:
-            raise PacketTooLarge(
-                f"packet is {len(payload)} bytes encoded, over max_packet_size ({io.max_packet_size})"
-            )
+        payload = encode_packet(io.codec, fields, io.max_packet_size)
         io.submit("send", self._peer, data_frame(payload))
 
     def _send_payload(self, payload: bytes) -> None:
@@ -361,11 +358,7 @@ class Servo(Endpoint):
     def _broadcast(self, fields: Mapping[str, Any], exclude: Iterable[Client]) -> None:
         if self._closed:
             raise ClosedError("this Servo is closed; make a new one")
-        payload = self.codec.encode(fields)
-        if len(payload) > self.max_packet_size:
-            raise PacketTooLarge(
-                f"packet is {len(payload)} bytes encoded, over max_packet_size ({self.max_packet_size})"
-            )
+        payload = encode_packet(self.codec, fields, self.max_packet_size)
         self._io.submit("all", data_frame(payload), exclude)
 
     def close(self) -> None:
