@@ -118,6 +118,7 @@ class SprocketHost(_SocketHost):
 
     def step(self, timeout: float) -> Batch:
         from sprocket.protocol import Closed, Connection, Received, Welcomed
+        from sprocket.settings import Settings
 
         out: Batch = []
         now = time.monotonic()
@@ -128,7 +129,7 @@ class SprocketHost(_SocketHost):
                     self._drop(c)
                     continue
                 c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                c.conn = Connection("client", self.codec, now)
+                c.conn = Connection("client", now, Settings(codec=self.codec))
                 self.selector.modify(c.sock, selectors.EVENT_READ, c)
                 continue
             try:

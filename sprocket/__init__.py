@@ -15,25 +15,29 @@ The game layer lives in :mod:`sprocket.game` (pygame).
 
 import logging as _logging
 
-from .client import DEFAULT_PORT, Sprocket
+from .client import Sprocket
 from .codec import register, registered_types
+from .codes import CloseCode
 from .errors import (
     ClosedError,
     ConnectionFailed,
     ConnectTimeout,
     DecodeError,
     InvalidArgument,
+    InvalidType,
     PacketTooLarge,
     ProtocolError,
     RegistrationError,
     Rejected,
     SprocketError,
     UnsendableValue,
+    UsageError,
 )
 from .events import Connected, Disconnected, Joined, Left
-from .packet import Packet
+from .packet import EncodedPacket, Packet
 from .protocol import PROTOCOL_VERSION
 from .server import Client, Servo
+from .settings import DEFAULT_PORT
 
 __version__ = "0.1.0"
 
@@ -44,13 +48,16 @@ __all__ = [
     "DEFAULT_PORT",
     "PROTOCOL_VERSION",
     "Client",
+    "CloseCode",
     "ClosedError",
     "ConnectTimeout",
     "Connected",
     "ConnectionFailed",
     "DecodeError",
     "Disconnected",
+    "EncodedPacket",
     "InvalidArgument",
+    "InvalidType",
     "Joined",
     "Left",
     "Packet",
@@ -62,6 +69,7 @@ __all__ = [
     "Sprocket",
     "SprocketError",
     "UnsendableValue",
+    "UsageError",
     "register",
     "registered_types",
 ]

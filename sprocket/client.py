@@ -6,8 +6,6 @@ It never calls user code from the I/O thread: callbacks run inside ``get()`` in 
 
 from __future__ import annotations
 
-import atexit
-import collections
 import errno
 import logging
 import os
@@ -16,54 +14,45 @@ import socket
 import ssl
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .codec import Codec, encode_packet, get_codec
-from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, Rejected
-from .events import Connected, Disconnected, Endpoint, run_callback
-from .iothread import IOThread, Peer, is_connect_in_progress
+from .codes import CloseCode
+from .endpoint import Endpoint, run_callback
+from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidType, Rejected
+from .events import Connected, Disconnected
+from .iothread import SEND, IOThread, Peer, is_connect_in_progress
 from .packet import Packet
-from .protocol import MIN_PACKET_LIMIT, Closed, Connection, Event, Received, Welcomed, data_frame
+from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
+from .settings import DEFAULT_PORT, Settings, check_duration, check_port
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["DEFAULT_PORT", "Sprocket"]
 
-DEFAULT_PORT = 7777
-REJECT_CODES = frozenset({"password", "full", "codec", "app", "version", "busy", "limit", "rejected"})
-
 
 class _ClientIO(IOThread):
     """The I/O thread of one Sprocket: resolve, connect, handshake, then shuttle frames."""
 
-    def __init__(self, host: str, port: int, conn_args: dict[str, Any]) -> None:
-        super().__init__(
-            f"sprocket-client-{host}:{port}",
-            max_send_queue=conn_args.pop("max_send_queue"),
-            max_inbox_bytes=conn_args.pop("max_inbox_bytes"),
-            close_timeout=conn_args.pop("close_timeout"),
-        )
+    def __init__(self, host: str, port: int, settings: Settings) -> None:
+        super().__init__(f"sprocket-client-{host}:{port}", settings)
         # No strong reference back to the Sprocket: an unclosed, forgotten Sprocket must be collectable.
         self.host = host
         self.port = port
-        self.connect_timeout: float = conn_args.pop("connect_timeout")
-        self.ssl_context: ssl.SSLContext | None = conn_args.pop("ssl_context")
-        self.server_hostname: str | None = conn_args.pop("server_hostname")
-        self.conn_args = conn_args
+        self.connect_timeout = settings.handshake_timeout
         self.peer: Peer | None = None
         self.connecting: socket.socket | None = None
         self.connect_deadline = 0.0
-        self.send_limit: int = conn_args["max_packet_size"]  # lowered to the server's limit on WELCOME
-        self.outbox: collections.deque[bytes] = collections.deque()  # frames from send(), user -> I/O
+        self.send_limit = settings.max_packet_size  # lowered to the server's limit on WELCOME
         self.early: list[bytes] = []  # frames sent before the handshake completed
         self.early_bytes = 0
         self.connected = threading.Event()
         self.finished = threading.Event()  # the connection is over (or never happened)
         self.is_connected = False
         self.error: str | None = None
-        self.error_code: str | None = None
+        self.error_code: CloseCode | None = None
+        self.rejected = False
         self.client_id: int | None = None
 
     # -- connecting ----------------------------------------------------------------------------------
@@ -73,7 +62,7 @@ class _ClientIO(IOThread):
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            self._fail("refused", f"cannot resolve {self.host!r}: {exc}")
+            self._fail(CloseCode.REFUSED, f"cannot resolve {self.host!r}: {exc}")
             return
         family, kind, proto, _, addr = infos[0]
         sock = socket.socket(family, kind, proto)
@@ -81,7 +70,7 @@ class _ClientIO(IOThread):
         code = sock.connect_ex(addr)
         if not is_connect_in_progress(code):
             sock.close()
-            self._fail("refused", f"cannot connect to {self.host}:{self.port}: {_strerror(code)}")
+            self._fail(CloseCode.REFUSED, f"cannot connect to {self.host}:{self.port}: {_strerror(code)}")
             return
         self.connecting = sock
         self.selector.register(sock, selectors.EVENT_WRITE, self._on_connect_ready)
@@ -95,22 +84,25 @@ class _ClientIO(IOThread):
         if code:
             sock.close()
             hint = " (is the server running?)" if code == errno.ECONNREFUSED else ""
-            self._fail("refused", f"cannot connect to {self.host}:{self.port}: {_strerror(code)}{hint}")
+            self._fail(
+                CloseCode.REFUSED, f"cannot connect to {self.host}:{self.port}: {_strerror(code)}{hint}"
+            )
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         addr = sock.getpeername()[:2]
-        if self.ssl_context is not None:
+        settings = self.settings
+        if settings.ssl_context is not None:
             try:
-                sock = self.ssl_context.wrap_socket(
+                sock = settings.ssl_context.wrap_socket(
                     sock,
-                    server_hostname=self.server_hostname or self.host,
+                    server_hostname=settings.server_hostname or self.host,
                     do_handshake_on_connect=False,
                 )
             except (ssl.SSLError, OSError, ValueError) as exc:
                 sock.close()
-                self._fail("refused", f"TLS setup failed: {exc}")
+                self._fail(CloseCode.REFUSED, f"TLS setup failed: {exc}")
                 return
-        conn = Connection("client", now=time.monotonic(), **self.conn_args)
+        conn = Connection("client", time.monotonic(), settings)
         self.peer = Peer(sock, conn, addr)
         self.add_peer(self.peer)
 
@@ -120,79 +112,67 @@ class _ClientIO(IOThread):
             self.selector.unregister(sock)
             sock.close()
             self._fail(
-                "timeout", f"could not connect to {self.host}:{self.port} within {self.connect_timeout:g} s"
+                CloseCode.TIMEOUT,
+                f"could not connect to {self.host}:{self.port} within {self.connect_timeout:g} s",
             )
 
-    def _fail(self, code: str, reason: str) -> None:
+    def _fail(self, code: CloseCode, reason: str) -> None:
         # The connection never opened: report, and let the thread end.
         self.error, self.error_code = reason, code
         log.info("%s", reason)
-        self.deliver(Disconnected(reason, code))
+        self.inbox.put_event(Disconnected(reason, code))
         self.finished.set()
         self.stopping = True
         self._stop_deadline = 0.0
 
     # -- the connection ------------------------------------------------------------------------------
 
-    def drain_outbox(self) -> Peer | None:
-        """I/O thread: take every frame the user sent since the last wake-up.  Connected: queue them all
-        on the connection and return the peer (flushed once, one syscall for the lot).  Still
-        connecting: hold them until the handshake completes."""
-        box = self.outbox
-        if not box:
-            return None
-        popleft = box.popleft
-        frames = [popleft() for _ in range(len(box))]
+    def route(self, frame: bytes) -> Peer | None:
+        """I/O thread: a frame from send() goes to the server once connected; until then it waits."""
         peer = self.peer
         if peer is not None and peer.conn.is_open:
-            if peer.conn.send_many(frames):
-                self.stats["packets_out"] += len(frames)
-                return peer
-            return None
+            return peer
         if self.finished.is_set():
             return None
-        self.early.extend(frames)
-        self.early_bytes += sum(map(len, frames))
+        self.early.append(frame)
+        self.early_bytes += len(frame)
         if self.early_bytes > self.max_send_queue:
             self.early.clear()
+            reason = "send queue full before the connection opened"
             if peer is not None:
-                self.close_peer(peer, "send_queue_full", "send queue full before the connection opened")
+                self.close_peer(peer, CloseCode.SEND_QUEUE_FULL, reason)
             else:
-                self._fail("send_queue_full", "send queue full before the connection opened")
+                self._fail(CloseCode.SEND_QUEUE_FULL, reason)
         return None
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.packet_sink(None)(event.fields, event.size)
+            self.inbox.sink(None)(event.fields, event.size)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
             self.send_limit = min(self.send_limit, peer.conn.peer_max_packet_size)
             self.is_connected = True
-            for frame in self.early:
-                peer.conn.send_data(frame)
-                self.stats["packets_out"] += 1
+            self.stats["packets_out"] += peer.conn.send_many(self.early)
             self.early.clear()
             self.early_bytes = 0
             log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
-            self.deliver(Connected(event.client_id))
+            self.inbox.put_event(Connected(event.client_id))
             # Only now may packets go straight to the inbox: any that arrived in the same read as the
             # WELCOME are Received events after this one, so Connected always comes first.
-            peer.conn.data_sink = self.packet_sink(None)
+            peer.conn.data_sink = self.inbox.sink(None)
             self.connected.set()
         elif isinstance(event, Closed):
             self.is_connected = False
             code = event.code
-            if event.by_peer and code in ("closed", "shutdown"):
-                reason = event.reason
-            elif not event.by_peer and code == "closed":
-                reason = "closed by you"
-            elif event.by_peer and code in REJECT_CODES:
+            if event.rejected:
                 reason = f"the server rejected the connection: {event.reason}"
+            elif not event.by_peer and code is CloseCode.CLOSED:
+                reason = "closed by you"
             else:
                 reason = event.reason
-            self.error, self.error_code = reason, code
+            self.error, self.error_code, self.rejected = reason, code, event.rejected
             log.info("disconnected from %s:%s: %s", self.host, self.port, reason)
-            self.deliver(Disconnected(reason, code))
+            self.inbox.put_event(Disconnected(reason, code, event.rejected))
             self.finished.set()
 
     def on_peer_closed(self, peer: Peer) -> None:
@@ -210,8 +190,8 @@ class _ClientIO(IOThread):
         self.finished.set()
 
     def on_crash(self) -> None:
-        self.error, self.error_code = "internal error in sprocket's I/O thread (see the log)", "lost"
-        self.deliver(Disconnected(self.error, "lost"))
+        self.error, self.error_code = "internal error in sprocket's I/O thread (see the log)", CloseCode.LOST
+        self.inbox.put_event(Disconnected(self.error, CloseCode.LOST))
 
 
 class Sprocket(Endpoint):
@@ -239,7 +219,9 @@ class Sprocket(Endpoint):
         on_disconnect: ``callback(sprocket, reason)``, run inside ``get()`` when disconnected.
 
     Raises:
-        ValueError: an argument is out of range, or an unknown codec.
+        InvalidArgument: an argument is out of range (a port outside 0-65535, a negative or non-finite
+            duration, a size below its minimum), or an unknown codec.
+        InvalidType: an argument has the wrong type.
     """
 
     _io: _ClientIO
@@ -265,35 +247,24 @@ class Sprocket(Endpoint):
         on_connect: Callable[[Sprocket], Any] | None = None,
         on_disconnect: Callable[[Sprocket, str], Any] | None = None,
     ) -> None:
-        _check_positive(
-            max_packet_size=max_packet_size, ping_interval=ping_interval, timeout=timeout,
-            connect_timeout=connect_timeout, max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes,
+        if not isinstance(host, str):
+            raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
+        self.settings = Settings(
+            codec=get_codec(codec), max_packet_size=max_packet_size, ping_interval=ping_interval,
+            timeout=timeout,
+            handshake_timeout=connect_timeout, close_timeout=close_timeout, max_send_queue=max_send_queue,
+            max_inbox_bytes=max_inbox_bytes, password=password, app=app, name=name,
+            ssl_context=ssl_context, server_hostname=server_hostname,
         )  # fmt: skip
-        if close_timeout < 0:
-            raise InvalidArgument("close_timeout must be >= 0")
         self.host = host
-        self.port = int(port)
+        self.port = check_port("port", port)
         self.name = name
-        self.codec = get_codec(codec)
+        self.codec = self.settings.codec
         self.max_packet_size = max_packet_size
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
-        self._closed = False
         self._warned_dropping = False
-        self._io = _ClientIO(
-            host,
-            self.port,
-            {
-                "codec": self.codec, "max_packet_size": max_packet_size, "ping_interval": ping_interval,
-                "timeout": timeout, "handshake_timeout": connect_timeout, "password": password, "app": app,
-                "name": name, "max_send_queue": max_send_queue, "max_inbox_bytes": max_inbox_bytes,
-                "close_timeout": close_timeout, "connect_timeout": connect_timeout,
-                "ssl_context": ssl_context, "server_hostname": server_hostname,
-            },
-        )  # fmt: skip
-        self._io.start()
-        # Closing on garbage collection and at interpreter exit; the thread holds no reference to self.
-        self._finalizer = weakref.finalize(self, _IOStopper(self._io))
+        self._start(_ClientIO(host, self.port, self.settings))
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -337,7 +308,7 @@ class Sprocket(Endpoint):
     @property
     def stats(self) -> dict[str, int]:
         """Counters since creation: ``bytes_in``, ``bytes_out``, ``packets_in``, ``packets_out``."""
-        return dict(self._io.stats)
+        return self._stats()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else self.error or "connecting"
@@ -359,8 +330,17 @@ class Sprocket(Endpoint):
         self._send(fields)
 
     def send_packet(self, packet: Packet | Mapping[str, Any]) -> None:
-        """Send a :class:`Packet` (or any mapping of string keys).  Same contract as :meth:`send`."""
-        self._send(packet._fields if isinstance(packet, Packet) else dict(packet))
+        """Send a :class:`Packet` (or any mapping of string keys).  Same contract as :meth:`send`.
+
+        Raises:
+            InvalidType: ``packet`` is not a Packet or a mapping.
+        """
+        if isinstance(packet, Packet):
+            self._send(packet._fields)
+        elif isinstance(packet, Mapping):
+            self._send(packet)
+        else:
+            raise InvalidType(f"send_packet() takes a Packet or a mapping, got {type(packet).__name__}")
 
     def _send(self, fields: Mapping[str, Any]) -> None:
         if self._closed:
@@ -372,9 +352,7 @@ class Sprocket(Endpoint):
                 self._warned_dropping = True
                 log.warning("not connected (%s); dropping packets sent from now on", io.error)
             return
-        # The frame skips the command queue: the I/O thread drains the outbox first on every wake-up.
-        io.outbox.append(data_frame(payload))
-        io.wake()
+        io.submit(SEND, None, data_frame(payload))
 
     # -- waiting and closing ---------------------------------------------------------------------------
 
@@ -392,8 +370,7 @@ class Sprocket(Endpoint):
         if self._closed:
             raise ClosedError("this Sprocket is closed")
         io = self._io
-        if timeout is None:
-            timeout = io.connect_timeout + 1.0
+        timeout = io.connect_timeout + 1.0 if timeout is None else check_duration("timeout", timeout)
         deadline = time.monotonic() + timeout
         while not io.connected.is_set():
             if io.finished.is_set():
@@ -405,75 +382,17 @@ class Sprocket(Endpoint):
         if io.is_connected:
             return self
         reason = io.error or "connection failed"
-        if io.error_code in REJECT_CODES:
-            raise Rejected(reason, io.error_code or "rejected")
-        if io.error_code == "timeout" and not io.connected.is_set():
+        if io.rejected:
+            raise Rejected(reason, io.error_code or CloseCode.REJECTED)
+        if io.error_code is CloseCode.TIMEOUT and not io.connected.is_set():
             raise ConnectTimeout(reason)
         raise ConnectionFailed(reason)
-
-    def close(self) -> None:
-        """Flush what is queued (up to ``close_timeout``), say goodbye, and stop the I/O thread.
-
-        Leaves no thread or socket behind.  Idempotent; ``get()``/``send()`` raise ClosedError afterwards.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer.detach()
-        self._io.stop(wait=True)
-
-    def _seen(self, event: Any) -> None:
-        pass
 
     def _callback(self, event: Any) -> None:
         if isinstance(event, Connected):
             run_callback(self.on_connect, self)
         elif isinstance(event, Disconnected):
             run_callback(self.on_disconnect, self, event.reason)
-
-
-class _IOStopper:
-    """Finalizer callable: stop an I/O thread without referencing its owner.
-
-    From the garbage collector it must not block, so it only asks the thread to stop (the thread still
-    says goodbye and closes its sockets).  At interpreter exit, weakref.finalize runs it from atexit,
-    where waiting (up to ``close_timeout``) lets queued packets go out first.
-    """
-
-    def __init__(self, io: IOThread) -> None:
-        self.io = io
-
-    def __call__(self) -> None:
-        self.io.stop(wait=_exiting)
-
-
-_exiting = False
-
-
-class _Anchor:
-    pass
-
-
-_anchor = _Anchor()
-# weakref.finalize registers its atexit hook when the first finalizer is made.  Make one now, then
-# register ours after it: atexit runs handlers last-registered-first, so _mark_exit runs before the
-# finalizers, which then know they may wait for the flush.
-weakref.finalize(_anchor, lambda: None)
-
-
-@atexit.register
-def _mark_exit() -> None:
-    global _exiting
-    _exiting = True
-
-
-def _check_positive(**values: float) -> None:
-    for key, value in values.items():
-        if not value > 0:
-            raise InvalidArgument(f"{key} must be > 0, got {value!r}")
-    limit = values.get("max_packet_size")
-    if limit is not None and limit < MIN_PACKET_LIMIT:
-        raise InvalidArgument(f"max_packet_size must be at least {MIN_PACKET_LIMIT} bytes, got {limit!r}")
 
 
 def _strerror(code: int) -> str:

@@ -342,7 +342,7 @@ def get_codec(codec: str | Codec) -> Codec:
     """Return a codec instance for a name (``"msgpack"`` or ``"pickle"``) or pass an instance through.
 
     Raises:
-        ValueError: unknown codec name.
+        InvalidArgument: unknown codec name.
     """
     if isinstance(codec, Codec):
         return codec

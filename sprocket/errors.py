@@ -5,6 +5,8 @@ working::
 
     SprocketError
     ├── InvalidArgument       (also ValueError)     an argument is out of range (a port, a size, a codec name)
+    │   └── InvalidType       (also TypeError)      ... or of the wrong type (a string where a number belongs)
+    ├── UsageError            (also RuntimeError)   a call at the wrong moment (e.g. accept() twice)
     ├── PacketTooLarge        (also ValueError)     you tried to send more than max_packet_size
     ├── UnsendableValue       (also TypeError)      a value the codec cannot encode; register its type
     ├── RegistrationError     (also TypeError)      sprocket.register() was given something it cannot handle
@@ -16,8 +18,8 @@ working::
         └── DecodeError                              ... in particular, bytes the codec cannot decode
 
 The game layer adds ``sprocket.game.SnapshotError`` and ``EntityError`` (also ValueError) and
-``HookError`` (also TypeError), all SprocketErrors too.  A few pure helpers raise plain ``TypeError`` for an
-argument of the wrong type (a string where a number belongs), as Python's own functions do.
+``HookError`` (also TypeError), all SprocketErrors too.  Every exception the library raises is in this
+tree (tests/test_error_tree.py checks every raise site).
 
 A remote peer's misbehaviour never raises in your thread: it disconnects that peer, with the reason, and
 everyone else carries on.  ``ProtocolError`` escapes only from the pure decoding functions you call yourself.
@@ -25,18 +27,22 @@ everyone else carries on.  ``ProtocolError`` escapes only from the pure decoding
 
 from __future__ import annotations
 
+from .codes import CloseCode
+
 __all__ = [
     "ClosedError",
     "ConnectTimeout",
     "ConnectionFailed",
     "DecodeError",
     "InvalidArgument",
+    "InvalidType",
     "PacketTooLarge",
     "ProtocolError",
     "RegistrationError",
     "Rejected",
     "SprocketError",
     "UnsendableValue",
+    "UsageError",
 ]
 
 
@@ -46,6 +52,14 @@ class SprocketError(Exception):
 
 class InvalidArgument(SprocketError, ValueError):
     """An argument is out of range or otherwise unusable (the message says which and why)."""
+
+
+class InvalidType(InvalidArgument, TypeError):
+    """An argument has the wrong type (the message names the argument, the type wanted and the one given)."""
+
+
+class UsageError(SprocketError, RuntimeError):
+    """A method was called at a moment its contract does not allow (the message says which and why)."""
 
 
 class PacketTooLarge(SprocketError, ValueError):
@@ -85,13 +99,13 @@ class ConnectTimeout(ConnectionFailed, TimeoutError):
 class Rejected(ConnectionFailed):
     """The server refused the handshake (wrong password, server full, codec or app mismatch...).
 
-    ``code`` is a short machine-readable word (``"password"``, ``"full"``, ``"codec"``, ``"app"``,
-    ``"version"``, ``"busy"``); ``reason`` is the server's explanation.
+    ``code`` is a :class:`~sprocket.CloseCode` refusal (``"password"``, ``"full"``, ``"codec"``, ``"app"``,
+    ``"version"``, ``"busy"``, ``"limit"``, ``"rejected"``); ``reason`` is the server's explanation.
     """
 
-    def __init__(self, reason: str, code: str = "rejected") -> None:
+    def __init__(self, reason: str, code: CloseCode | str = CloseCode.REJECTED) -> None:
         super().__init__(reason)
-        self.code = code
+        self.code = CloseCode.from_wire(code, CloseCode.REJECTED)
 
 
 class ProtocolError(SprocketError, ValueError):

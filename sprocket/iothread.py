@@ -1,9 +1,10 @@
 """The background I/O thread shared by :class:`~sprocket.Sprocket` and :class:`~sprocket.Servo`.
 
 One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It alone owns the
-sockets and the protocol objects.  The user's thread talks to it only through two thread-safe deques:
-``commands`` (user -> I/O thread, followed by :meth:`IOThread.wake`) and ``inbox`` (I/O thread -> user),
-so nothing the user calls ever waits on the network.
+sockets and the protocol objects.  The user's thread talks to it only through two thread-safe queues:
+the ``outbox`` (user -> I/O thread: sends, kicks and the stop request, in the order they were made,
+followed by :meth:`IOThread.wake`) and the :class:`~sprocket.inbox.Inbox` (I/O thread -> user), so nothing
+the user calls ever waits on the network.
 
 Memory is bounded both ways:
 
@@ -25,19 +26,26 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from .packet import Packet, packet_setters
+from .codes import CloseCode
+from .inbox import Inbox
 from .protocol import Closed, Connection, Event
+from .settings import Settings
 
 log = logging.getLogger("sprocket")
 
-__all__ = ["IOThread", "Peer"]
+__all__ = ["BROADCAST", "KICK", "SEND", "STOP", "IOThread", "Peer"]
 
 RECV_SIZE = 256 * 1024
 HOUSEKEEPING_INTERVAL = 0.05
 LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
+
+# What the user's thread puts in the outbox: (op, target, arg) tuples, handled in order.
+SEND = 1  # (SEND, peer or None, frame): None means "the one peer" (a Sprocket's server)
+BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those
+KICK = 3  # (KICK, peer, reason): say goodbye with code "kicked"
+STOP = 4  # (STOP, None, None): goodbye to everyone, flush, end the thread
 
 
 class Peer:
@@ -65,29 +73,26 @@ class IOThread:
     """A selector loop in one daemon thread.  Subclasses handle protocol events (``on_event``) and peers
     going away (``on_peer_closed``); everything here runs in the I/O thread unless it says otherwise."""
 
-    def __init__(self, name: str, *, max_send_queue: int, max_inbox_bytes: int, close_timeout: float) -> None:
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.settings = settings
         self.selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self.commands: collections.deque[tuple[Any, ...]] = collections.deque()
-        self.inbox: collections.deque[Any] = collections.deque()
+        self.outbox: collections.deque[tuple[int, Any, Any]] = collections.deque()
+        self.inbox = Inbox(settings.max_inbox_bytes)
+        self.inbox.set_reading = self._set_reading
+        self.inbox.wake = self.wake
         self._wake_pending = False
         self.peers: dict[int, Peer] = {}  # by file descriptor
-        self.max_send_queue = max_send_queue
-        self.max_inbox_bytes = max_inbox_bytes
-        self.close_timeout = close_timeout
-        # Inbox accounting: each counter is written by one thread only, so no lock is needed.
-        self.inbox_bytes_in = 0  # written by the I/O thread
-        self.inbox_bytes_out = 0  # written by the user thread
-        self.events_in = 0  # connection events put in the inbox (I/O thread)
-        self.events_out = 0  # connection events taken out (user thread)
-        self.reading_paused = False
+        self.max_send_queue = settings.max_send_queue
+        self.close_timeout = settings.close_timeout
         self.stopping = False
         self._stop_deadline = 0.0
         self._next_housekeeping = 0.0
-        self.stats = {"bytes_in": 0, "bytes_out": 0, "packets_in": 0, "packets_out": 0}
+        # bytes_in/out and packets_out; packets_in is the inbox's packets_out (counted by the user thread).
+        self.stats = {"bytes_in": 0, "bytes_out": 0, "packets_out": 0}
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # -- called from the user's thread ---------------------------------------------------------------
@@ -97,9 +102,9 @@ class IOThread:
         self.thread.start()
 
     def wake(self) -> None:
-        """Make the I/O thread look at ``commands`` soon (user thread; cheap when already pending)."""
+        """Make the I/O thread look at the outbox soon (user thread; cheap when already pending)."""
         # The flag saves a syscall per send under load.  The I/O thread clears it *before* draining the
-        # commands, so a command appended after the drain started always gets its own wake-up.
+        # outbox, so an item appended after the drain started always gets its own wake-up.
         if not self._wake_pending:
             self._wake_pending = True
             try:
@@ -107,21 +112,16 @@ class IOThread:
             except (BlockingIOError, OSError):
                 pass  # already full of wake-ups, or closed during shutdown: either way nothing is lost
 
-    def submit(self, *command: Any) -> None:
-        """Queue a command for the I/O thread and wake it (user thread)."""
-        self.commands.append(command)
+    def submit(self, op: int, target: Any, arg: Any) -> None:
+        """Queue one outbox item (``SEND``, ``BROADCAST``, ``KICK`` or ``STOP``) and wake the thread
+        (user thread)."""
+        self.outbox.append((op, target, arg))
         self.wake()
-
-    def consumed(self, nbytes: int) -> None:
-        """Record that the user collected ``nbytes`` of packets from the inbox (user thread)."""
-        self.inbox_bytes_out += nbytes
-        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
-            self.wake()
 
     def stop(self, wait: bool = True) -> None:
         """Ask the thread to say goodbye to every peer, flush (up to ``close_timeout``) and exit."""
         if not self.stopping:
-            self.submit("stop")
+            self.submit(STOP, None, None)
         if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(self.close_timeout + 2.0)
 
@@ -171,55 +171,38 @@ class IOThread:
         except (BlockingIOError, InterruptedError):
             pass
         self._wake_pending = False
-        self._drain_commands()
-        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
-            self._set_reading(True)
+        self._drain_outbox()
+        inbox = self.inbox
+        if inbox.reading_paused and inbox.has_room():
+            inbox.resume()
 
-    def _drain_commands(self) -> None:
-        commands = self.commands
+    def _drain_outbox(self) -> None:
+        box = self.outbox
         dirty: dict[int, Peer] = {}
-        peer = self.drain_outbox()  # before the commands: a send() made before close() goes out first
-        if peer is not None:
-            dirty[id(peer)] = peer
-        while commands:
-            command = commands.popleft()
-            op = command[0]
-            if op == "send":
-                peer, frame = command[1], command[2]
-                if len(frame) - 5 > peer.conn.peer_max_packet_size:
-                    self._too_large(peer, len(frame) - 5)
-                elif peer.conn.send_data(frame):
+        packets_out = 0
+        while box:
+            op, target, arg = box.popleft()
+            if op == SEND:
+                peer = target if target is not None else self.route(arg)
+                if peer is not None:
+                    # send_data may close the peer instead (a frame over its limit): handled below too.
+                    packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
-                    self.stats["packets_out"] += 1
-            elif op == "all":
-                frame, exclude = command[1], command[2]
-                size = len(frame) - 5
+            elif op == BROADCAST:
                 for peer in list(self.peers.values()):
-                    if peer.handle is None or peer.handle in exclude:
+                    if peer.handle is None or peer.handle in target:
                         continue
-                    if size > peer.conn.peer_max_packet_size:
-                        self._too_large(peer, size)
-                    elif peer.conn.send_data(frame):
-                        dirty[id(peer)] = peer
-                        self.stats["packets_out"] += 1
-            elif op == "stop":
-                self._begin_stop()
-            else:
-                peer = op(*command[1:])
-                if isinstance(peer, Peer):  # a command that queued data for this peer
+                    packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
+            elif op == KICK:
+                target.conn.close(CloseCode.KICKED, arg)
+                dirty[id(target)] = target
+            elif op == STOP:
+                self._begin_stop()
+        self.stats["packets_out"] += packets_out
         # Coalescing: every frame queued above leaves in one send() per peer.
         for peer in dirty.values():
-            self.flush(peer)
-
-    def _too_large(self, peer: Peer, size: int) -> None:
-        # The peer asked for a smaller max_packet_size than this packet.  Raising in the sender's thread
-        # would let a peer make our code fail, so that one peer is told why and disconnected instead.
-        limit = peer.conn.peer_max_packet_size
-        log.warning(
-            "a %d-byte packet is over %s:%s's max_packet_size (%d); disconnecting it", size, *peer.addr, limit
-        )
-        self.close_peer(peer, "limit", f"a {size}-byte packet was over your max_packet_size ({limit})")
+            self._after_io(peer)
 
     def _begin_stop(self) -> None:
         if self.stopping:
@@ -235,13 +218,14 @@ class IOThread:
     def add_peer(self, peer: Peer) -> None:
         """Start watching a connected socket."""
         self.peers[peer.sock.fileno()] = peer
-        events = selectors.EVENT_READ if not self.reading_paused else 0
+        paused = self.inbox.reading_paused
+        events = selectors.EVENT_READ if not paused else 0
         if peer.tls_handshaking or peer.conn.has_data_to_send():
             events |= selectors.EVENT_WRITE
             peer.want_write = True
         if events:
             self.selector.register(peer.sock, events, peer)
-        peer.paused = self.reading_paused
+        peer.paused = paused
         self.flush(peer)
 
     def _on_ready(self, peer: Peer, mask: int) -> None:
@@ -269,8 +253,7 @@ class IOThread:
             self._after_io(peer)
             return
         peer.tls_handshaking = False
-        peer.paused = self.reading_paused  # reading may have paused or resumed during the handshake
-        self.on_tls_ready(peer)
+        peer.paused = self.inbox.reading_paused  # reading may have paused or resumed meanwhile
         self._watch(peer, read=not peer.paused, write=True)
         self.flush(peer)
 
@@ -344,7 +327,7 @@ class IOThread:
             if len(out) > self.max_send_queue and not conn.closed:
                 # The peer cannot keep up.  Its queue is full, so a goodbye would never get through either.
                 out.clear()
-                conn.close("send_queue_full", "send queue full: the connection could not keep up")
+                conn.close(CloseCode.SEND_QUEUE_FULL, "send queue full: the connection could not keep up")
                 conn.data_to_send()
                 for event in conn.events():
                     self.on_event(peer, event)
@@ -364,7 +347,7 @@ class IOThread:
 
     def _begin_linger(self, peer: Peer) -> None:
         peer.linger_until = time.monotonic() + min(LINGER, self.close_timeout)
-        if peer.conn.close_code == "lost":
+        if peer.conn.close_code is CloseCode.LOST:
             self._close_socket(peer)
         elif peer.paused:
             peer.paused = False
@@ -396,7 +379,7 @@ class IOThread:
             log.exception("could not drop %s:%s cleanly", *peer.addr)
             self.peers.pop(peer.sock.fileno(), None)
 
-    def close_peer(self, peer: Peer, code: str, reason: str) -> None:
+    def close_peer(self, peer: Peer, code: CloseCode, reason: str) -> None:
         """Say goodbye to ``peer`` with a reason; its socket closes once the goodbye is flushed."""
         peer.conn.close(code, reason)
         self._after_io(peer)
@@ -418,7 +401,7 @@ class IOThread:
         self.on_peer_closed(peer)
 
     def _set_reading(self, on: bool) -> None:
-        self.reading_paused = not on
+        # Called by the inbox (which keeps the flag): stop or resume reading every open socket.
         for peer in self.peers.values():
             if peer.linger_until or peer.tls_handshaking:
                 continue
@@ -426,41 +409,10 @@ class IOThread:
             self._watch(peer, read=on, write=bool(peer.out))
         log.debug("reading %s", "resumed" if on else "paused: the application is not calling get()")
 
-    def deliver(self, item: Any) -> None:
-        """Put a connection event in the user's inbox (I/O thread); packets use :meth:`packet_sink`."""
-        # Count first, append second: get() reads the inbox length before this counter, so any event it
-        # could pop is already counted (see Endpoint.get).
-        self.events_in += 1
-        self.inbox.append(item)
-
-    def packet_sink(self, sender: Any) -> Callable[[dict[str, Any], int], None]:
-        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` in the inbox."""
-        # One call per received packet, so everything it needs is bound here; packets_in is counted by
-        # get()/events() in the user's thread instead.
-        inbox_append = self.inbox.append
-        new, set_fields, set_size, set_sender = packet_setters()
-        limit = self.max_inbox_bytes
-
-        def sink(fields: dict[str, Any], size: int) -> None:
-            packet = new(Packet)
-            set_fields(packet, fields)
-            set_size(packet, size)
-            set_sender(packet, sender)
-            inbox_append(packet)
-            backlog = self.inbox_bytes_in + size
-            self.inbox_bytes_in = backlog
-            if backlog - self.inbox_bytes_out > limit and not self.reading_paused:
-                self._set_reading(False)
-                # The user thread may have emptied the inbox between the test above and the flag being
-                # set, seeing no pause and so not waking us: look again now that the flag is visible.
-                if self.inbox_bytes_in - self.inbox_bytes_out < limit // 2:
-                    self._set_reading(True)
-
-        return sink
-
     def _housekeeping(self, now: float) -> None:
-        if self.reading_paused and self.inbox_bytes_in - self.inbox_bytes_out < self.max_inbox_bytes // 2:
-            self._set_reading(True)  # a safety net: get() normally wakes us for this
+        inbox = self.inbox
+        if inbox.reading_paused and inbox.has_room():
+            inbox.resume()  # a safety net: get() normally wakes us for this
         for peer in list(self.peers.values()):
             if peer.linger_until:
                 if now >= peer.linger_until:
@@ -478,8 +430,9 @@ class IOThread:
     def on_start(self) -> None:
         """Runs first in the thread (e.g. resolve and connect)."""
 
-    def drain_outbox(self) -> Peer | None:
-        """Take frames a subclass keeps outside the command queue; return the peer to flush, if any."""
+    def route(self, frame: bytes) -> Peer | None:
+        """Where a ``SEND`` with no target goes: the peer to queue ``frame`` on, or None if the subclass
+        kept (or dropped) it itself."""
         return None
 
     def on_event(self, peer: Peer, event: Event) -> None:
@@ -489,9 +442,6 @@ class IOThread:
 
     def on_peer_closed(self, peer: Peer) -> None:
         """The peer's socket has been closed."""
-
-    def on_tls_ready(self, peer: Peer) -> None:
-        """The peer's TLS handshake finished."""
 
     def on_housekeeping(self, now: float) -> None:
         """Runs every HOUSEKEEPING_INTERVAL seconds."""
@@ -505,14 +455,9 @@ class IOThread:
     def on_crash(self) -> None:
         """Runs if the loop itself failed (a bug): make sure the user hears of it."""
 
-    def goodbye(self) -> tuple[str, str]:
+    def goodbye(self) -> tuple[CloseCode, str]:
         """The (code, reason) said to every peer when the thread stops."""
-        return ("closed", "closed")
-
-
-def call_soon(io: IOThread, fn: Callable[..., Any], *args: Any) -> None:
-    """Run ``fn(*args)`` in the I/O thread (user thread)."""
-    io.submit(fn, *args)
+        return (CloseCode.CLOSED, "closed")
 
 
 def is_connect_in_progress(code: int) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["Packet"]
+from .errors import InvalidType
+
+__all__ = ["EncodedPacket", "Packet"]
 
 
 class Packet(MutableMapping[str, Any]):
@@ -24,7 +26,7 @@ class Packet(MutableMapping[str, Any]):
     Packets compare equal to packets and dicts with the same fields (``sender`` is ignored).
 
     Raises:
-        TypeError: a field name is not a string.
+        InvalidType: a field name is not a string (``InvalidType`` is a ``TypeError``).
     """
 
     __slots__ = ("_fields", "_size", "sender")
@@ -39,7 +41,7 @@ class Packet(MutableMapping[str, Any]):
             data.update(fields)
         for key in data:
             if type(key) is not str:
-                raise TypeError(
+                raise InvalidType(
                     f"Packet field names must be strings, got {key!r} ({type(key).__name__}); "
                     "nest a dict inside a field if you need other keys"
                 )
@@ -47,14 +49,13 @@ class Packet(MutableMapping[str, Any]):
         object.__setattr__(self, "_size", 0)
         object.__setattr__(self, "sender", None)
 
-    @classmethod
-    def _received(cls, fields: dict[str, Any], sender: Any, size: int = 0) -> Packet:
-        # Fast path for the I/O thread: the decoder already checked that keys are strings.
-        p = _new(cls)
-        _set_fields(p, fields)
-        _set_size(p, size)
-        _set_sender(p, sender)
-        return p
+    @property
+    def wire_size(self) -> int:
+        """Bytes this packet's payload took on the wire (0 for a packet you built yourself).
+
+        A field named ``wire_size`` is reachable as ``p["wire_size"]``.
+        """
+        return self._size
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails, so methods and slots win over fields.
@@ -84,7 +85,7 @@ class Packet(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if type(key) is not str:
-            raise TypeError(f"Packet field names must be strings, got {key!r} ({type(key).__name__})")
+            raise InvalidType(f"Packet field names must be strings, got {key!r} ({type(key).__name__})")
         self._fields[key] = value
 
     def __delitem__(self, key: str) -> None:
@@ -125,6 +126,29 @@ class Packet(MutableMapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """Return a new plain ``dict`` of the fields (``sender`` is not included)."""
         return dict(self._fields)
+
+
+class EncodedPacket:
+    """A packet already encoded and framed, to send to many clients without encoding it again.
+
+    Make one with :meth:`Servo.encode() <sprocket.Servo.encode>` (which checks its size once) and pass it
+    to ``client.send_packet()`` or ``servo.sendall_packet()`` as often as you like.  Immutable.
+    """
+
+    __slots__ = ("frame", "size")
+
+    frame: bytes
+    size: int
+
+    def __init__(self, frame: bytes, size: int) -> None:
+        object.__setattr__(self, "frame", frame)
+        object.__setattr__(self, "size", size)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("an EncodedPacket cannot be changed")
+
+    def __repr__(self) -> str:
+        return f"<EncodedPacket {self.size} bytes>"
 
 
 # Slot descriptors, bound once: the I/O thread builds one Packet per received message.

@@ -36,10 +36,12 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from .codec import Codec
-from .errors import DecodeError
+from .codes import SERVER_ONLY, CloseCode
+from .errors import DecodeError, InvalidArgument, UsageError
+from .settings import MIN_PACKET_LIMIT, Settings
 
 __all__ = [
+    "FRAME_OVERHEAD",
     "HANDSHAKE_FRAME_LIMIT",
     "PROTOCOL_VERSION",
     "Closed",
@@ -69,10 +71,8 @@ FRAME_NAMES = {
 }  # fmt: skip
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
-# Codes a peer's BYE may carry; anything else is reported as "closed".
-BYE_CODES = frozenset({"closed", "shutdown", "timeout", "kicked", "protocol", "send_queue_full", "limit"})
-# No peer may announce a max_packet_size below this: it would make every send fail.
-MIN_PACKET_LIMIT = 1024
+# Bytes a frame adds around its payload: the 4-byte length and the type byte.
+FRAME_OVERHEAD = 5
 
 _HEADER = struct.Struct(">I")
 _FRAME_START = struct.Struct(">IB")
@@ -98,9 +98,9 @@ def _control(kind: int, fields: dict[str, Any]) -> bytes:
     return frame(kind, msgpack.packb(fields, use_bin_type=True))
 
 
-def reject_frame(code: str, reason: str) -> bytes:
+def reject_frame(code: CloseCode, reason: str) -> bytes:
     """A complete REJECT frame, for refusing a connection without a :class:`Connection` object."""
-    return _control(REJECT, {"code": code, "reason": reason})
+    return _control(REJECT, {"code": CloseCode(code).value, "reason": reason})
 
 
 def password_proof(password: str, nonce: bytes) -> bytes:
@@ -140,13 +140,14 @@ class Received(NamedTuple):
 class Closed:
     """The connection is over.  ``by_peer`` tells whether the other side (or the network) ended it.
 
-    ``code`` is a short word (closed, shutdown, timeout, kicked, protocol, send_queue_full, lost, and the
-    reject codes password, full, codec, app, version, busy); ``reason`` is a sentence for humans.
+    ``code`` is a :class:`~sprocket.CloseCode`; ``reason`` is a sentence for humans.  ``rejected`` is True
+    when the server refused the handshake with a REJECT frame (the code is then a refusal).
     """
 
-    code: str
+    code: CloseCode
     reason: str
     by_peer: bool
+    rejected: bool = False
 
 
 Event = HelloReceived | Welcomed | Received | Closed
@@ -162,34 +163,24 @@ class Connection:
     """
 
     def __init__(
-        self,
-        role: str,
-        codec: Codec,
-        now: float,
-        *,
-        max_packet_size: int = 1 << 20,
-        ping_interval: float = 1.0,
-        timeout: float = 10.0,
-        handshake_timeout: float = 5.0,
-        password: str | None = None,
-        app: str | None = None,
-        name: str | None = None,
-        nonce: bytes | None = None,
+        self, role: str, now: float, settings: Settings | None = None, *, nonce: bytes | None = None
     ) -> None:
         if role not in ("client", "server"):
-            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
+            raise InvalidArgument(f"role must be 'client' or 'server', not {role!r}")
+        settings = settings if settings is not None else Settings()
         self.role = role
-        self.codec = codec
-        self.max_packet_size = max_packet_size
-        self.peer_max_packet_size = max_packet_size
-        self.ping_interval = ping_interval
-        self.timeout = timeout
-        self.password = password
-        self.app = app
-        self.name = name
+        self.settings = settings
+        self.codec = settings.codec
+        self.max_packet_size = settings.max_packet_size
+        self.peer_max_packet_size = settings.max_packet_size
+        self.ping_interval = settings.ping_interval
+        self.timeout = settings.timeout
+        self.password = settings.password
+        self.app = settings.app
+        self.name = settings.name
         self.state = HANDSHAKE
         self.client_id: int | None = None
-        self.close_code: str | None = None
+        self.close_code: CloseCode | None = None
         self.close_reason: str | None = None
         # Round trip and clock estimates (seconds).
         self.rtt: float | None = None
@@ -197,8 +188,6 @@ class Connection:
         self.clock_offset = 0.0  # peer clock - our clock, best estimate
         self._offset_samples: list[tuple[float, float]] = []  # (rtt, offset) of recent pongs
         self._pings_sent: collections.deque[float] = collections.deque(maxlen=16)  # times of our PINGs
-        self.bytes_received = 0
-        self.frames_received = 0
         self._buffer = bytearray()
         # If set, DATA payloads go straight to data_sink(fields, size) as they are parsed instead of
         # becoming Received events: the I/O layer's fast path.  Order with other events is kept, since
@@ -206,10 +195,10 @@ class Connection:
         self.data_sink: Callable[[dict[str, Any], int], None] | None = None
         self._out: list[bytes] = []
         self._events: list[Event] = []
-        self._deadline = now + handshake_timeout
-        self._handshake_timeout = handshake_timeout
+        self._deadline = now + settings.handshake_timeout
+        self._handshake_timeout = settings.handshake_timeout
         self._last_received = now
-        self._next_ping = now + ping_interval
+        self._next_ping = now + self.ping_interval
         self._hello_sent = False  # client: HELLO sent; server: HELLO received
         self._hello_sent_at = 0.0
         self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
@@ -258,10 +247,9 @@ class Connection:
         if self.state == CLOSED:
             return
         if not data:
-            self._finish("lost", "the connection was closed without a goodbye", by_peer=True)
+            self._finish(CloseCode.LOST, "the connection was closed without a goodbye", by_peer=True)
             return
         self._last_received = now
-        self.bytes_received += len(data)
         self._buffer += data
         self._parse(now)
 
@@ -275,27 +263,28 @@ class Connection:
             if length == 0 or length > limit:
                 del buf[:]
                 if length == 0:
-                    self._fail("protocol", "received an empty frame")
+                    self._fail(CloseCode.PROTOCOL, "received an empty frame")
                 elif self.state == OPEN:
                     self._fail(
-                        "protocol",
+                        CloseCode.PROTOCOL,
                         f"received a frame of {length - 1} bytes, over max_packet_size ({limit - 1})",
                     )
                 else:
-                    self._fail("protocol", f"handshake frame of {length} bytes is too large (limit {limit})")
+                    self._fail(
+                        CloseCode.PROTOCOL, f"handshake frame of {length} bytes is too large (limit {limit})"
+                    )
                 return
             if end - pos - 4 < length:
                 break
-            start = pos + 5
+            start = pos + FRAME_OVERHEAD
             pos += 4 + length
-            self.frames_received += 1
             kind = buf[start - 1]
             if kind == DATA and self.state == OPEN:
                 try:
                     fields = self.codec.decode(buf[start:pos])
                 except DecodeError as exc:
                     del buf[:]
-                    self._fail("protocol", str(exc))
+                    self._fail(CloseCode.PROTOCOL, str(exc))
                     return
                 sink = self.data_sink
                 if sink is None:
@@ -317,14 +306,15 @@ class Connection:
             if now >= self._deadline:
                 hint = " (is it a sprocket server? does it expect TLS?)" if self.role == "client" else ""
                 self._fail(
-                    "timeout", f"the handshake did not complete within {self._handshake_timeout:g} s{hint}"
+                    CloseCode.TIMEOUT,
+                    f"the handshake did not complete within {self._handshake_timeout:g} s{hint}",
                 )
             return
         if self.state != OPEN:
             return
         silent = now - self._last_received
         if silent >= self.timeout:
-            self._fail("timeout", f"nothing received for {silent:.1f} s (timeout {self.timeout:g} s)")
+            self._fail(CloseCode.TIMEOUT, f"nothing received for {silent:.1f} s (timeout {self.timeout:g} s)")
             return
         if now >= self._next_ping:
             self._out.append(frame(PING, _PING.pack(now)))
@@ -340,38 +330,49 @@ class Connection:
         self._last_received = now
 
     def send_data(self, frame_bytes: bytes) -> bool:
-        """Queue a DATA frame made by :func:`data_frame`.  Returns False (and drops it) unless OPEN."""
+        """Queue a DATA frame made by :func:`data_frame`; return True if it was queued.
+
+        Dropped (False) unless OPEN.  A frame whose payload is over the peer's announced
+        ``max_packet_size`` is not sent: the connection closes with :attr:`CloseCode.LIMIT` and a reason
+        instead (the peer asked for the smaller limit; raising in the sender's thread would let a peer
+        make our code fail).
+        """
         if self.state != OPEN:
+            return False
+        size = len(frame_bytes) - FRAME_OVERHEAD
+        if size > self.peer_max_packet_size:
+            limit = self.peer_max_packet_size
+            self.close(CloseCode.LIMIT, f"a {size}-byte packet was over your max_packet_size ({limit})")
             return False
         self._out.append(frame_bytes)
         return True
 
-    def send_many(self, frames: list[bytes]) -> bool:
-        """Queue several DATA frames at once.  Returns False (and drops them) unless OPEN."""
-        if self.state != OPEN:
-            return False
-        self._out.extend(frames)
-        return True
+    def send_many(self, frames: list[bytes]) -> int:
+        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued."""
+        for count, frame_bytes in enumerate(frames):
+            if not self.send_data(frame_bytes):
+                return count
+        return len(frames)
 
-    def close(self, code: str = "closed", reason: str = "closed") -> None:
+    def close(self, code: CloseCode = CloseCode.CLOSED, reason: str = "closed") -> None:
         """Say goodbye with a reason and close.  No-op if already closed."""
         if self.state == CLOSED:
             return
-        self._out.append(_control(BYE, {"code": code, "reason": reason}))
+        self._out.append(_control(BYE, {"code": CloseCode(code).value, "reason": reason}))
         self._finish(code, reason, by_peer=False)
 
     def lost(self, reason: str) -> None:
         """The socket failed (reset, broken pipe...): close without a goodbye."""
         if self.state != CLOSED:
             self._out.clear()
-            self._finish("lost", reason, by_peer=True)
+            self._finish(CloseCode.LOST, reason, by_peer=True)
 
     # -- server side ---------------------------------------------------------------------------------
 
     def accept(self, client_id: int, now: float) -> None:
         """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on."""
         if self.role != "server" or self.state != HANDSHAKE or not self._deciding:
-            raise RuntimeError("accept() answers a HelloReceived event, once")
+            raise UsageError("accept() answers a HelloReceived event, once")
         self._deciding = False
         self.client_id = client_id
         self.state = OPEN
@@ -392,35 +393,42 @@ class Connection:
         if self._buffer:
             self._parse(now)
 
-    def reject(self, code: str, reason: str) -> None:
-        """Server: refuse the handshake with a reason the client will show; the connection closes."""
+    def reject(self, code: CloseCode, reason: str) -> None:
+        """Server: refuse the handshake with a reason the client will show; the connection closes.
+
+        Raises:
+            InvalidArgument: ``code`` is not a refusal (see :attr:`CloseCode.is_refusal`).
+        """
+        code = CloseCode(code)
+        if not code.is_refusal:
+            raise InvalidArgument(f"reject() takes a refusal code, not {code.value!r}")
         if self.state == CLOSED:
             return
         self._deciding = False
-        self._out.append(_control(REJECT, {"code": code, "reason": reason}))
-        self._finish(code, f"rejected: {reason}", by_peer=False)
+        self._out.append(reject_frame(code, reason))
+        self._finish(code, f"rejected: {reason}", by_peer=False, rejected=True)
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _finish(self, code: str, reason: str, *, by_peer: bool) -> None:
+    def _finish(self, code: CloseCode, reason: str, *, by_peer: bool, rejected: bool = False) -> None:
         self.state = CLOSED
         self.close_code = code
         self.close_reason = reason
-        self._events.append(Closed(code, reason, by_peer))
+        self._events.append(Closed(code, reason, by_peer, rejected))
 
-    def _fail(self, code: str, reason: str) -> None:
+    def _fail(self, code: CloseCode, reason: str) -> None:
         # We end the connection because of something the peer did; tell it why, then close.
         self.close(code, reason)
 
     def _control_frame(self, kind: int, body: bytes, now: float) -> None:
         if kind == PING:
             if len(body) != _PING.size:
-                return self._fail("protocol", "malformed PING frame")
+                return self._fail(CloseCode.PROTOCOL, "malformed PING frame")
             self._out.append(frame(PONG, body + _PING.pack(now)))
             return None
         if kind == PONG:
             if len(body) != _PONG.size:
-                return self._fail("protocol", "malformed PONG frame")
+                return self._fail(CloseCode.PROTOCOL, "malformed PONG frame")
             sent, peer_time = _PONG.unpack(body)
             # Only answers to our own recent PINGs count: a forged PONG cannot set our RTT or clock.
             if sent in self._pings_sent and math.isfinite(peer_time):
@@ -431,8 +439,10 @@ class Connection:
             info = self._fields(body, "BYE")
             if info is None:
                 return None
-            code = info.get("code")
-            code = code if code in BYE_CODES else "closed"
+            # A peer may only claim the codes its side may say: a client cannot say it was kicked.
+            code = CloseCode.from_wire(info.get("code"), CloseCode.CLOSED)
+            if not code.peer_may_say and not (self.role == "client" and code in SERVER_ONLY):
+                code = CloseCode.CLOSED
             reason = str(info.get("reason", ""))[:500]
             if not reason or reason == "closed":
                 reason = f"the {'server' if self.role == 'client' else 'client'} closed the connection"
@@ -445,7 +455,7 @@ class Connection:
                 self._deciding = True
                 return self._server_hello(body)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
-        return self._fail("protocol", f"unexpected {name} frame in state {self.state}")
+        return self._fail(CloseCode.PROTOCOL, f"unexpected {name} frame in state {self.state}")
 
     def _fields(self, body: bytes, what: str) -> dict[str, Any] | None:
         # Control frames are flat maps of scalars.  Anything nested is refused before any of it is
@@ -457,7 +467,7 @@ class Connection:
         if not isinstance(value, dict) or not all(
             type(k) is str and isinstance(v, _SCALARS) for k, v in value.items()
         ):
-            self._fail("protocol", f"malformed {what} frame")
+            self._fail(CloseCode.PROTOCOL, f"malformed {what} frame")
             return None
         return value
 
@@ -468,7 +478,9 @@ class Connection:
                 return
             nonce = info.get("nonce")
             if not isinstance(nonce, bytes) or info.get("sprocket") is None:
-                return self._fail("protocol", "malformed CHALLENGE frame (is this a sprocket server?)")
+                return self._fail(
+                    CloseCode.PROTOCOL, "malformed CHALLENGE frame (is this a sprocket server?)"
+                )
             auth = password_proof(self.password, nonce) if self.password is not None else None
             self._hello_sent = True
             self._hello_sent_at = now
@@ -493,12 +505,17 @@ class Connection:
             try:
                 client_id = int(info["id"])
                 server_time = float(info["time"])
+                if not math.isfinite(server_time):
+                    raise ValueError("the server's clock is not a finite number")
                 self.peer_max_packet_size = int(info.get("max_packet_size", self.max_packet_size))
                 if self.peer_max_packet_size < MIN_PACKET_LIMIT:
                     raise ValueError("max_packet_size below the protocol minimum")
-                self.ping_interval = min(self.ping_interval, float(info.get("ping_interval", 1.0)))
+                ping_interval = float(info.get("ping_interval", 1.0))
+                if not (math.isfinite(ping_interval) and ping_interval > 0):
+                    raise ValueError("ping_interval must be a positive finite number")
+                self.ping_interval = min(self.ping_interval, ping_interval)
             except (KeyError, TypeError, ValueError, OverflowError):
-                return self._fail("protocol", "malformed WELCOME frame")
+                return self._fail(CloseCode.PROTOCOL, "malformed WELCOME frame")
             self.client_id = client_id
             self.state = OPEN
             self._next_ping = now + self.ping_interval
@@ -509,11 +526,13 @@ class Connection:
             info = self._fields(body, "REJECT")
             if info is None:
                 return
-            code = str(info.get("code", "rejected"))[:40]
+            code = CloseCode.from_wire(info.get("code"), CloseCode.REJECTED)
+            if not code.is_refusal:
+                code = CloseCode.REJECTED
             reason = str(info.get("reason", "no reason given"))[:500]
-            return self._finish(code, reason, by_peer=True)
+            return self._finish(code, reason, by_peer=True, rejected=True)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
-        self._fail("protocol", f"unexpected {name} frame during the handshake")
+        self._fail(CloseCode.PROTOCOL, f"unexpected {name} frame during the handshake")
 
     def _server_hello(self, body: bytes) -> None:
         info = self._fields(body, "HELLO")
@@ -522,27 +541,31 @@ class Connection:
         version = info.get("version")
         if version != PROTOCOL_VERSION:
             return self.reject(
-                "version", f"protocol version {version!r} is not supported (server speaks {PROTOCOL_VERSION})"
+                CloseCode.VERSION,
+                f"protocol version {version!r} is not supported (server speaks {PROTOCOL_VERSION})",
             )
         codec = info.get("codec")
         if codec != self.codec.name:
             return self.reject(
-                "codec",
+                CloseCode.CODEC,
                 f"codec mismatch: the server uses {self.codec.name!r} and the client {codec!r}; "
                 "pass the same codec= on both ends",
             )
         app = info.get("app")
         if self.app is not None and app != self.app:
-            return self.reject("app", f"this server runs {self.app!r}, not {app!r}")
+            return self.reject(CloseCode.APP, f"this server runs {self.app!r}, not {app!r}")
         if self.password is not None:
             auth = info.get("auth")
             expected = password_proof(self.password, self._nonce)
             if not isinstance(auth, bytes) or not hmac.compare_digest(auth, expected):
-                return self.reject("password", "wrong password" if auth else "this server needs a password")
+                return self.reject(
+                    CloseCode.PASSWORD, "wrong password" if auth else "this server needs a password"
+                )
         peer_max = info.get("max_packet_size", self.max_packet_size)
         if type(peer_max) is not int or peer_max < MIN_PACKET_LIMIT:
             return self.reject(
-                "limit", f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}"
+                CloseCode.LIMIT,
+                f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}",
             )
         self.peer_max_packet_size = peer_max
         name = info.get("name")

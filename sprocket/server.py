@@ -13,21 +13,31 @@ import selectors
 import socket
 import ssl
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .client import DEFAULT_PORT, _check_positive, _IOStopper
 from .codec import Codec, encode_packet, get_codec
-from .errors import ClosedError, ConnectionFailed, InvalidArgument
-from .events import Endpoint, Joined, Left, run_callback
-from .iothread import IOThread, Peer
-from .packet import Packet
-from .protocol import Closed, Connection, Event, HelloReceived, Received, data_frame, reject_frame
+from .codes import CloseCode
+from .endpoint import Endpoint, run_callback
+from .errors import ClosedError, ConnectionFailed, InvalidType
+from .events import Joined, Left
+from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
+from .packet import EncodedPacket, Packet
+from .protocol import (
+    FRAME_OVERHEAD,
+    Closed,
+    Connection,
+    Event,
+    HelloReceived,
+    Received,
+    data_frame,
+    reject_frame,
+)
+from .settings import DEFAULT_PORT, Settings, check_port
 
 log = logging.getLogger("sprocket")
 
-BUSY_REJECT = reject_frame("busy", "the server is busy with other connections; try again in a moment")
+BUSY_REJECT = reject_frame(CloseCode.BUSY, "the server is busy with other connections; try again in a moment")
 
 __all__ = ["Client", "Servo"]
 
@@ -41,7 +51,7 @@ class Client:
         name: the name the client gave (``Sprocket(name=...)``), or None.
     """
 
-    __slots__ = ("__weakref__", "_io", "_peer", "id", "ip", "left_reason", "name", "port")
+    __slots__ = ("__weakref__", "_io", "_peer", "id", "ip", "name", "port")
 
     def __init__(self, io: _ServerIO, peer: Peer, client_id: int, name: str | None) -> None:
         self._io = io
@@ -50,7 +60,6 @@ class Client:
         self.ip: str = peer.addr[0]
         self.port: int = peer.addr[1]
         self.name = name
-        self.left_reason: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -78,26 +87,31 @@ class Client:
         """
         self._send(fields)
 
-    def send_packet(self, packet: Packet | Mapping[str, Any]) -> None:
-        """Send a :class:`Packet` (or mapping) to this client only.  Same contract as :meth:`send`."""
-        self._send(packet._fields if isinstance(packet, Packet) else dict(packet))
+    def send_packet(self, packet: Packet | Mapping[str, Any] | EncodedPacket) -> None:
+        """Send a :class:`Packet`, a mapping, or an :class:`EncodedPacket` from :meth:`Servo.encode` to
+        this client only.  Same contract as :meth:`send`.
+
+        Raises:
+            InvalidType: ``packet`` is none of those.
+        """
+        self._submit(SEND, self._peer, _frame(self._io, packet))
 
     def _send(self, fields: Mapping[str, Any]) -> None:
+        self._submit(SEND, self._peer, _frame(self._io, fields))
+
+    def kick(self, reason: str = "kicked by the server") -> None:
+        """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked``.
+
+        Raises:
+            ClosedError: the Servo is closed.
+        """
+        self._submit(KICK, self._peer, str(reason)[:500])
+
+    def _submit(self, op: int, target: Any, arg: Any) -> None:
         io = self._io
         if io.stopping:
             raise ClosedError("the Servo is closed")
-        payload = encode_packet(io.codec, fields, io.max_packet_size)
-        io.submit("send", self._peer, data_frame(payload))
-
-    def _send_payload(self, payload: bytes) -> None:
-        # For the game layer: a payload already encoded (and size-checked) once for several clients.
-        if self._io.stopping:
-            raise ClosedError("the Servo is closed")
-        self._io.submit("send", self._peer, data_frame(payload))
-
-    def kick(self, reason: str = "kicked by the server") -> None:
-        """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked``."""
-        self._io.submit(self._io.close_peer, self._peer, "kicked", str(reason))
+        io.submit(op, target, arg)
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
@@ -107,28 +121,11 @@ class Client:
 class _ServerIO(IOThread):
     """The I/O thread of one Servo: accept, handshake, admit or refuse, then shuttle frames."""
 
-    def __init__(self, listener: socket.socket, settings: dict[str, Any]) -> None:
-        super().__init__(
-            f"sprocket-servo-{listener.getsockname()[1]}",
-            max_send_queue=settings["max_send_queue"],
-            max_inbox_bytes=settings["max_inbox_bytes"],
-            close_timeout=settings["close_timeout"],
-        )
+    def __init__(self, listener: socket.socket, settings: Settings) -> None:
+        super().__init__(f"sprocket-servo-{listener.getsockname()[1]}", settings)
         self.listener = listener
-        self.codec: Codec = settings["codec"]
-        self.max_packet_size: int = settings["max_packet_size"]
-        self.max_clients: int | None = settings["max_clients"]
-        self.max_pending: int = settings["max_pending"]
-        self.ssl_context: ssl.SSLContext | None = settings["ssl_context"]
-        self.conn_args = {
-            "codec": self.codec,
-            "max_packet_size": self.max_packet_size,
-            "ping_interval": settings["ping_interval"],
-            "timeout": settings["timeout"],
-            "handshake_timeout": settings["handshake_timeout"],
-            "password": settings["password"],
-            "app": settings["app"],
-        }
+        self.codec: Codec = settings.codec
+        self.max_packet_size = settings.max_packet_size
         self.next_id = 1
         self.client_count = 0  # admitted and not yet gone (I/O thread's view)
         self.pending: set[Peer] = set()  # accepted, handshake not finished
@@ -158,7 +155,7 @@ class _ServerIO(IOThread):
         except OSError:
             pass
         addr = (addr[0], addr[1])
-        if self.stopping or len(self.pending) >= self.max_pending:
+        if self.stopping or len(self.pending) >= self.settings.max_pending:
             # Too many half-open handshakes: refuse this one outright rather than let a flood queue up.
             # The REJECT is best effort (one non-blocking send of a few bytes into an empty buffer).
             self.refused += 1
@@ -169,14 +166,15 @@ class _ServerIO(IOThread):
             sock.close()
             log.info("refused %s:%s: too many connections still handshaking", *addr)
             return
-        if self.ssl_context is not None:
+        ssl_context = self.settings.ssl_context
+        if ssl_context is not None:
             try:
-                sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                sock = ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             except (ssl.SSLError, OSError) as exc:
                 log.info("TLS setup failed for %s:%s: %s", addr[0], addr[1], exc)
                 sock.close()
                 return
-        conn = Connection("server", now=time.monotonic(), **self.conn_args)
+        conn = Connection("server", time.monotonic(), self.settings)
         peer = Peer(sock, conn, addr)
         self.pending.add(peer)
         self.add_peer(peer)
@@ -188,14 +186,15 @@ class _ServerIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.packet_sink(peer.handle)(event.fields, event.size)
+            self.inbox.sink(peer.handle)(event.fields, event.size)
         elif isinstance(event, HelloReceived):
             self.pending.discard(peer)
             if peer.conn.closed:
                 return
-            if self.max_clients is not None and self.client_count >= self.max_clients:
+            max_clients = self.settings.max_clients
+            if max_clients is not None and self.client_count >= max_clients:
                 self.refused += 1
-                peer.conn.reject("full", f"the server is full ({self.max_clients} players)")
+                peer.conn.reject(CloseCode.FULL, f"the server is full ({max_clients} players)")
                 return
             client_id = self.next_id
             self.next_id += 1
@@ -204,8 +203,8 @@ class _ServerIO(IOThread):
             log.info("client %s joined from %s:%s", client_id, *peer.addr)
             # Joined goes in first: accept() parses any frames pipelined behind the HELLO, straight
             # into the inbox through the sink.
-            self.deliver(Joined(peer.handle))
-            peer.conn.data_sink = self.packet_sink(peer.handle)
+            self.inbox.put_event(Joined(peer.handle))
+            peer.conn.data_sink = self.inbox.sink(peer.handle)
             peer.conn.accept(client_id, time.monotonic())
         elif isinstance(event, Closed):
             if peer.handle is None:
@@ -217,10 +216,9 @@ class _ServerIO(IOThread):
             self.client_count -= 1
             client = peer.handle
             code = event.code
-            reason = event.reason if event.by_peer or code != "closed" else "closed by the server"
-            client.left_reason = reason
+            reason = event.reason if event.by_peer or code is not CloseCode.CLOSED else "closed by the server"
             log.info("client %s left: %s", client.id, reason)
-            self.deliver(Left(client, reason, code))
+            self.inbox.put_event(Left(client, reason, code))
 
     def on_peer_closed(self, peer: Peer) -> None:
         self.pending.discard(peer)
@@ -236,8 +234,8 @@ class _ServerIO(IOThread):
         if self.listener.fileno() >= 0:
             self.listener.close()
 
-    def goodbye(self) -> tuple[str, str]:
-        return ("shutdown", "the server is shutting down")
+    def goodbye(self) -> tuple[CloseCode, str]:
+        return (CloseCode.SHUTDOWN, "the server is shutting down")
 
     def on_crash(self) -> None:
         log.error("the server's I/O thread stopped after an internal error")
@@ -273,7 +271,9 @@ class Servo(Endpoint):
 
     Raises:
         ConnectionFailed: the address cannot be bound (port in use, bad address).
-        ValueError: an argument is out of range, or an unknown codec.
+        InvalidArgument: an argument is out of range (a port outside 0-65535, a negative or non-finite
+            duration, a size below its minimum), or an unknown codec.
+        InvalidType: an argument has the wrong type.
     """
 
     _io: _ServerIO
@@ -299,41 +299,46 @@ class Servo(Endpoint):
         on_join: Callable[[Client], Any] | None = None,
         on_leave: Callable[[Client, str], Any] | None = None,
     ) -> None:
-        _check_positive(
-            max_packet_size=max_packet_size, ping_interval=ping_interval, timeout=timeout,
-            handshake_timeout=handshake_timeout, max_send_queue=max_send_queue,
-            max_inbox_bytes=max_inbox_bytes, max_pending=max_pending,
+        if not isinstance(host, str):
+            raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
+        self.settings = Settings(
+            codec=get_codec(codec), max_packet_size=max_packet_size, ping_interval=ping_interval,
+            timeout=timeout,
+            handshake_timeout=handshake_timeout, close_timeout=close_timeout, max_send_queue=max_send_queue,
+            max_inbox_bytes=max_inbox_bytes, password=password, app=app, ssl_context=ssl_context,
+            max_clients=max_clients, max_pending=max_pending,
         )  # fmt: skip
-        if max_clients is not None and max_clients < 0:
-            raise InvalidArgument("max_clients must be >= 0 or None")
-        self.codec = get_codec(codec)
+        self.codec = self.settings.codec
         self.max_packet_size = max_packet_size
         self.on_join = on_join
         self.on_leave = on_leave
         self.clients: list[Client] = []
-        self._closed = False
-        listener = _listen(host, int(port))
+        listener = _listen(host, check_port("port", port))
         self.host = host
         self.port: int = listener.getsockname()[1]
-        self._io = _ServerIO(
-            listener,
-            {
-                "codec": self.codec, "max_packet_size": max_packet_size, "max_clients": max_clients,
-                "max_pending": max_pending, "ssl_context": ssl_context, "ping_interval": ping_interval,
-                "timeout": timeout, "handshake_timeout": handshake_timeout, "password": password,
-                "app": app, "max_send_queue": max_send_queue, "max_inbox_bytes": max_inbox_bytes,
-                "close_timeout": close_timeout,
-            },
-        )  # fmt: skip
-        self._io.start()
-        self._finalizer = weakref.finalize(self, _IOStopper(self._io))
+        self._start(_ServerIO(listener, self.settings))
 
     @property
     def stats(self) -> dict[str, int]:
         """Counters since start: ``bytes_in``, ``bytes_out``, ``packets_in``, ``packets_out``, ``refused``."""
-        stats = dict(self._io.stats)
+        stats = self._stats()
         stats["refused"] = self._io.refused
         return stats
+
+    def encode(self, fields: Mapping[str, Any] | Packet) -> EncodedPacket:
+        """Encode a packet once, to send it to many clients with ``send_packet``/``sendall_packet``.
+
+        Raises:
+            UnsendableValue: a value cannot be encoded (the message names the field).
+            PacketTooLarge: the encoded packet is over ``max_packet_size``.
+            InvalidType: ``fields`` is not a mapping.
+        """
+        if isinstance(fields, Packet):
+            fields = fields._fields
+        elif not isinstance(fields, Mapping):
+            raise InvalidType(f"encode() takes a Packet or a mapping, got {type(fields).__name__}")
+        frame = data_frame(encode_packet(self.codec, fields, self.max_packet_size))
+        return EncodedPacket(frame, len(frame) - FRAME_OVERHEAD)
 
     def sendall(self, **fields: Any) -> None:
         """Send one packet, made from keyword arguments, to every connected client.  Encoded once.
@@ -341,35 +346,32 @@ class Servo(Endpoint):
         Raises:
             UnsendableValue, PacketTooLarge, ClosedError: as for :meth:`Client.send`.
         """
-        self._broadcast(fields, ())
+        self._broadcast(fields, frozenset())
 
     def sendall_packet(
-        self, packet: Packet | Mapping[str, Any], exclude: Iterable[Client] | Client = ()
+        self, packet: Packet | Mapping[str, Any] | EncodedPacket, exclude: Iterable[Client] | Client = ()
     ) -> None:
-        """Send a packet to every connected client except those in ``exclude`` (a client or several).
+        """Send a packet (or an :class:`EncodedPacket` from :meth:`encode`) to every connected client
+        except those in ``exclude`` (a client or several).
 
         Raises:
             UnsendableValue, PacketTooLarge, ClosedError: as for :meth:`Client.send`.
+            InvalidType: ``packet`` is not a Packet, a mapping or an EncodedPacket.
         """
-        fields = packet._fields if isinstance(packet, Packet) else dict(packet)
         excluded = frozenset((exclude,)) if isinstance(exclude, Client) else frozenset(exclude)
-        self._broadcast(fields, excluded)
+        self._broadcast(packet, excluded)
 
-    def _broadcast(self, fields: Mapping[str, Any], exclude: Iterable[Client]) -> None:
-        if self._closed:
-            raise ClosedError("this Servo is closed; make a new one")
-        payload = encode_packet(self.codec, fields, self.max_packet_size)
-        self._io.submit("all", data_frame(payload), exclude)
+    def _broadcast(
+        self, packet: Packet | Mapping[str, Any] | EncodedPacket, exclude: frozenset[Client]
+    ) -> None:
+        self._check_open()
+        self._io.submit(BROADCAST, exclude, _frame(self._io, packet))
 
     def close(self) -> None:
         """Say goodbye to every client (reason "the server is shutting down"), flush up to
         ``close_timeout``, stop listening and stop the I/O thread.  Idempotent; leaves no thread or socket.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._finalizer.detach()
-        self._io.stop(wait=True)
+        super().close()
 
     def _seen(self, event: Any) -> None:
         if isinstance(event, Joined):
@@ -389,6 +391,20 @@ class Servo(Endpoint):
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self.clients)} clients"
         return f"<Servo {self.host}:{self.port} {state}>"
+
+
+def _frame(io: _ServerIO, packet: Packet | Mapping[str, Any] | EncodedPacket) -> bytes:
+    # The one place a server-side packet becomes a DATA frame: encoded (or taken as already encoded)
+    # and size-checked in the caller's thread, so a bad value raises right there.
+    if type(packet) is EncodedPacket:
+        return packet.frame
+    if isinstance(packet, Packet):
+        fields: Mapping[str, Any] = packet._fields
+    elif isinstance(packet, Mapping):
+        fields = packet
+    else:
+        raise InvalidType(f"expected a Packet, a mapping or an EncodedPacket, got {type(packet).__name__}")
+    return data_frame(encode_packet(io.codec, fields, io.max_packet_size))
 
 
 def _listen(host: str, port: int) -> socket.socket:

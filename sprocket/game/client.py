@@ -200,7 +200,7 @@ class GameClient:
             self.sprocket.send(**{GAME_FIELD: ACK, "t": None})
             return
         self.snapshots_received += 1
-        self.snapshot_bytes += (packet._size - self.snapshot_bytes) * 0.1
+        self.snapshot_bytes += (packet.wire_size - self.snapshot_bytes) * 0.1
         self.history.add(snapshot)
         self.latest = snapshot
         self.buffer.push(snapshot, self.server_time())

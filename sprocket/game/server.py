@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sprocket import DEFAULT_PORT, Client, Joined, Left, Packet, Servo
+from sprocket import DEFAULT_PORT, Client, EncodedPacket, Joined, Left, Packet, PacketTooLarge, Servo
 from sprocket.errors import InvalidArgument
 
 from .clock import TickSchedule
@@ -339,28 +339,27 @@ class GameServer:
     def _send_snapshots(self) -> None:
         snapshot = self.world.snapshot(self.tick, self.time)
         self._history.add(snapshot)
-        codec = self.servo.codec
-        limit = self.servo.max_packet_size
-        encoded: dict[tuple[int | None, int, int | None], bytes] = {}
+        encoded: dict[tuple[int | None, int, int | None], EncodedPacket] = {}
         for player in self.players.values():
             base = self._history.get(player.acked_tick) if player.acked_tick is not None else None
             key = (base.tick if base else None, player.last_seq, player.entity)
-            payload = encoded.get(key)
-            if payload is None:
+            packet = encoded.get(key)
+            if packet is None:
                 wire = encode_snapshot(snapshot, base)
-                payload = codec.encode({GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq,
-                                        "you": player.entity})  # fmt: skip
-                if len(payload) > limit:
+                fields = {GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq, "you": player.entity}
+                try:
+                    packet = self.servo.encode(fields)
+                except PacketTooLarge as exc:
                     raise SnapshotError(
-                        f"the snapshot of tick {self.tick} is {len(payload)} bytes, over max_packet_size "
-                        f"({limit}): {len(snapshot.entities)} entities; send fewer or smaller fields, or "
+                        f"the snapshot of tick {self.tick} is too large: {exc}; "
+                        f"{len(snapshot.entities)} entities: send fewer or smaller fields, or "
                         "raise max_packet_size on both ends"
-                    )
-                encoded[key] = payload
-            player.client._send_payload(payload)
-            player.bytes_out += len(payload)
+                    ) from exc
+                encoded[key] = packet
+            player.client.send_packet(packet)
+            player.bytes_out += packet.size
             player.snapshots_sent += 1
-            self.stats.snapshot_bytes.append(len(payload))
+            self.stats.snapshot_bytes.append(packet.size)
 
 
 def _assign(target: Entity, source: Entity) -> None:

@@ -8,6 +8,7 @@ import msgpack
 import pytest
 
 from sprocket.codec import MsgpackCodec, PickleCodec
+from sprocket.settings import Settings
 from sprocket.protocol import (
     BYE,
     DATA,
@@ -35,8 +36,8 @@ NONCE = bytes(range(16))
 def make_pair(now: float = 100.0, **kw: object) -> tuple[Connection, Connection]:
     server_kw = {k[7:]: v for k, v in kw.items() if k.startswith("server_")}
     client_kw = {k[7:]: v for k, v in kw.items() if k.startswith("client_")}
-    server = Connection("server", server_kw.pop("codec", MsgpackCodec()), now, nonce=NONCE, **server_kw)  # type: ignore[arg-type]
-    client = Connection("client", client_kw.pop("codec", MsgpackCodec()), now, **client_kw)  # type: ignore[arg-type]
+    server = Connection("server", now, Settings(**server_kw), nonce=NONCE)  # type: ignore[arg-type]
+    client = Connection("client", now, Settings(**client_kw))  # type: ignore[arg-type]
     return server, client
 
 
@@ -192,8 +193,8 @@ def test_right_password_is_accepted_and_never_sent_in_clear() -> None:
 
 def test_heartbeats_measure_rtt_and_clock_offset() -> None:
     # The server's clock reads 1000 s ahead of the client's; each leg of the trip takes 0.05 s.
-    server = Connection("server", MsgpackCodec(), 1100.0, nonce=NONCE, ping_interval=1.0)
-    client = Connection("client", MsgpackCodec(), 100.0, ping_interval=1.0)
+    server = Connection("server", 1100.0, Settings(ping_interval=1.0), nonce=NONCE)
+    client = Connection("client", 100.0, Settings(ping_interval=1.0))
     t = 100.0
 
     def leg(src: Connection, dst: Connection, dst_clock_ahead: float) -> None:

@@ -26,6 +26,7 @@ from sprocket.codec import (
 )
 from sprocket.game import messages
 from sprocket.protocol import Connection, Received, Welcomed, data_frame
+from sprocket.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -57,10 +58,8 @@ class _Session:
     """The handshake the document's examples describe, run through real Connection objects."""
 
     def __init__(self) -> None:
-        self.server = Connection("server", MsgpackCodec(), 100.0, nonce=NONCE)
-        self.client = Connection(
-            "client", MsgpackCodec(), 100.0, password="hunter2", app="hockey 1", name="Ada"
-        )
+        self.server = Connection("server", 100.0, Settings(), nonce=NONCE)
+        self.client = Connection("client", 100.0, Settings(password="hunter2", app="hockey 1", name="Ada"))
         self.challenge = self.server.data_to_send()
         self.client.receive_data(self.challenge, 100.0)
         self.hello = self.client.data_to_send()
@@ -82,8 +81,8 @@ class _Session:
 def _data_x3() -> bytes:
     frame = data_frame(MsgpackCodec().encode({"x": 3}))
     # The example must also be what a receiver decodes back to {"x": 3}.
-    server = Connection("server", MsgpackCodec(), 0.5, nonce=NONCE)
-    client = Connection("client", MsgpackCodec(), 0.5)
+    server = Connection("server", 0.5, Settings(), nonce=NONCE)
+    client = Connection("client", 0.5, Settings())
     client.receive_data(server.data_to_send(), 0.5)
     server.receive_data(client.data_to_send(), 0.5)
     server.events()

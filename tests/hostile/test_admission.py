@@ -31,7 +31,7 @@ def refusal(**kw: Any) -> Rejected:
             s.wait_connected(5)
         assert not s.connected and s.error == info.value.reason
         (event,) = s.events()
-        assert event == Disconnected(info.value.reason, info.value.code)
+        assert event == Disconnected(info.value.reason, info.value.code, rejected=True)
         return info.value
     finally:
         s.close()

@@ -209,8 +209,8 @@ def test_paused_game_loops_are_not_kicked(no_leaks: None, reliability: Reliabili
                 sent[n] += 1
             if i % 2 == 0:
                 servo.sendall(b=i // 2, pad=pad)  # the server's 30 Hz broadcast
-            paused["server"] |= servo._io.reading_paused
-            paused["clients"] |= all(p._io.reading_paused for p in players)
+            paused["server"] |= servo._io.inbox.reading_paused
+            paused["clients"] |= all(p._io.inbox.reading_paused for p in players)
 
         ticks = pace(pause, 60, tick)
         broadcasts = (ticks + 1) // 2
@@ -253,14 +253,14 @@ def test_server_that_never_calls_get_pushes_back_on_a_flooding_client(
         ).wait_connected(5)
         io = servo._io
         sent = 0
-        with Sampler(lambda: io.inbox_bytes_in - io.inbox_bytes_out) as inbox:
+        with Sampler(lambda: io.inbox.backlog) as inbox:
             while sent * size < burst_mib << 20 and flooder.connected:
                 flooder.send(seq=sent, pad=pad)
                 sent += 1
                 if sent % 64 == 0:  # let the I/O threads run: the flood is as fast as they can go
                     wait_until(lambda: len(flooder._io.outbox) < 8, 10, "the client's I/O thread")
-            wait_until(lambda: io.reading_paused or not flooder.connected, 10, "the server to pause reading")
-        paused = io.reading_paused
+            wait_until(lambda: io.inbox.reading_paused or not flooder.connected, 10, "the server to pause reading")
+        paused = io.inbox.reading_paused
         dropped = not flooder.connected
         events = flooder.events()
         # The server's game loop wakes up: whatever it gets is in order with no gaps.

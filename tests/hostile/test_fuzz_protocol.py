@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sprocket.codec import MsgpackCodec
+from sprocket.settings import Settings
 from sprocket.protocol import (
     BYE,
     CHALLENGE,
@@ -55,12 +56,8 @@ class Driven:
         self.now = now
         self.conn = Connection(
             role,
-            MsgpackCodec(),
             now,
-            max_packet_size=MAX_PACKET,
-            ping_interval=0.5,
-            timeout=2.0,
-            handshake_timeout=1.0,
+            Settings(max_packet_size=MAX_PACKET, ping_interval=0.5, timeout=2.0, handshake_timeout=1.0),
             nonce=NONCE,
         )
         self.sent = bytearray(self.conn.data_to_send())

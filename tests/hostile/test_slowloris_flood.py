@@ -180,7 +180,7 @@ def test_connections_past_max_pending_are_refused_with_a_reason(reliability: Rel
             late.wait_connected()
             late_saw = "connected"
         except Rejected as exc:
-            late_saw = f"Rejected({exc.code!r}): {exc.reason}"
+            late_saw = f"Rejected({exc.code.value!r}): {exc.reason}"
         except Exception as exc:
             late_saw = f"{type(exc).__name__}: {exc}"
         late.close()

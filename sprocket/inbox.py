@@ -1,0 +1,185 @@
+"""The hand-off from the I/O thread to the user's thread: received packets and connection events, in order.
+
+One :class:`Inbox` per Sprocket or Servo holds the whole contract in one place:
+
+* **Order.**  The I/O thread appends packets (through :meth:`Inbox.sink`) and connection events
+  (:meth:`Inbox.put_event`) to one deque, so they come out in the order they happened: a peer's join
+  before its first packet, its leave after its last.  :meth:`Inbox.take_packets` (behind ``get()``)
+  holds a leave back while packets that came before it are being returned, so the user always processes
+  a peer's last packets before hearing that it left.
+* **Back-pressure.**  Bytes in and bytes out are counted; past ``max_bytes`` not yet collected, the I/O
+  thread stops reading sockets (TCP then pushes back on the senders) and resumes once the user has
+  collected enough that less than half is left.
+* **Threads.**  Each counter is written by one thread only (the ``_in`` ones by the I/O thread, the
+  ``_out`` ones by the user's), so no lock is needed; ``deque`` appends and pops are atomic.
+
+This module never touches a socket and never calls user code except the ``seen``/``callback`` functions
+the endpoint passes to :meth:`Inbox.take_packets`.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from .packet import Packet, packet_setters
+
+__all__ = ["Inbox"]
+
+# (fields, size) -> None: what the protocol calls for each received DATA payload.
+Sink = Callable[[dict[str, Any], int], None]
+
+
+def _nothing(*_: Any) -> None:
+    pass
+
+
+class Inbox:
+    """Received packets and connection events waiting for ``get()``/``events()``.
+
+    Args:
+        max_bytes: received payload bytes that may wait uncollected before reading pauses.
+
+    The I/O thread sets :attr:`set_reading` (called with False to stop reading sockets, True to resume)
+    and :attr:`wake` (called from the user's thread when reading may resume) when it adopts the inbox.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.items: collections.deque[Any] = collections.deque()
+        self.max_bytes = max_bytes
+        self.bytes_in = 0  # I/O thread: payload bytes appended
+        self.bytes_out = 0  # user thread: payload bytes collected
+        self.events_in = 0  # I/O thread: connection events appended
+        self.events_out = 0  # user thread: connection events taken out
+        self.packets_out = 0  # user thread: packets returned to the user
+        self.reading_paused = False  # I/O thread writes; the user's thread reads
+        self.set_reading: Callable[[bool], None] = _nothing
+        self.wake: Callable[[], None] = _nothing
+
+    # -- the I/O thread's side -----------------------------------------------------------------------
+
+    def put_event(self, item: Any) -> None:
+        """Append a connection event (I/O thread).  Packets go through :meth:`sink`."""
+        # Count first, append second: take_packets() reads the length before this counter, so any event
+        # it could pop is already counted.
+        self.events_in += 1
+        self.items.append(item)
+
+    def sink(self, sender: Any) -> Sink:
+        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` (I/O thread)."""
+        # One call per received packet, so everything it needs is bound here.
+        append = self.items.append
+        new, set_fields, set_size, set_sender = packet_setters()
+        limit = self.max_bytes
+
+        def sink(fields: dict[str, Any], size: int) -> None:
+            packet = new(Packet)
+            set_fields(packet, fields)
+            set_size(packet, size)
+            set_sender(packet, sender)
+            append(packet)
+            self.bytes_in += size
+            if self.bytes_in - self.bytes_out > limit and not self.reading_paused:
+                self.pause()
+
+        return sink
+
+    def pause(self) -> None:
+        """Stop reading sockets because too much waits uncollected (I/O thread)."""
+        self.reading_paused = True
+        self.set_reading(False)
+        # The user may have emptied the inbox between our test and the flag becoming visible, seeing no
+        # pause and so not waking us: look again now that the flag is set.
+        if self.has_room():
+            self.resume()
+
+    def resume(self) -> None:
+        """Read sockets again (I/O thread)."""
+        self.reading_paused = False
+        self.set_reading(True)
+
+    def has_room(self) -> bool:
+        """True when less than half of ``max_bytes`` waits uncollected: reading may resume."""
+        return self.bytes_in - self.bytes_out < self.max_bytes // 2
+
+    def __len__(self) -> int:
+        """Items (packets and events) waiting."""
+        return len(self.items)
+
+    @property
+    def backlog(self) -> int:
+        """Payload bytes received and not yet collected."""
+        return self.bytes_in - self.bytes_out
+
+    # -- the user's side ---------------------------------------------------------------------------------
+
+    def _collected(self, packets: int, nbytes: int) -> None:
+        self.packets_out += packets
+        self.bytes_out += nbytes
+        if self.reading_paused and self.has_room():
+            self.wake()
+
+    def take_packets(self, seen: Callable[[Any], None], callback: Callable[[Any], None]) -> list[Packet]:
+        """Return every waiting packet, oldest first, running ``seen`` then ``callback`` for each
+        connection event in order (user thread).
+
+        A leave/disconnect event waits for the next call when packets that came before it are being
+        returned now.  If ``callback`` raises, the packets taken so far go back to the front, so the next
+        call returns them instead of losing them; the exception propagates.
+        """
+        items = self.items
+        # Fast path: read the length, then the event counter.  The I/O thread counts an event before
+        # appending it, so if no event is pending now, the first n items are all packets.
+        n = len(items)
+        if self.events_in == self.events_out:
+            popleft = items.popleft
+            packets = [popleft() for _ in range(n)]
+            if packets:
+                self._collected(n, sum([p._size for p in packets]))
+            return packets
+        packets = []
+        nbytes = 0
+        try:
+            while items:
+                item = items[0]
+                if type(item) is Packet:
+                    items.popleft()
+                    packets.append(item)
+                    nbytes += item._size
+                    continue
+                if packets and getattr(item, "ends_connection", False):
+                    break
+                items.popleft()
+                self.events_out += 1
+                seen(item)
+                try:
+                    callback(item)
+                except BaseException:
+                    items.extendleft(reversed(packets))
+                    packets, nbytes = [], 0
+                    raise
+        finally:
+            if nbytes:
+                self._collected(len(packets), nbytes)
+        return packets
+
+    def take_all(self, seen: Callable[[Any], None]) -> list[Any]:
+        """Return every waiting packet and connection event in order, running ``seen`` for each event
+        (user thread).  No callbacks run."""
+        items = self.items
+        out: list[Any] = []
+        nbytes = 0
+        packets = 0
+        while items:
+            item = items.popleft()
+            if type(item) is Packet:
+                nbytes += item._size
+                packets += 1
+            else:
+                self.events_out += 1
+                seen(item)
+            out.append(item)
+        if packets:
+            self._collected(packets, nbytes)
+        return out
