@@ -13,6 +13,7 @@ This module never touches a socket or a thread.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 import pickle
@@ -123,7 +124,7 @@ def _converters(
     )
 
 
-class Codec:
+class Codec(abc.ABC):
     """Turns a packet's fields (a ``dict`` with string keys) into bytes and back.
 
     Subclasses implement :meth:`encode` and :meth:`decode`; ``name`` is what the handshake compares.
@@ -131,13 +132,13 @@ class Codec:
 
     name: str = ""
 
+    @abc.abstractmethod
     def encode(self, fields: Mapping[str, Any]) -> bytes:
         """Encode a mapping of fields.  Raises :class:`UnsendableValue` naming the field that failed."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
         """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
-        raise NotImplementedError
 
 
 def _unsendable(value: Any) -> UnsendableValue:

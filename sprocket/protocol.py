@@ -108,6 +108,27 @@ def password_proof(password: str, nonce: bytes) -> bytes:
     return hmac.new(password.encode("utf-8"), nonce, hashlib.sha256).digest()
 
 
+def _finite(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def _welcome(info: dict[str, Any], own_max: int) -> tuple[int, float, int, float] | None:
+    """A WELCOME's (id, time, max_packet_size, ping_interval), or None if any is missing or unusable.
+
+    A missing ``max_packet_size`` means "the same as ``own_max``"; a missing ``ping_interval``, 1 s.
+    """
+    client_id, server_time = info.get("id"), info.get("time")
+    peer_max, ping_interval = info.get("max_packet_size", own_max), info.get("ping_interval", 1.0)
+    if type(client_id) is not int or not 0 < client_id < 2**63 or type(peer_max) is not int:
+        return None
+    if not (_finite(server_time) and _finite(ping_interval)):
+        return None
+    assert isinstance(server_time, (int, float)) and isinstance(ping_interval, (int, float))
+    if peer_max < MIN_PACKET_LIMIT or ping_interval <= 0:
+        return None
+    return client_id, float(server_time), peer_max, float(ping_interval)
+
+
 # -- events ---------------------------------------------------------------------------------------------
 
 
@@ -502,20 +523,11 @@ class Connection:
             info = self._fields(body, "WELCOME")
             if info is None:
                 return
-            try:
-                client_id = int(info["id"])
-                server_time = float(info["time"])
-                if not math.isfinite(server_time):
-                    raise ValueError("the server's clock is not a finite number")
-                self.peer_max_packet_size = int(info.get("max_packet_size", self.max_packet_size))
-                if self.peer_max_packet_size < MIN_PACKET_LIMIT:
-                    raise ValueError("max_packet_size below the protocol minimum")
-                ping_interval = float(info.get("ping_interval", 1.0))
-                if not (math.isfinite(ping_interval) and ping_interval > 0):
-                    raise ValueError("ping_interval must be a positive finite number")
-                self.ping_interval = min(self.ping_interval, ping_interval)
-            except (KeyError, TypeError, ValueError, OverflowError):
+            welcome = _welcome(info, self.max_packet_size)
+            if welcome is None:
                 return self._fail(CloseCode.PROTOCOL, "malformed WELCOME frame")
+            client_id, server_time, self.peer_max_packet_size, ping_interval = welcome
+            self.ping_interval = min(self.ping_interval, ping_interval)
             self.client_id = client_id
             self.state = OPEN
             self._next_ping = now + self.ping_interval
