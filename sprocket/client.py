@@ -251,9 +251,9 @@ class Sprocket(Endpoint):
             raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
         self.settings = Settings(
             codec=get_codec(codec), max_packet_size=max_packet_size, ping_interval=ping_interval,
-            timeout=timeout,
-            handshake_timeout=check_duration("connect_timeout", connect_timeout), close_timeout=close_timeout, max_send_queue=max_send_queue,
-            max_inbox_bytes=max_inbox_bytes, password=password, app=app, name=name,
+            timeout=timeout, handshake_timeout=check_duration("connect_timeout", connect_timeout),
+            close_timeout=close_timeout, max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes,
+            password=password, app=app, name=name,
             ssl_context=ssl_context, server_hostname=server_hostname,
         )  # fmt: skip
         self.host = host

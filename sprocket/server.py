@@ -24,7 +24,6 @@ from .events import Joined, Left
 from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
 from .packet import EncodedPacket, Packet
 from .protocol import (
-    FRAME_OVERHEAD,
     Closed,
     Connection,
     Event,
@@ -303,9 +302,9 @@ class Servo(Endpoint):
             raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
         self.settings = Settings(
             codec=get_codec(codec), max_packet_size=max_packet_size, ping_interval=ping_interval,
-            timeout=timeout,
-            handshake_timeout=handshake_timeout, close_timeout=close_timeout, max_send_queue=max_send_queue,
-            max_inbox_bytes=max_inbox_bytes, password=password, app=app, ssl_context=ssl_context,
+            timeout=timeout, handshake_timeout=handshake_timeout, close_timeout=close_timeout,
+            max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes, password=password, app=app,
+            ssl_context=ssl_context,
             max_clients=max_clients, max_pending=max_pending,
         )  # fmt: skip
         self.codec = self.settings.codec
@@ -337,8 +336,8 @@ class Servo(Endpoint):
             fields = fields._fields
         elif not isinstance(fields, Mapping):
             raise InvalidType(f"encode() takes a Packet or a mapping, got {type(fields).__name__}")
-        frame = data_frame(encode_packet(self.codec, fields, self.max_packet_size))
-        return EncodedPacket(frame, len(frame) - FRAME_OVERHEAD)
+        payload = encode_packet(self.codec, fields, self.max_packet_size)
+        return EncodedPacket(data_frame(payload), len(payload))
 
     def sendall(self, **fields: Any) -> None:
         """Send one packet, made from keyword arguments, to every connected client.  Encoded once.
