@@ -178,3 +178,104 @@ def test_game_messages_are_documented() -> None:
         messages.ACK,
     ):
         assert f'| `"{kind}"` |' in doc, f"game message {kind!r} missing from PROTOCOL.md"
+
+
+_CLOSE_CODES = re.compile(r"<!-- close-codes -->\s*\n((?:\|.*\n)+)")
+_BYE_CELLS = {"either side": "either", "server only": "server", "—": "never"}
+_REJECT_CELLS = {"server": True, "—": False}
+
+
+def _close_code_table() -> dict[str, tuple[str, str]]:
+    """The close-code table of PROTOCOL.md: code -> (BYE cell, REJECT cell)."""
+    match = _CLOSE_CODES.search(_doc())
+    assert match, "PROTOCOL.md lost its <!-- close-codes --> table"
+    lines = match.group(1).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == ["code", "meaning", "BYE", "REJECT"], header
+    rows: dict[str, tuple[str, str]] = {}
+    for line in lines[2:]:  # after the header and the |---| line
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        assert len(cells) == 4, f"close-code row does not have 4 cells: {line!r}"
+        code = re.fullmatch(r"`([a-z_]+)`", cells[0])
+        assert code, f"close-code row does not start with one `code`: {line!r}"
+        assert code.group(1) not in rows, f"close code {code.group(1)!r} listed twice"
+        rows[code.group(1)] = (cells[2], cells[3])
+    return rows
+
+
+def test_close_code_table_is_the_enum() -> None:
+    from sprocket.codes import SERVER_ONLY, CloseCode
+
+    rows = _close_code_table()
+    assert list(rows) == [code.value for code in CloseCode], "the table must list every CloseCode, in order"
+    for code in CloseCode:
+        bye, reject = rows[code.value]
+        assert bye in _BYE_CELLS, f"{code}: BYE cell {bye!r} is not one of {sorted(_BYE_CELLS)}"
+        assert reject in _REJECT_CELLS, f"{code}: REJECT cell {reject!r} is not server or —"
+        assert _REJECT_CELLS[reject] == code.is_refusal, f"{code}: REJECT column disagrees with is_refusal"
+        expected = "either" if code.peer_may_say else "server" if code in SERVER_ONLY else "never"
+        assert _BYE_CELLS[bye] == expected, f"{code}: BYE column says {bye!r}, the code says {expected}"
+
+
+def _bye_read_as(code: str, sender: str) -> str:
+    """The code a receiver reports for a BYE with ``code`` from ``sender``, through real Connections."""
+    server = Connection("server", 0.0, Settings(), nonce=NONCE)
+    client = Connection("client", 0.0, Settings())
+    client.receive_data(server.data_to_send(), 0.0)
+    server.receive_data(client.data_to_send(), 0.0)
+    server.events()
+    server.accept(1, 0.0)
+    client.receive_data(server.data_to_send(), 0.0)
+    client.events()
+    bye = protocol._control(protocol.BYE, {"code": code, "reason": "why"})
+    receiver = client if sender == "server" else server
+    receiver.receive_data(bye, 0.0)
+    (closed,) = receiver.events()
+    assert isinstance(closed, protocol.Closed) and closed.by_peer and not closed.rejected
+    return closed.code.value
+
+
+def test_close_code_table_bye_column_is_what_the_protocol_accepts() -> None:
+    # The table's BYE column, checked against the receiving Connection itself, not only the enum.
+    for code, (bye, _) in [*_close_code_table().items(), ("made-up", ("—", "—"))]:
+        for sender in ("client", "server"):
+            allowed = _BYE_CELLS[bye] == "either" or (_BYE_CELLS[bye] == "server" and sender == "server")
+            want = code if allowed else "closed"
+            assert _bye_read_as(code, sender) == want, f"a {sender}'s BYE {code!r}"
+
+
+def test_reject_codes_outside_the_refusals_read_as_rejected() -> None:
+    for code, (_, reject) in [*_close_code_table().items(), ("made-up", ("—", "—"))]:
+        server = Connection("server", 0.0, Settings(), nonce=NONCE)
+        client = Connection("client", 0.0, Settings())
+        client.receive_data(server.data_to_send(), 0.0)
+        client.data_to_send()
+        client.receive_data(protocol._control(protocol.REJECT, {"code": code, "reason": "no"}), 0.0)
+        (closed,) = client.events()
+        assert isinstance(closed, protocol.Closed) and closed.rejected
+        assert closed.code.value == (code if _REJECT_CELLS[reject] else "rejected"), code
+
+
+def test_min_packet_limit_is_documented() -> None:
+    from sprocket.settings import MIN_PACKET_LIMIT
+
+    assert f"| `MIN_PACKET_LIMIT` | `{MIN_PACKET_LIMIT}` |" in _doc()
+
+
+def test_limit_goodbye_is_the_documented_one() -> None:
+    documented = re.search(r'BYE \{"code": "limit", "reason": "(a N-byte packet [^"]*)"\}', _doc())
+    assert documented, "PROTOCOL.md lost the BYE `limit` reason"
+    server = Connection("server", 0.0, Settings(), nonce=NONCE)
+    client = Connection("client", 0.0, Settings(max_packet_size=1024))
+    client.receive_data(server.data_to_send(), 0.0)
+    server.receive_data(client.data_to_send(), 0.0)
+    server.events()
+    server.accept(1, 0.0)
+    server.data_to_send()
+    assert not server.send_data(data_frame(MsgpackCodec().encode({"x": bytes(2000)})))
+    (closed,) = server.events()
+    size = len(MsgpackCodec().encode({"x": bytes(2000)}))
+    expected = documented.group(1).replace("N", str(size), 1).replace("(M)", "(1024)")
+    assert (closed.code, closed.reason) == ("limit", expected)
+    out = server.data_to_send()
+    assert b"limit" in out and bytes(2000) not in out  # the BYE went out, the DATA frame did not
