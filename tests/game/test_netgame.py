@@ -78,10 +78,10 @@ def make_game(port: int, moves: int = 0, **kw: Any) -> Any:
                 return {"dx": 1.0, "dy": 0.5}
             return {"dx": 0.0, "dy": 0.0}
 
-        def on_join(self, player: PlayerJoined) -> None:
+        def on_player_join(self, player: PlayerJoined) -> None:
             self.seen.append(player)
 
-        def on_leave(self, player: PlayerLeft) -> None:
+        def on_player_leave(self, player: PlayerLeft) -> None:
             self.seen.append(player)
 
         def draw(self, screen: Any) -> None:
