@@ -3,7 +3,7 @@
 A value of the wrong type raises :class:`InvalidType` (an :class:`~sprocket.errors.InvalidArgument`
 that is also a ``TypeError``, as Python's own type checks are); a value of the right type that is out of
 range raises :class:`~sprocket.errors.InvalidArgument` (also a ``ValueError``).  Both are
-:class:`~sprocket.errors.SprocketError`\\ s.
+in the SprocketError tree.
 
 Pure: standard library and :mod:`sprocket.errors` only.
 """

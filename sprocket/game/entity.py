@@ -172,7 +172,9 @@ class Entity:
         super().__init_subclass__(**kwargs)
         name = cls.__name__ if type_name is None else type_name
         if not isinstance(name, str) or not name:
-            raise InvalidType(f"type_name of {cls.__qualname__} must be a non-empty str, got {describe(name)}")
+            raise InvalidType(
+                f"type_name of {cls.__qualname__} must be a non-empty str, got {describe(name)}"
+            )
         cls.type_name = name
         try:
             dataclasses.dataclass(cls)  # modifies cls in place (no slots=True, which would make a new class)
@@ -208,7 +210,9 @@ class Entity:
         (snapshot decoding checks the scalar ones).
         """
         if not isinstance(fields, Mapping):
-            raise InvalidType(f"fields of {cls.type_name}.from_fields() must be a mapping, got {describe(fields)}")
+            raise InvalidType(
+                f"fields of {cls.type_name}.from_fields() must be a mapping, got {describe(fields)}"
+            )
         kinds = field_kinds(cls)
         for key in fields:
             if not isinstance(key, str) or key not in kinds.name_set:

@@ -32,7 +32,6 @@ argument.  Standard library only (and :mod:`sprocket.errors` for its exceptions)
 from __future__ import annotations
 
 import bisect
-import math
 
 from sprocket.errors import InvalidArgument
 
