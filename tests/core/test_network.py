@@ -350,10 +350,10 @@ def test_paused_game_loop_is_not_kicked(servo: Servo) -> None:
     # timeout stays connected.
     s = connect(servo, ping_interval=0.1, timeout=0.6)
     joined(servo, 1)
-    # Wait for heartbeats, not for the clock: a PONG (21 bytes on the wire) answers each of the client's
-    # PINGs, at most one per 0.1 s, and the servo's PINGs (13 bytes) come at most one per 0.2 s, so
-    # receiving 12 x 34 bytes of them takes at least 1.2 s: twice the client's timeout, with get()
-    # never called.
+    # Wait for heartbeats, not for the clock.  Each 0.1 s brings the client at most one PONG (21 bytes on
+    # the wire, answering its own PING) and one PING of the servo's (13 bytes; the servo pings every
+    # 0.2 s), so receiving 12 x 34 bytes of them spans at least 1.2 s: twice the client's timeout, all of
+    # it without a get() call.
     heartbeats = s.stats["bytes_in"]
     wait_until(lambda: s.stats["bytes_in"] - heartbeats >= 12 * 34, 10, "heartbeats spanning 2 timeouts")
     assert s.connected
