@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import os
 import re
 import socket
 import subprocess
@@ -102,3 +103,16 @@ def test_the_game_layer_example_runs(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_testing_your_game_example_passes_as_pasted(tmp_path: Path) -> None:
+    # A user's own directory: the fixtures come from the installed sprocket's pytest11 entry point, and
+    # SDL's dummy drivers from the networked_game fixture (the variables are removed here on purpose).
+    (tmp_path / "test_hockey.py").write_text(block("# test_hockey.py"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SDL_", "PYTEST_")) and k != "DISPLAY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hockey.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=80,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^3 passed\b", result.stdout, re.M), result.stdout
