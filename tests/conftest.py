@@ -1,33 +1,24 @@
-"""Shared test helpers: condition waits with deadlines (never bare sleeps), leak checks, SDL dummy drivers."""
+"""Shared test helpers: condition waits with deadlines (never bare sleeps), leak checks, SDL dummy drivers.
+
+The project's tests also get the fixtures of its own pytest plugin (sprocket.testing.plugin), as users do.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+# The testing kit's wait_until (the one users get); tests import it from here or from sprocket.testing.
+from sprocket.testing import wait_until
 
 # Set before anything imports pygame: tests never open a real window or sound device.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 5.0, message: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(0.002)  # a poll interval, not synchronisation: the deadline above decides
 
 
 def collect(endpoint: Any, count: int, timeout: float = 5.0) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import os
 import re
 import socket
 import subprocess
@@ -53,13 +54,32 @@ def test_register_example_runs() -> None:
     assert codec.decode(codec.encode({"s": shot})) == {"s": shot}
 
 
+CLIENT_CHECK = """
+import time
+
+deadline = time.monotonic() + 30
+while not (game.connected and game.my_entity is not None and game.net.predictor is not None
+           and game.net.predictor.acked > 0):
+    assert time.monotonic() < deadline, f"not in the game after 30 s: {game.sprocket.error}"
+    game.step()
+print(f"in the game as client {game.net.id}, controlling entity {game.me}, "
+      f"inputs applied: {game.net.predictor.acked}")
+game.run(frames=10)
+game.close()
+"""
+
+
 def test_the_game_layer_example_runs(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "shared.py").write_text(block("# shared.py"))
     (tmp_path / "server.py").write_text(
         block("# server.py").replace("port=7777", f"host='127.0.0.1', port={port}")
     )
-    client = block("# client.py").replace("7777", str(port)).replace(".run()", ".run(frames=90)")
+    client = block("# client.py").replace("7777", str(port))
+    start_line = f'MyGame("127.0.0.1", {port}).run()'
+    assert start_line in client
+    # Keep the window, step it until it is really in the game, then run() it briefly as the README does.
+    client = client.replace(start_line, f'game = MyGame("127.0.0.1", {port})') + CLIENT_CHECK
     (tmp_path / "client.py").write_text(client)
     server = subprocess.Popen([sys.executable, "server.py"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
@@ -76,6 +96,23 @@ def test_the_game_layer_example_runs(tmp_path: Path) -> None:
             [sys.executable, "client.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 0, result.stderr
+        # It connected, the server gave it an entity, and the server applied its inputs (packets both ways).
+        assert re.fullmatch(r"in the game as client 1, controlling entity \d+, inputs applied: [1-9]\d*\n",
+                            result.stdout), result.stdout + result.stderr  # fmt: skip
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_testing_your_game_example_passes_as_pasted(tmp_path: Path) -> None:
+    # A user's own directory: the fixtures come from the installed sprocket's pytest11 entry point, and
+    # SDL's dummy drivers from the networked_game fixture (the variables are removed here on purpose).
+    (tmp_path / "test_hockey.py").write_text(block("# test_hockey.py"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SDL_", "PYTEST_")) and k != "DISPLAY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hockey.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=80,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^3 passed\b", result.stdout, re.M), result.stdout

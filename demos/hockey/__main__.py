@@ -1,11 +1,12 @@
-"""Play Sprocket Hockey.
+"""Play Sprocket Hockey: ``sprocket play`` (installed), ``./play`` or ``python -m demos.hockey`` (a clone).
 
-python -m demos.hockey                    # you against a bot, server in this process (default)
-python -m demos.hockey --host             # host a game and wait for a friend
-python -m demos.hockey --join 192.168.1.5 # join a friend's game
-python -m demos.hockey --bot --join HOST  # a headless bot joins HOST
-python -m demos.hockey --server           # only the headless server
-python -m demos.hockey --lag 150 --jitter 30   # play through a simulated bad network
+sprocket play                      # you against a bot, server in this process (default)
+sprocket play --host               # host a game and wait for a friend
+sprocket play --join 192.168.1.5   # join a friend's game
+sprocket play --bot --join HOST    # a headless bot joins HOST
+sprocket play --server             # only the headless server
+sprocket play --lag 150 --jitter 30   # play through a simulated bad network
+sprocket play --frames 120         # run 120 frames and exit (with SDL's dummy drivers: a smoke test)
 """
 
 from __future__ import annotations
@@ -15,19 +16,21 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Sequence
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from sprocket import DEFAULT_PORT, ConnectionFailed, Servo
-from sprocket.netsim import LagProxy
+from sprocket.testing import LagProxy
 
 from .bot import HockeyBot
 from .server import HockeyServer
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+    """Parse the demo's command line (``prog`` is the name shown in help: ``./play``, ``sprocket play``)."""
     parser = argparse.ArgumentParser(
-        prog="./play",
+        prog=prog or "./play",
         description="Sprocket Hockey: two-player air hockey over the network. With no options, "
         "you play against a bot, with the server in this process.",
     )
@@ -42,7 +45,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", default=None, help="your player name")
     parser.add_argument("--lag", type=float, default=0.0, metavar="MS", help="add this much round-trip lag")
     parser.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="vary the lag by +- MS")
-    parser.add_argument("--frames", type=int, default=None, help=argparse.SUPPRESS)  # for tests
+    parser.add_argument(
+        "--frames", type=int, default=None, metavar="N", help="run N frames, then exit (for smoke tests)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log network events")
     return parser.parse_args(argv)
 
@@ -57,8 +62,9 @@ def lan_address() -> str:
             return "127.0.0.1"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the demo as the command line says; return the exit status (1 when it cannot host)."""
+    args = parse(argv, prog)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     lag, jitter = args.lag / 1000, args.jitter / 1000
 
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         host, port = "127.0.0.1", server.port
         if args.host:
-            join_hint = f"A friend joins with:  ./play --join {lan_address()}" + (
+            join_hint = f"A friend joins with:  {prog or './play'} --join {lan_address()}" + (
                 f":{server.port}" if server.port != DEFAULT_PORT else ""
             )
             print(f"Hosting on {lan_address()}:{server.port}. {join_hint}", flush=True)

@@ -86,11 +86,11 @@ class HockeyGame(NetworkedGame):
             colour = BLUE if packet.get("side") == LEFT_SIDE else RED
             self.banner = ("GOAL!", colour, 1.4)
 
-    def on_join(self, player: PlayerJoined) -> None:
+    def on_player_join(self, player: PlayerJoined) -> None:
         if player.id != self.net.id:
             self.banner = (f"{player.name or 'A player'} joined", WHITE, 1.5)
 
-    def on_leave(self, player: PlayerLeft) -> None:
+    def on_player_leave(self, player: PlayerLeft) -> None:
         self.banner = (f"{player.name or 'A player'} left", WHITE, 2.0)
 
     def on_disconnect(self, reason: str) -> None:

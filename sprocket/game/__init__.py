@@ -4,6 +4,11 @@ Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots a
 :class:`InterpolationBuffer`, :class:`Predictor`, :class:`FixedStep`, :class:`TickSchedule`.
 Server side (no pygame): :class:`GameServer`.  Client side: :class:`GameClient` and :class:`GameBot`
 (no pygame), and :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
+
+Errors: a bad argument raises :class:`~sprocket.errors.InvalidArgument` naming it (also a ``TypeError``
+when its type is wrong); :class:`EntityError`, :class:`SnapshotError` and :class:`HookError` (a hook
+misspelled or misshaped; :func:`not_a_hook` declares a method of your own) — all
+in the :class:`~sprocket.errors.SprocketError` tree.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .bot import GameBot
 from .client import GameClient, NetStats
 from .clock import FixedStep, TickSchedule
-from .entity import Entity, angle, blend, entity_type, entity_types, extrapolate, snap
-from .hooks import HookError
+from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
+from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
 from .messages import PlayerJoined, PlayerLeft
 from .prediction import Predictor
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Entity",
+    "EntityError",
     "FixedStep",
     "GameBot",
     "GameClient",
@@ -51,6 +57,7 @@ __all__ = [
     "entity_type",
     "entity_types",
     "extrapolate",
+    "not_a_hook",
     "snap",
 ]
 

@@ -1,8 +1,8 @@
 """``NetworkedGame``: the pygame frame loop a user subclasses.
 
 Each frame: pygame events -> ``on_event``; everything received -> ``on_packet`` / ``on_connect`` /
-``on_disconnect`` / ``on_join`` / ``on_leave``; fixed steps -> ``input()`` (sent and predicted);
-``update(dt)``; ``draw(screen)``; the F3 overlay; flip.  Importing this module registers pygame's
+``on_disconnect`` / ``on_player_join`` / ``on_player_leave``; fixed steps -> ``input()`` (sent and
+predicted); ``update(dt)``; ``draw(screen)``; the F3 overlay; flip.  Importing this module registers pygame's
 ``Vector2``, ``Rect`` and ``Color`` with sprocket's codec, so they can be sent as they are.
 """
 
@@ -16,26 +16,24 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the library prints n
 import pygame
 
 import sprocket
-from sprocket import DEFAULT_PORT, Connected, Disconnected, Packet, Sprocket
+from sprocket import DEFAULT_PORT, Sprocket
+from sprocket.errors import InvalidArgument
 
-from .client import GameClient, Rule
+from ._checks import InvalidType, check_callable, check_count, check_number, describe
+from .client import CLIENT_HOOKS, RETIRED_CLIENT_HOOKS, ClientHooks, GameClient
 from .clock import FixedStep
 from .entity import Entity
 from .hooks import check_hooks
-from .messages import PlayerJoined, PlayerLeft
 from .overlay import NetOverlay
+from .prediction import Rule
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["NetworkedGame", "register_pygame_types"]
 
 HOOKS = {
+    **CLIENT_HOOKS,
     "on_event": ("event",),
-    "on_packet": ("packet",),
-    "on_connect": (),
-    "on_disconnect": ("reason",),
-    "on_join": ("player",),
-    "on_leave": ("player",),
     "input": (),
     "update": ("dt",),
     "draw": ("screen",),
@@ -61,16 +59,20 @@ def register_pygame_types() -> None:
 register_pygame_types()
 
 
-class NetworkedGame:
+class NetworkedGame(ClientHooks):
     """Subclass this, override the hooks you need, and call :meth:`run`.
 
-    Hooks (documented no-ops; a misspelled ``on_*`` hook or wrong parameters raise
-    :class:`~sprocket.game.hooks.HookError` when your class is defined):
+    Hooks (documented no-ops).  When your class is defined, a hook with the wrong parameters, an unknown
+    ``on_*`` method or a near-miss of a hook's name (``updte``, ``draww``, ``inputs``) raises
+    :class:`~sprocket.game.HookError` naming it and the hook; declare a method of your own that trips
+    the check with :func:`~sprocket.game.not_a_hook`.
 
     * ``on_event(event)`` — a pygame event (QUIT and F3 are handled for you first).
     * ``on_packet(packet)`` — a packet of yours from the server.
     * ``on_connect()`` / ``on_disconnect(reason)`` — the connection came up / went down.
-    * ``on_join(player)`` / ``on_leave(player)`` — a :class:`PlayerJoined` / :class:`PlayerLeft`.
+    * ``on_player_join(player)`` / ``on_player_leave(player)`` — a :class:`PlayerJoined` /
+      :class:`PlayerLeft` (the same hooks as :class:`~sprocket.game.GameBot`'s; see
+      :class:`~sprocket.game.client.ClientHooks`).
     * ``input()`` — return this fixed step's input (e.g. a dict of keys held) or None; it is sent to the
       server and, with a ``rule``, applied locally at once (prediction).  Called once per server tick
       while in the game (not while connecting).
@@ -82,9 +84,15 @@ class NetworkedGame:
         sprocket: an existing :class:`~sprocket.Sprocket` to use.
         name: your player name (sent to the server).
         rule: the game rule ``rule(state, input, dt) -> state`` shared with the server.
-        size, title, fps: the window and frame rate (class attributes give the defaults).
+        size, title, fps: the window (two positive ints), its caption and the frame-rate cap (0: none);
+            class attributes give the defaults.
         interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
         sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
+
+    Raises:
+        InvalidArgument: a bad ``size``, ``fps``, ``title``, ``rule`` or ``interpolation_delay`` (checked
+            before the window opens; ``InvalidType``, also a ``TypeError``, for a wrong type), or a bad
+            Sprocket argument.
     """
 
     title: str = "sprocket game"
@@ -96,7 +104,7 @@ class NetworkedGame:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        check_hooks(cls, HOOKS)
+        check_hooks(cls, HOOKS, base="NetworkedGame", retired=RETIRED_CLIENT_HOOKS)
 
     def __init__(
         self,
@@ -120,6 +128,15 @@ class NetworkedGame:
             self.fps = fps
         if rule is not None:
             self.rule = rule
+        if sprocket is not None and not isinstance(sprocket, Sprocket):
+            raise InvalidType(f"sprocket must be a sprocket.Sprocket, got {describe(sprocket)}")
+        self.size = _check_size(self.size)
+        if not isinstance(self.title, str):
+            raise InvalidType(f"title must be a str, got {describe(self.title)}")
+        check_number(self.fps, "fps", minimum=0.0, what="a number of frames per second")
+        check_callable(self.rule, "rule", optional=True)
+        if interpolation_delay is not None:
+            check_number(interpolation_delay, "interpolation_delay", minimum=0.0, what="a number of seconds")
         pygame.init()
         self.screen = pygame.display.set_mode(self.size)
         pygame.display.set_caption(self.title)
@@ -137,25 +154,13 @@ class NetworkedGame:
         self._closed = False
         self._status_font: pygame.font.Font | None = None
 
-    # -- hooks ------------------------------------------------------------------------------------------
+    # -- hooks (on_packet, on_connect, on_disconnect, on_player_join, on_player_leave: ClientHooks) ----
 
     def on_event(self, event: pygame.event.Event) -> None:
         """A pygame event (after QUIT and F3 were handled)."""
 
-    def on_packet(self, packet: Packet) -> None:
-        """A packet of yours from the server."""
-
-    def on_connect(self) -> None:
-        """The connection to the server is up."""
-
     def on_disconnect(self, reason: str) -> None:
         """The connection is over; ``reason`` says why.  The loop keeps running so you can show it."""
-
-    def on_join(self, player: PlayerJoined) -> None:
-        """A player joined (you too, once, when you enter the game)."""
-
-    def on_leave(self, player: PlayerLeft) -> None:
-        """A player left; ``player.reason`` says why."""
 
     def input(self) -> Any:
         """Return this fixed step's input (sent and predicted), or None to send nothing."""
@@ -208,7 +213,14 @@ class NetworkedGame:
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self, frames: int | None = None) -> None:
-        """Run frames until the window closes or :meth:`quit` (or ``frames`` frames), then :meth:`close`."""
+        """Run frames until the window closes or :meth:`quit` (or ``frames`` frames), then :meth:`close`.
+
+        Afterwards the connection and the window are closed in every case (to look at the game between
+        frames, call :meth:`step` yourself).  Ctrl-C ends it quietly.  Exceptions from your hooks
+        propagate, after the close.  Raises ``InvalidArgument`` if ``frames`` is not an int >= 0.
+        """
+        if frames is not None:
+            check_count(frames, "frames", minimum=0)
         self.running = True
         try:
             count = 0
@@ -216,13 +228,18 @@ class NetworkedGame:
                 self.step()
                 count += 1
         except KeyboardInterrupt:
-            self.running = False  # Ctrl-C in the terminal: close the window and the connection quietly
+            pass  # Ctrl-C in the terminal: close the window and the connection quietly
         finally:
-            if frames is None or not self.running:
-                self.close()
+            self.running = False
+            self.close()
 
     def step(self, dt: float | None = None) -> None:
-        """Run exactly one frame.  ``dt`` overrides the measured frame time (for tests)."""
+        """Run exactly one frame.  ``dt`` overrides the measured frame time (for tests).
+
+        Raises ``InvalidArgument`` if ``dt`` is negative or not finite (``InvalidType`` if not a number).
+        """
+        if dt is not None:
+            check_number(dt, "dt", minimum=0.0, what="a number of seconds")
         measured = self.clock.tick(self.fps) / 1000.0
         dt = measured if dt is None else dt
         for event in pygame.event.get():
@@ -272,20 +289,14 @@ class NetworkedGame:
         self.sprocket.close()
         pygame.display.quit()
 
-    def _dispatch(self, item: Any) -> None:
-        if type(item) is Packet:
-            self.on_packet(item)
-        elif isinstance(item, PlayerJoined):
-            self.on_join(item)
-        elif isinstance(item, PlayerLeft):
-            self.on_leave(item)
-        elif isinstance(item, Connected):
-            self.on_connect()
-        elif isinstance(item, Disconnected):
-            self.on_disconnect(item.reason)
 
-
-def dummy_video() -> None:
-    """Use SDL's dummy video and audio drivers (no window, no sound device) unless already chosen."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+def _check_size(size: object) -> tuple[int, int]:
+    if not (isinstance(size, (tuple, list)) and len(size) == 2):
+        raise InvalidType(f"size must be (width, height), got {describe(size)}")
+    width, height = size
+    for name, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidType(f"size must be two ints (width, height); the {name} is {describe(value)}")
+        if value <= 0:
+            raise InvalidArgument(f"size must be two ints > 0 (width, height), got {size!r}")
+    return (width, height)

@@ -13,34 +13,54 @@ from typing import Any
 
 from sprocket import DEFAULT_PORT, Sprocket
 
-from .client import GameClient, Rule
+from ._checks import check_callable, check_number
+from .client import CLIENT_HOOKS, RETIRED_CLIENT_HOOKS, ClientHooks, GameClient
 from .clock import FixedStep
 from .entity import Entity
 from .hooks import check_hooks
+from .prediction import Rule
 
 __all__ = ["GameBot"]
 
-HOOKS = {"decide": ("entities",), "on_packet": ("packet",), "on_message": ("item",)}
+HOOKS = {**CLIENT_HOOKS, "decide": ("entities",)}
+
+RETIRED_HOOKS = {
+    **RETIRED_CLIENT_HOOKS,
+    "on_message": "the hooks for each kind of item: on_connect(self), on_disconnect(self, reason), "
+    "on_player_join(self, player) and on_player_leave(self, player)",
+}
 
 
-class GameBot:
+class GameBot(ClientHooks):
     """Subclass and override :meth:`decide`; then :meth:`run` (blocking) or :meth:`start` (a thread).
 
     ``decide(entities)`` is called once per fixed step with every entity as the bot sees it now and
-    returns the input to send (or None).  ``self.me`` is the id of the bot's own entity.
+    returns the input to send (or None).  ``self.me`` is the id of the bot's own entity.  A bot hears
+    about the connection and the other players through the same hooks as a
+    :class:`~sprocket.game.NetworkedGame` window: ``on_packet(packet)``, ``on_connect()``,
+    ``on_disconnect(reason)``, ``on_player_join(player)``, ``on_player_leave(player)`` (see
+    :class:`~sprocket.game.client.ClientHooks`).  When your class is defined, a hook with the wrong
+    parameters, an unknown ``on_*`` method or a near-miss of a hook's name (``decid``, ``decides``)
+    raises :class:`~sprocket.game.HookError`; declare a method of your own that trips the check with
+    :func:`~sprocket.game.not_a_hook`.
 
     Args:
         host, port: the server to join (ignored when ``sprocket`` is given).
+        sprocket: an existing :class:`~sprocket.Sprocket` to use.
         name: the bot's player name.
         rule: the game rule, for prediction of the bot's own entity (as in a window).
         sprocket_options: further ``Sprocket`` arguments.
+
+    Raises:
+        InvalidArgument: a bad ``rule`` or ``sprocket`` (``InvalidType``, also a ``TypeError``), or a bad
+            Sprocket argument.
     """
 
     rule: Rule | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        check_hooks(cls, HOOKS)
+        check_hooks(cls, HOOKS, base="GameBot", retired=RETIRED_HOOKS)
 
     def __init__(
         self,
@@ -54,6 +74,7 @@ class GameBot:
     ) -> None:
         if rule is not None:
             self.rule = rule
+        check_callable(self.rule, "rule", optional=True)
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
@@ -71,21 +92,15 @@ class GameBot:
         """Return this step's input (or None).  Override this."""
         return None
 
-    def on_packet(self, packet: Any) -> None:
-        """A packet of the game's own from the server."""
-
-    def on_message(self, item: Any) -> None:
-        """Any other item from :meth:`GameClient.poll` (joins, leaves, connect, disconnect)."""
-
     def tick(self, dt: float) -> None:
-        """One iteration: receive, let ``dt`` pass, decide and send.  ``run`` calls this at the tick rate."""
-        from sprocket import Packet
+        """One iteration: receive (calling the hooks), let ``dt`` pass, decide and send.
 
+        :meth:`run` calls this at the server's tick rate.  Raises ``InvalidArgument`` if ``dt`` is
+        negative or not finite (``InvalidType`` if not a number).
+        """
+        check_number(dt, "dt", minimum=0.0, what="a number of seconds")
         for item in self.net.poll():
-            if type(item) is Packet:
-                self.on_packet(item)
-            else:
-                self.on_message(item)
+            self._dispatch(item)
         self.net.advance(dt)
         self.entities = self.net.entities()
         if self.net.ready:
@@ -94,7 +109,14 @@ class GameBot:
                 self.net.send_input(value)
 
     def run(self, duration: float | None = None) -> None:
-        """Play until :meth:`stop`, the connection ends, or ``duration`` seconds pass; then close."""
+        """Play until :meth:`stop`, the connection ends, or ``duration`` seconds pass; then close.
+
+        ``duration`` counts from when the connection is up.  Raises ``InvalidArgument`` if ``duration`` is
+        negative or not finite (None plays on), before connecting; ``ConnectionFailed`` if the connection
+        cannot be made (closed afterwards too).
+        """
+        if duration is not None:
+            check_number(duration, "duration", minimum=0.0, what="a number of seconds")
         try:
             self.sprocket.wait_connected()
             fixed = FixedStep(self.net.tick_rate)
@@ -115,7 +137,12 @@ class GameBot:
             self.sprocket.close()
 
     def start(self, duration: float | None = None) -> GameBot:
-        """Run in a background daemon thread."""
+        """Run :meth:`run` in a background daemon thread; return this bot.
+
+        Raises ``InvalidArgument`` for a bad ``duration`` here, in your thread (see :meth:`run`).
+        """
+        if duration is not None:
+            check_number(duration, "duration", minimum=0.0, what="a number of seconds")
         self._thread = threading.Thread(target=self.run, args=(duration,), name="sprocket-bot", daemon=True)
         self._thread.start()
         return self

@@ -2,7 +2,9 @@
 
 :class:`GameClient` wraps a :class:`~sprocket.Sprocket`.  Call :meth:`GameClient.poll` once per frame,
 :meth:`GameClient.send_input` once per fixed step, and read :meth:`GameClient.entities` to draw.
-``NetworkedGame`` (pygame) and headless bots are both built on it.  This module never imports pygame.
+``NetworkedGame`` (pygame) and headless bots are both built on it, and both hear about what
+:meth:`GameClient.poll` returns through the same hooks, :class:`ClientHooks`.  This module never imports
+pygame.
 """
 
 from __future__ import annotations
@@ -12,29 +14,97 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sprocket import Disconnected, Packet, Sprocket
+from sprocket import Connected, Disconnected, Packet, Sprocket
 
+from ._checks import InvalidType, check_callable, check_number, describe
 from .entity import Entity
 from .interpolation import InterpolationBuffer
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT, PlayerJoined, PlayerLeft
-from .prediction import Predictor
+from .prediction import Predictor, Rule
 from .snapshot import Snapshot, SnapshotError, SnapshotHistory, decode_snapshot
 
 log = logging.getLogger("sprocket")
 
-__all__ = ["GameClient", "NetStats"]
+__all__ = ["CLIENT_HOOKS", "ClientHooks", "GameClient", "NetStats"]
 
-Rule = Callable[[Any, Any, float], Any]
+#: The hooks every client-side class has (name -> parameters after self); see :class:`ClientHooks`.
+CLIENT_HOOKS: dict[str, tuple[str, ...]] = {
+    "on_packet": ("packet",),
+    "on_connect": (),
+    "on_disconnect": ("reason",),
+    "on_player_join": ("player",),
+    "on_player_leave": ("player",),
+}
+
+#: Client-side hooks that were renamed, and what replaced them (for the HookError's message).
+RETIRED_CLIENT_HOOKS: dict[str, str] = {
+    "on_join": "on_player_join(self, player), which receives a PlayerJoined (on the server, on_join "
+    "receives a Client)",
+    "on_leave": "on_player_leave(self, player), which receives a PlayerLeft with the reason in "
+    "player.reason (on the server, on_leave receives a Client and the reason)",
+}
+
+
+class ClientHooks:
+    """The connection and game-event hooks of the client side, and their one dispatcher.
+
+    :class:`~sprocket.game.NetworkedGame` and :class:`~sprocket.game.GameBot` both derive from it, so a
+    window and a bot hear about the same things through the same hooks (documented no-ops; override the
+    ones you need):
+
+    * ``on_packet(packet)`` — a :class:`~sprocket.Packet` of yours from the server (game-layer messages
+      never reach it).
+    * ``on_connect()`` / ``on_disconnect(reason)`` — the connection came up / went down (``reason``, a
+      str, says why).
+    * ``on_player_join(player)`` — a player joined the game: ``player`` is a :class:`PlayerJoined`
+      (``player.id`` is their client id on the server, ``player.name`` their name).  You hear of every
+      player already there, and of yourself, once, when you enter the game.
+    * ``on_player_leave(player)`` — a player left: ``player`` is a :class:`PlayerLeft` (``id``,
+      ``name``, and ``reason``, a str).
+
+    The client-side join and leave hooks are not called ``on_join`` / ``on_leave`` because those names
+    belong to the server side, where they receive the joining :class:`~sprocket.Client` handle.  What
+    the two sides share is the id: a ``PlayerJoined``'s ``id`` is the ``Client.id`` the server saw.
+    """
+
+    def on_packet(self, packet: Packet) -> None:
+        """A packet of yours from the server."""
+
+    def on_connect(self) -> None:
+        """The connection to the server is up."""
+
+    def on_disconnect(self, reason: str) -> None:
+        """The connection is over; ``reason`` says why."""
+
+    def on_player_join(self, player: PlayerJoined) -> None:
+        """A player joined (you too, once, when you enter the game)."""
+
+    def on_player_leave(self, player: PlayerLeft) -> None:
+        """A player left; ``player.reason`` says why."""
+
+    def _dispatch(self, item: object) -> None:
+        # The one place where what GameClient.poll() returns becomes hook calls.
+        if type(item) is Packet:
+            self.on_packet(item)
+        elif isinstance(item, PlayerJoined):
+            self.on_player_join(item)
+        elif isinstance(item, PlayerLeft):
+            self.on_player_leave(item)
+        elif isinstance(item, Connected):
+            self.on_connect()
+        elif isinstance(item, Disconnected):
+            self.on_disconnect(item.reason)
 
 
 class NetStats:
     """Rates measured from a Sprocket's counters: bytes and packets per second each way.
 
-    Pure apart from reading the counters it is given; call :meth:`update` with the time.
+    Pure apart from reading the counters it is given; call :meth:`update` with the time.  Raises
+    ``InvalidArgument`` if ``window`` (seconds between refreshes) is not a finite number > 0.
     """
 
     def __init__(self, window: float = 1.0) -> None:
-        self.window = window
+        self.window = check_number(window, "window", positive=True, what="a number of seconds")
         self.bytes_in_per_s = 0.0
         self.bytes_out_per_s = 0.0
         self.packets_in_per_s = 0.0
@@ -70,6 +140,11 @@ class GameClient:
             controlled entity is interpolated like the others (no prediction).
         interpolation_delay: a fixed delay in seconds, or None (default) to adapt to the network.
         clock: the local monotonic clock (injectable for tests).
+
+    Raises:
+        InvalidArgument: ``interpolation_delay`` is negative or not finite; also a ``TypeError``
+            (``InvalidType``) when ``sprocket`` is not a Sprocket, ``rule`` or ``clock`` not callable, or
+            ``interpolation_delay`` not a number.
     """
 
     def __init__(
@@ -80,6 +155,12 @@ class GameClient:
         interpolation_delay: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not isinstance(sprocket, Sprocket):
+            raise InvalidType(f"sprocket must be a sprocket.Sprocket, got {describe(sprocket)}")
+        check_callable(rule, "rule", optional=True)
+        check_callable(clock, "clock")
+        if interpolation_delay is not None:
+            check_number(interpolation_delay, "interpolation_delay", minimum=0.0, what="a number of seconds")
         self.sprocket = sprocket
         self.rule = rule
         self.clock = clock
@@ -160,7 +241,11 @@ class GameClient:
         return self._seq
 
     def advance(self, dt: float) -> None:
-        """Let ``dt`` seconds of display smoothing pass (call once per frame)."""
+        """Let ``dt`` seconds of display smoothing pass (call once per frame).
+
+        Raises ``InvalidArgument`` if ``dt`` is negative or not finite (``InvalidType`` if not a number).
+        """
+        check_number(dt, "dt", minimum=0.0, what="a number of seconds")
         if self.predictor is not None:
             self.predictor.advance_display(dt)
 

@@ -13,12 +13,17 @@ testable:
   running a burst of stale ticks.
 
 This module must never read a clock, sleep, start threads or touch the network: time is always an
-argument.  It uses the standard library only.
+argument.  It uses the standard library only (and :mod:`sprocket.errors`).
+
+Bad arguments raise :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) naming the argument and
+the value; one of the wrong type raises its subclass ``InvalidType``, which is also a ``TypeError``.
 """
 
 from __future__ import annotations
 
 import math
+
+from ._checks import check_count, check_number
 
 __all__ = ["FixedStep", "TickSchedule"]
 
@@ -29,27 +34,11 @@ _EPSILON = 1e-9
 
 
 def _check_rate(rate: float) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        raise TypeError(f"rate must be a number of steps per second, got {type(rate).__name__}")
-    if not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"rate must be a finite number > 0, got {rate!r}")
-    return float(rate)
-
-
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return value
+    return check_number(rate, "rate", positive=True, what="a number of steps per second")
 
 
 def _check_time(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return check_number(value, name, what="a number of seconds")
 
 
 class FixedStep:
@@ -66,13 +55,13 @@ class FixedStep:
                 state = step(state, input, steps.dt)
             render(previous_state, state, steps.alpha)
 
-    Raises ``ValueError`` if ``rate <= 0`` (or not finite) or ``max_steps < 1``; ``TypeError`` if they are
-    not numbers / an int.
+    Raises ``InvalidArgument`` if ``rate`` is not a finite number > 0 or ``max_steps`` is not an int >= 1
+    (``InvalidType``, also a ``TypeError``, if they are not a number / an int).
     """
 
     def __init__(self, rate: float = 60.0, max_steps: int = 5) -> None:
         self.rate: float = _check_rate(rate)
-        self.max_steps: int = _check_count(max_steps, "max_steps")
+        self.max_steps: int = check_count(max_steps, "max_steps")
         self.dt: float = 1.0 / self.rate
         #: Simulation steps dropped because a frame was too long (the spiral-of-death guard).
         self.dropped_steps: int = 0
@@ -85,11 +74,10 @@ class FixedStep:
 
         When more than ``max_steps`` whole steps are due, the extra whole steps are discarded (and counted
         in :attr:`dropped_steps`); the fractional remainder is kept so :attr:`alpha` stays meaningful.
-        Raises ``ValueError`` if ``elapsed`` is negative or not finite, ``TypeError`` if not a number.
+        Raises ``InvalidArgument`` if ``elapsed`` is negative or not finite (``InvalidType`` if not a
+        number).
         """
-        elapsed = _check_time(elapsed, "elapsed")
-        if elapsed < 0:
-            raise ValueError(f"elapsed must be >= 0, got {elapsed!r}")
+        elapsed = check_number(elapsed, "elapsed", minimum=0.0, what="a number of seconds")
         self._accumulator += elapsed
         due = math.floor(self._accumulator / self.dt + _EPSILON)
         self._accumulator = max(0.0, self._accumulator - due * self.dt)
@@ -126,14 +114,14 @@ class TickSchedule:
                 tick()
             wait(sched.time_until(time.monotonic()))
 
-    Raises ``ValueError`` if ``rate <= 0``, ``start`` is not finite or ``max_catch_up < 1``; ``TypeError``
-    if they are not numbers / an int.
+    Raises ``InvalidArgument`` if ``rate`` is not a finite number > 0, ``start`` is not finite or
+    ``max_catch_up`` is not an int >= 1 (``InvalidType``, also a ``TypeError``, for a wrong type).
     """
 
     def __init__(self, rate: float, start: float, max_catch_up: int = 5) -> None:
         self.rate: float = _check_rate(rate)
         self.start: float = _check_time(start, "start")
-        self.max_catch_up: int = _check_count(max_catch_up, "max_catch_up")
+        self.max_catch_up: int = check_count(max_catch_up, "max_catch_up")
         #: Ticks handed out by :meth:`due` so far (the number of the next tick to run).
         self.tick: int = 0
         #: Calls to :meth:`due` that found more than ``max_catch_up`` ticks due and skipped ahead.
@@ -148,7 +136,7 @@ class TickSchedule:
         :attr:`skipped`, and the call in :attr:`overruns`): the schedule keeps its phase — later ticks stay
         on the same ``1 / rate`` grid — but does not try to replay the backlog.  A ``now`` earlier than a
         previous call (a clock that went backwards) simply yields 0.
-        Raises ``ValueError`` if ``now`` is not finite, ``TypeError`` if not a number.
+        Raises ``InvalidArgument`` if ``now`` is not finite (``InvalidType`` if not a number).
         """
         now = _check_time(now, "now")
         if now < self.start:
@@ -173,7 +161,7 @@ class TickSchedule:
     def time_until(self, now: float) -> float:
         """Seconds from ``now`` until the next tick is due; ``0.0`` if it is already due (never negative).
 
-        Raises ``ValueError`` if ``now`` is not finite, ``TypeError`` if not a number.
+        Raises ``InvalidArgument`` if ``now`` is not finite (``InvalidType`` if not a number).
         """
         now = _check_time(now, "now")
         return max(0.0, self.next_deadline - now)

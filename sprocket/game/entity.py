@@ -23,7 +23,8 @@ Blending rules (:func:`blend`, used by interpolation, called for every entity ev
   (``t >= 1``), then switches.  Switching at the end rather than half-way means a score, a colour or a
   "dead" flag is never shown before the server said it happened.
 
-This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only.
+This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only
+(and :mod:`sprocket.errors` for its exceptions).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from sprocket.errors import SprocketError
+from sprocket.errors import InvalidArgument, SprocketError
+
+from ._checks import InvalidType, check_number, describe
 
 __all__ = [
     "Entity",
@@ -103,14 +106,11 @@ def angle(default: float = 0.0, *, period: float = 360.0) -> float:
     """A field that blends the short way round modulo ``period`` (360 for degrees, ``math.tau`` for radians).
 
     Use as a field default: ``heading: float = angle()``.  350 -> 10 blends through 0, not through 180.
-    Raises ``ValueError`` if ``period`` is not a finite number > 0, ``TypeError`` if ``default`` or
-    ``period`` is not a number.
+    Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) if ``period`` is not a finite
+    number > 0; ``InvalidType`` (also a ``TypeError``) if ``default`` or ``period`` is not a number.
     """
-    for name, value in (("default", default), ("period", period)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"angle() {name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(period) and period > 0):
-        raise ValueError(f"angle() period must be a finite number > 0, got {period!r}")
+    check_number(default, "default", finite=False)
+    check_number(period, "period", positive=True)
     return dataclasses.field(default=default, metadata={_KIND_KEY: _ANGLE, _PERIOD_KEY: period})
 
 
@@ -118,7 +118,8 @@ def snap(default: T) -> T:
     """A field that is never blended, even if it is a float: it switches to the newer value when reached.
 
     Use as a field default: ``radius: float = snap(8.0)``.  Mutable defaults (list, dict, set) are refused
-    by dataclasses with ``ValueError``; use an immutable value (a tuple) instead.
+    when the entity class is defined, with :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``);
+    use an immutable value (a tuple) instead.
     """
     return dataclasses.field(default=default, metadata={_KIND_KEY: _DISCRETE})
 
@@ -158,8 +159,10 @@ class Entity:
 
     Class keyword ``type_name`` names the type on the wire (default: the class name).  Defining a class
     with a name already registered replaces the old class — what reloading a module or a test wants.
-    Raises ``TypeError`` at class definition for a field without a default, an ``init=False`` field, a
-    reserved field name or a ``type_name`` that is not a non-empty str.
+    Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) at class
+    definition for a field without a default, an ``init=False`` field, a reserved field name or a
+    ``type_name`` that is not a non-empty str; ``InvalidArgument`` (a ``ValueError``) for a field default
+    that dataclasses refuses (a mutable one: a list, dict or set).
     """
 
     #: The name this class is registered and sent under.
@@ -169,17 +172,27 @@ class Entity:
         super().__init_subclass__(**kwargs)
         name = cls.__name__ if type_name is None else type_name
         if not isinstance(name, str) or not name:
-            raise TypeError(f"type_name of {cls.__qualname__} must be a non-empty str, got {name!r}")
+            raise InvalidType(
+                f"type_name of {cls.__qualname__} must be a non-empty str, got {describe(name)}"
+            )
         cls.type_name = name
-        dataclasses.dataclass(cls)  # modifies cls in place (no slots=True, which would make a new class)
+        try:
+            dataclasses.dataclass(cls)  # modifies cls in place (no slots=True, which would make a new class)
+        except TypeError as exc:  # e.g. "non-default argument 'y' follows default argument"
+            raise InvalidType(
+                f"{cls.__qualname__}: {exc} (every entity field needs a default: snapshots fill missing "
+                "fields from defaults)"
+            ) from exc
+        except ValueError as exc:  # e.g. "mutable default <class 'list'> for field items is not allowed"
+            raise InvalidArgument(f"{cls.__qualname__}: {exc}") from exc
         for f in dataclasses.fields(cls):
             where = f"{cls.__qualname__}.{f.name}"
             if hasattr(Entity, f.name):
-                raise TypeError(f"{where}: field name {f.name!r} is reserved by Entity; rename the field")
+                raise InvalidType(f"{where}: field name {f.name!r} is reserved by Entity; rename the field")
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise TypeError(f"{where} needs a default (snapshots fill missing fields from defaults)")
+                raise InvalidType(f"{where} needs a default (snapshots fill missing fields from defaults)")
             if not f.init:
-                raise TypeError(f"{where}: init=False fields are not supported in entities")
+                raise InvalidType(f"{where}: init=False fields are not supported in entities")
         _REGISTRY[name] = cls
 
     def to_fields(self) -> dict[str, Any]:
@@ -192,11 +205,14 @@ class Entity:
         """Build an instance from a field-name -> value mapping; missing fields take their defaults.
 
         Raises ``EntityError`` (a ``ValueError``) naming the field and the entity type for an unknown or
-        non-str field name, ``TypeError`` if ``fields`` is not a mapping.  Values are not type-checked here
+        non-str field name, ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``) if ``fields`` is
+        not a mapping.  Values are not type-checked here
         (snapshot decoding checks the scalar ones).
         """
         if not isinstance(fields, Mapping):
-            raise TypeError(f"{cls.type_name}.from_fields() needs a mapping, got {type(fields).__name__}")
+            raise InvalidType(
+                f"fields of {cls.type_name}.from_fields() must be a mapping, got {describe(fields)}"
+            )
         kinds = field_kinds(cls)
         for key in fields:
             if not isinstance(key, str) or key not in kinds.name_set:
@@ -229,13 +245,14 @@ def _resolve_annotations(cls: type[Entity]) -> dict[str, Any]:
 def field_kinds(cls: type[Entity]) -> FieldKinds:
     """Return how ``cls``'s fields blend (computed once per class, then cached on the class).
 
-    Raises ``TypeError`` if ``cls`` is not an :class:`Entity` subclass.
+    Raises ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``) if ``cls`` is not an
+    :class:`Entity` subclass.
     """
     kinds = cls.__dict__.get(_KINDS_ATTR)
     if kinds is not None:
         return cast(FieldKinds, kinds)
     if not (isinstance(cls, type) and issubclass(cls, Entity)):
-        raise TypeError(f"field_kinds() needs an Entity subclass, got {cls!r}")
+        raise InvalidType(f"cls must be an Entity subclass, got {describe(cls)}")
     hints = _resolve_annotations(cls)
     names: list[str] = []
     floats: list[str] = []
@@ -302,18 +319,18 @@ def blend(a: E, b: E, t: float) -> E:
     ``t`` is clamped to ``[0, 1]``.  Float fields blend linearly, angle fields the short way round
     (normalised into ``[0, period)``); discrete fields take ``a``'s value for ``t < 1`` and ``b``'s at
     ``t >= 1``.  The result shares non-float values with the inputs: treat it as read-only (use
-    :meth:`Entity.copy` to own it).  Raises ``ValueError`` if ``a`` and ``b`` are not the same type or
-    ``t`` is NaN.
+    :meth:`Entity.copy` to own it).  Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``)
+    if ``a`` and ``b`` are not the same type or ``t`` is NaN.
     """
     cls = type(a)
     if type(b) is not cls:
-        raise ValueError(f"cannot blend {cls.__name__} with {type(b).__name__}: types differ")
+        raise InvalidArgument(f"a and b must be the same type; cannot blend {describe(a)} with {describe(b)}")
     if t >= 1.0:
         return _make(cls, b.__dict__.copy())
     if t <= 0.0:
         return _make(cls, a.__dict__.copy())
     if t != t:
-        raise ValueError("blend() t is NaN")
+        raise InvalidArgument("t must be a number from 0 to 1, not NaN")
     kinds = _kinds_fast(cls)
     da = a.__dict__
     db = b.__dict__
@@ -343,13 +360,16 @@ def extrapolate(a: E, b: E, t: float) -> E:
     Float fields continue linearly, angle fields continue the short-way motion (normalised into
     ``[0, period)``); discrete fields hold ``b``'s value.  The caller bounds how far it extrapolates.
     The result shares non-float values with ``b``: treat it as read-only.
-    Raises ``ValueError`` if the types differ or ``t`` is not finite.
+    Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) if the types differ or ``t`` is not
+    finite.
     """
     cls = type(a)
     if type(b) is not cls:
-        raise ValueError(f"cannot extrapolate {cls.__name__} to {type(b).__name__}: types differ")
+        raise InvalidArgument(
+            f"a and b must be the same type; cannot extrapolate {describe(a)} to {describe(b)}"
+        )
     if not math.isfinite(t):
-        raise ValueError(f"extrapolate() t must be finite, got {t!r}")
+        raise InvalidArgument(f"t must be finite, got {t!r}")
     kinds = _kinds_fast(cls)
     da = a.__dict__
     db = b.__dict__

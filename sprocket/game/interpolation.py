@@ -26,14 +26,16 @@ frozen; before the oldest snapshot, the oldest is shown.  An entity spawned in a
 render time reaches that snapshot, and one despawned disappears then — never a ghost at a blended spot.
 
 This module must never import pygame, touch sockets or threads, or read a clock: every time is an
-argument.  Standard library only.
+argument.  Standard library only (and :mod:`sprocket.errors` for its exceptions).
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 
+from sprocket.errors import InvalidArgument
+
+from ._checks import InvalidType, check_count, check_number, describe
 from .entity import Entity, blend, extrapolate
 from .snapshot import Snapshot
 
@@ -56,13 +58,7 @@ _CONVERGE_TIME = 0.5
 
 
 def _number(value: float, name: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return float(value)
+    return check_number(value, name, minimum=minimum, what="a number of seconds")
 
 
 class InterpolationBuffer:
@@ -71,8 +67,9 @@ class InterpolationBuffer:
     ``InterpolationBuffer(*, delay=None, min_delay=0.03, max_delay=0.5, max_extrapolation=0.1,
     capacity=32)``: ``delay=None`` adapts the delay to the link (see the module docs); a number fixes it
     (render time is then exactly ``server_now - delay``).  ``capacity`` bounds how many snapshots are
-    kept.  Raises ``ValueError`` for a negative or non-finite time, ``min_delay > max_delay``, or
-    ``capacity < 2``; ``TypeError`` for non-numbers.
+    kept.  Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) naming the argument for a
+    negative or non-finite time, ``min_delay > max_delay``, or ``capacity < 2``; for a value of the wrong
+    type it is ``InvalidType``, also a ``TypeError``.
 
     Every frame::
 
@@ -93,13 +90,9 @@ class InterpolationBuffer:
         self.min_delay = _number(min_delay, "min_delay", minimum=0.0)
         self.max_delay = _number(max_delay, "max_delay", minimum=0.0)
         if self.min_delay > self.max_delay:
-            raise ValueError(f"min_delay ({min_delay}) must not exceed max_delay ({max_delay})")
+            raise InvalidArgument(f"min_delay ({min_delay!r}) must not exceed max_delay ({max_delay!r})")
         self.max_extrapolation = _number(max_extrapolation, "max_extrapolation", minimum=0.0)
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
-        if capacity < 2:
-            raise ValueError(f"capacity must be >= 2 (interpolation needs two snapshots), got {capacity}")
-        self.capacity = capacity
+        self.capacity = check_count(capacity, "capacity", minimum=2)  # interpolation needs two snapshots
         self.clear()
 
     def clear(self) -> None:
@@ -125,11 +118,11 @@ class InterpolationBuffer:
         Returns False, and ignores it, if its tick is not newer than the newest buffered tick (a duplicate
         or out-of-order arrival) or its time is not later (counted in :attr:`discarded`).  A snapshot
         older than the current render time is still kept but counted in :attr:`late`.
-        Raises ``TypeError`` if ``snapshot`` is not a :class:`Snapshot`, ``ValueError`` if
-        ``arrival_time`` is not finite.
+        Raises ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``) if ``snapshot`` is not a
+        :class:`Snapshot` or ``arrival_time`` not a number, ``InvalidArgument`` if it is not finite.
         """
         if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"push() needs a Snapshot, got {type(snapshot).__name__}")
+            raise InvalidType(f"snapshot must be a Snapshot, got {describe(snapshot)}")
         arrival = _number(arrival_time, "arrival_time")
         if self._snaps and (snapshot.tick <= self._snaps[-1].tick or snapshot.time <= self._times[-1]):
             self._discarded += 1
@@ -196,7 +189,7 @@ class InterpolationBuffer:
         extrapolated from the last two for up to ``max_extrapolation`` seconds, then frozen (also the case
         with only one snapshot).  Before the oldest: the oldest.  Empty dict before any snapshot.
         The returned entities are new objects, but may share mutable field values with the buffered
-        snapshots: treat them as read-only.  Raises ``ValueError`` if ``server_now`` is not finite.
+        snapshots: treat them as read-only.  Raises ``InvalidArgument`` if ``server_now`` is not finite.
         """
         now = _number(server_now, "server_now")
         self._extrapolating = False

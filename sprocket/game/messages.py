@@ -27,7 +27,11 @@ ACK = "ack"  # {"t": the newest snapshot tick received, or None to ask for a ful
 
 @dataclass(frozen=True)
 class PlayerJoined:
-    """Client side: another player (or you) joined the game.  ``id`` is their client id on the server."""
+    """Client side: another player (or you) joined the game; what ``on_player_join(player)`` receives.
+
+    ``id`` is their client id on the server (the ``Client.id`` the server's ``on_join`` saw), ``name`` their
+    player name.
+    """
 
     id: int
     name: str | None
@@ -35,7 +39,10 @@ class PlayerJoined:
 
 @dataclass(frozen=True)
 class PlayerLeft:
-    """Client side: a player left the game; ``reason`` says why (closed, timed out, kicked...)."""
+    """Client side: a player left the game; what ``on_player_leave(player)`` receives.
+
+    ``id`` and ``name`` as in :class:`PlayerJoined`; ``reason`` says why (closed, timed out, kicked...).
+    """
 
     id: int
     name: str | None

@@ -14,7 +14,7 @@ any copyable object also works (smoothing and the error measure need an Entity o
 states the error is 0.0 when equal, ``inf`` otherwise, and corrections snap).
 
 This module must never import pygame, touch sockets or threads, or read a clock: every time is an
-argument.  Standard library only.
+argument.  Standard library only (and :mod:`sprocket.errors` for its exceptions).
 """
 
 from __future__ import annotations
@@ -25,9 +25,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from sprocket.errors import InvalidArgument
+
+from ._checks import InvalidType, check_callable, check_count, check_number, describe
 from .entity import Entity, field_kinds
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "Rule", "run_rule"]
+
+#: The game rule: ``rule(state, input, dt) -> new_state``, one function shared by the server (which
+#: applies each client's inputs with it) and the clients (which predict their own entity with it).
+Rule = Callable[[Any, Any, float], Any]
 
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741 - the conventional name for the input type parameter
@@ -97,12 +104,16 @@ def _with_offset(state: Any, offset: tuple[float, ...]) -> Any:
     return tuple(values)
 
 
-def _check_number(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return float(value)
+def run_rule(rule: Rule, state: Any, input: Any, dt: float, *, name: str = "the game rule") -> Any:
+    """Return ``rule(state, input, dt)``; raise if the rule forgot to return the new state.
+
+    Raises:
+        InvalidType: the rule returned None (also a ``TypeError``).  Whatever the rule raises propagates.
+    """
+    new = rule(state, input, dt)
+    if new is None:
+        raise InvalidType(f"{name} returned None; it must return the new state")
+    return new
 
 
 class Predictor(Generic[S, I]):
@@ -118,8 +129,10 @@ class Predictor(Generic[S, I]):
     * ``smoothing`` — seconds over which a correction is blended out of :attr:`display` (0: snap).
     * ``snap_distance`` — corrections with a larger error (a teleport, a respawn) snap at once.
 
-    Raises ``TypeError`` if ``step`` is not callable or a number is not a number; ``ValueError`` if
-    ``dt <= 0``, ``max_pending < 1``, ``smoothing < 0`` or ``snap_distance <= 0``, or a value is NaN.
+    Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) naming the argument if ``dt`` is
+    not a finite number > 0, ``max_pending < 1``, ``smoothing`` is negative or not finite,
+    ``snap_distance <= 0``, or a value is NaN; ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``)
+    if ``step`` is not callable or a number is not a number.
     """
 
     def __init__(
@@ -132,21 +145,11 @@ class Predictor(Generic[S, I]):
         smoothing: float = 0.1,
         snap_distance: float = math.inf,
     ) -> None:
-        if not callable(step):
-            raise TypeError(f"step must be callable, got {type(step).__name__}")
-        self._dt = _check_number(dt, "dt")
-        if not (math.isfinite(self._dt) and self._dt > 0):
-            raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
-            raise TypeError(f"max_pending must be an int, got {type(max_pending).__name__}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
-        self._smoothing = _check_number(smoothing, "smoothing")
-        if not (math.isfinite(self._smoothing) and self._smoothing >= 0):
-            raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
-        self._snap_distance = _check_number(snap_distance, "snap_distance")
-        if self._snap_distance <= 0:
-            raise ValueError(f"snap_distance must be > 0, got {snap_distance!r}")
+        check_callable(step, "step")
+        self._dt = check_number(dt, "dt", positive=True, what="a number of seconds")
+        check_count(max_pending, "max_pending")
+        self._smoothing = check_number(smoothing, "smoothing", minimum=0.0, what="a number of seconds")
+        self._snap_distance = check_number(snap_distance, "snap_distance", positive=True, finite=False)
         self._step = step
         self._max_pending = max_pending
         self._state: S = _copy_state(state)
@@ -162,10 +165,7 @@ class Predictor(Generic[S, I]):
         self._fade = 0.0
 
     def _run(self, state: S, input: I) -> S:
-        new = self._step(_copy_state(state), input, self._dt)
-        if new is None:
-            raise TypeError("step() returned None; it must return the new state")
-        return new
+        return run_rule(self._step, _copy_state(state), input, self._dt, name="step()")
 
     def apply(self, input: I) -> int:
         """Predict the effect of ``input``: advance the state one step, remember the input, return its seq.
@@ -192,14 +192,16 @@ class Predictor(Generic[S, I]):
         prediction before and after; it is blended out of :attr:`display` over ``smoothing`` seconds, or
         snapped if over ``snap_distance``.  An ack older than one already reconciled is stale (packets
         reordered) and ignored, returning 0.0; an equal ack is applied (the server state may have moved
-        for other reasons).  Raises ``TypeError`` if ``last_applied_seq`` is not an int, ``ValueError``
-        if it is negative or larger than any seq handed out (the server is confused or this predictor is
-        from an older connection).
+        for other reasons).  Raises ``InvalidType`` (also a ``TypeError``) if ``last_applied_seq`` is not
+        an int, ``InvalidArgument`` (a ``ValueError``) if it is negative or larger than any seq handed out
+        (the server is confused or this predictor is from an older connection).
         """
         if isinstance(last_applied_seq, bool) or not isinstance(last_applied_seq, int):
-            raise TypeError(f"last_applied_seq must be an int, got {type(last_applied_seq).__name__}")
+            raise InvalidType(f"last_applied_seq must be an int, got {describe(last_applied_seq)}")
         if last_applied_seq < 0 or last_applied_seq > self._seq:
-            raise ValueError(f"last_applied_seq {last_applied_seq} is outside 0..{self._seq} (inputs sent)")
+            raise InvalidArgument(
+                f"last_applied_seq {last_applied_seq} is outside 0..{self._seq} (the inputs sent so far)"
+            )
         if last_applied_seq < self._acked:
             return 0.0
         self._acked = last_applied_seq
@@ -250,10 +252,11 @@ class Predictor(Generic[S, I]):
         return tuple(o * weight for o in self._offset)
 
     def advance_display(self, dt: float) -> None:
-        """Let ``dt`` seconds of the display correction fade.  Raises ``ValueError`` if ``dt < 0``."""
-        dt = _check_number(dt, "dt")
-        if dt < 0:
-            raise ValueError(f"dt must be >= 0, got {dt!r}")
+        """Let ``dt`` seconds of the display correction fade.
+
+        Raises ``InvalidArgument`` if ``dt`` is negative or not finite (``InvalidType`` if not a number).
+        """
+        dt = check_number(dt, "dt", minimum=0.0, what="a number of seconds")
         if self._offset is None:
             return
         self._fade += dt

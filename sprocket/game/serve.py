@@ -1,4 +1,6 @@
-"""Run a GameServer subclass headless: ``python -m sprocket.game.serve module:Class [--port P]``.
+"""Run a GameServer subclass headless: ``sprocket serve module:Class [--port P]``.
+
+Also ``python -m sprocket.game.serve module:Class``.
 
 A separate module from :mod:`sprocket.game.server` so that ``python -m`` does not load the server
 module twice (once as the package's, once as ``__main__``).  Never imports pygame.
@@ -19,10 +21,15 @@ from .server import GameServer
 __all__ = ["load_class", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sprocket.game.serve module:ServerClass [--host H] [--port P] [--duration S]``."""
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """``sprocket serve module:ServerClass [--host H] [--port P] [--duration S]``; returns the exit status.
+
+    ``prog`` is the command's name in help and errors.  Raises SystemExit for bad arguments or a class
+    that cannot be imported.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m sprocket.game.serve", description="Run a sprocket GameServer subclass headless."
+        prog=prog or "python -m sprocket.game.serve",
+        description="Run a sprocket GameServer subclass headless.",
     )
     parser.add_argument(
         "server", help="the GameServer subclass, as module:Class (e.g. demos.hockey:HockeyServer)"

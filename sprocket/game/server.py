@@ -15,24 +15,23 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sprocket import DEFAULT_PORT, Client, EncodedPacket, Joined, Left, Packet, PacketTooLarge, Servo
 from sprocket.errors import InvalidArgument
 
+from ._checks import InvalidType, check_callable, check_count, check_number, describe
 from .clock import TickSchedule
 from .entity import Entity
 from .hooks import check_hooks
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
+from .prediction import Rule, run_rule
 from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["GameServer", "Player", "ServerStats"]
-
-Rule = Callable[[Any, Any, float], Any]
 
 HOOKS = {
     "on_join": ("client",),
@@ -84,10 +83,14 @@ class ServerStats:
 class GameServer:
     """Subclass this to write your game's authoritative server.  It runs headless (no pygame).
 
-    Hooks (all optional; a misspelled ``on_*`` method or a hook with the wrong parameters raises
-    :class:`~sprocket.game.hooks.HookError` when the class is defined):
+    Hooks (all optional).  When your class is defined, a hook with the wrong parameters, an unknown
+    ``on_*`` method or a near-miss of a hook's name (``simulat``, ``on_jion``) raises
+    :class:`~sprocket.game.HookError` naming it and the hook; declare a method of your own that trips
+    the check with :func:`~sprocket.game.not_a_hook`.
 
     * ``on_join(client)`` — a client joined: spawn its entity and call ``self.control(client, id)``.
+      ``client`` is its :class:`~sprocket.Client` handle (``client.id``, ``client.name``; on the client
+      side, the matching hook is ``on_player_join(player)``, whose ``player.id`` is this ``client.id``).
     * ``on_leave(client, reason)`` — it left: despawn what it owned.
     * ``on_input(client, input)`` — one input of a client.  The default applies the game rule
       (``rule(state, input, dt)``) to the entity the client controls, exactly as the client predicted it.
@@ -96,14 +99,22 @@ class GameServer:
 
     Args:
         servo: a Servo to use; by default one is made from ``host``, ``port`` and ``servo_options``.
-        tick_rate: simulation steps per second (default 60).
-        snapshot_rate: snapshots per second sent to each client (default 20; at most ``tick_rate``).
+        tick_rate: simulation steps per second (default: the class attribute, 60).
+        snapshot_rate: snapshots per second sent to each client (default: the class attribute, 20; at
+            most ``tick_rate``).
         rule: the game rule ``rule(state, input, dt) -> state`` shared with the clients (or set ``rule``
             as a class attribute: ``rule = staticmethod(step)``).
-        max_inputs_per_tick: inputs applied per client per tick at most (bursts wait, spam is bounded).
+
+    Class attributes (set them in your subclass): ``tick_rate``, ``snapshot_rate``, ``rule``;
+    ``max_inputs_per_tick`` (3: inputs applied per client per tick at most, so bursts wait and spam is
+    bounded), ``max_queued_inputs`` (30: inputs queued per client; past that the oldest are dropped) and
+    ``max_catch_up`` (5: due ticks run back to back when the loop has fallen behind; the rest are
+    skipped).
 
     Raises:
-        ValueError: a rate is not positive.
+        InvalidArgument: a rate is not a finite number > 0, one of the ``max_*`` attributes is not an int
+            >= 1, or ``rule`` is not callable or ``servo`` not a Servo (``InvalidType``, also a
+            ``TypeError``, for those and other wrong types).
         ConnectionFailed: the Servo cannot bind.
     """
 
@@ -116,7 +127,7 @@ class GameServer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        check_hooks(cls, HOOKS)
+        check_hooks(cls, HOOKS, base="GameServer")
 
     def __init__(
         self,
@@ -129,12 +140,18 @@ class GameServer:
         rule: Rule | None = None,
         **servo_options: Any,
     ) -> None:
-        self.tick_rate = float(tick_rate or self.tick_rate)
-        self.snapshot_rate = float(min(snapshot_rate or self.snapshot_rate, self.tick_rate))
-        if not (self.tick_rate > 0 and self.snapshot_rate > 0):
-            raise InvalidArgument("tick_rate and snapshot_rate must be > 0")
+        rate = self.tick_rate if tick_rate is None else tick_rate
+        self.tick_rate = check_number(rate, "tick_rate", positive=True, what="a number of ticks per second")
+        snap = self.snapshot_rate if snapshot_rate is None else snapshot_rate
+        snap = check_number(snap, "snapshot_rate", positive=True, what="a number of snapshots per second")
+        self.snapshot_rate = min(snap, self.tick_rate)
+        for name in ("max_inputs_per_tick", "max_queued_inputs", "max_catch_up"):
+            check_count(getattr(self, name), name)
         if rule is not None:
             self.rule = rule
+        check_callable(self.rule, "rule", optional=True)
+        if servo is not None and not isinstance(servo, Servo):
+            raise InvalidType(f"servo must be a sprocket.Servo, got {describe(servo)}")
         self.dt = 1.0 / self.tick_rate
         self.servo = servo if servo is not None else Servo(host, port, **servo_options)
         self.world = World()
@@ -161,7 +178,7 @@ class GameServer:
         if self.rule is None or player is None or player.entity is None or player.entity not in self.world:
             return
         state = self.world[player.entity]
-        _assign(state, self.rule(state.copy(), input, self.dt))
+        _assign(state, run_rule(self.rule, state.copy(), input, self.dt, name=f"{type(self).__name__}.rule"))
 
     def on_packet(self, client: Client, packet: Packet) -> None:
         """A packet of yours (not a game-layer message) arrived from ``client``."""
@@ -174,10 +191,18 @@ class GameServer:
     def control(self, client: Client, entity_id: int | None) -> None:
         """Make ``client`` the controller of ``entity_id`` (its inputs drive it; it predicts it locally).
 
+        ``entity_id`` None: it controls nothing (a spectator).
+
         Raises:
-            KeyError: the client is not in the game.
+            InvalidArgument: the client is not in the game (it left, or is not one of this server's), or
+                ``entity_id`` is not an int or None (``InvalidType``, also a ``TypeError``).
         """
-        self.players[client].entity = entity_id
+        if entity_id is not None and (not isinstance(entity_id, int) or isinstance(entity_id, bool)):
+            raise InvalidType(f"entity_id must be an int or None, got {describe(entity_id)}")
+        player = self.players.get(client)
+        if player is None:
+            raise InvalidArgument(f"client must be a client in the game, got {describe(client)}")
+        player.entity = entity_id
 
     def controller(self, entity_id: int) -> Client | None:
         """The client controlling ``entity_id``, or None."""
@@ -202,7 +227,10 @@ class GameServer:
         Ctrl-C (KeyboardInterrupt) in this thread stops it quietly.  Exceptions from ``simulate`` and the
         join/leave hooks propagate (after the server is closed): a bug stops the server loudly.  (An
         exception from ``on_input``/``on_packet`` only disconnects the client that sent the input.)
+        Raises ``InvalidArgument`` if ``duration`` is negative or not finite (None runs until stopped).
         """
+        if duration is not None:
+            check_number(duration, "duration", minimum=0.0, what="a number of seconds")
         start = time.monotonic()
         schedule = TickSchedule(self.tick_rate, start, max_catch_up=self.max_catch_up)
         end = start + duration if duration is not None else math.inf
@@ -249,7 +277,12 @@ class GameServer:
         return self.servo.port
 
     def step(self, now: float | None = None) -> None:
-        """Run exactly one tick at server time ``now`` (default: the monotonic clock).  Tests drive this."""
+        """Run exactly one tick at server time ``now`` (default: the monotonic clock).  Tests drive this.
+
+        Raises ``InvalidArgument`` if ``now`` is not finite (``InvalidType`` if not a number).
+        """
+        if now is not None:
+            now = check_number(now, "now", what="a number of seconds")
         began = time.perf_counter()
         self.time = time.monotonic() if now is None else now
         self._network()
@@ -365,7 +398,5 @@ class GameServer:
 def _assign(target: Entity, source: Entity) -> None:
     # The rule works on a copy (as on the client); copy the result back into the stored entity, which
     # stays the same object so references held by simulate() remain valid.
-    if source is None:
-        raise TypeError("the game rule returned None; it must return the new state")
     for name, value in source.to_fields().items():
         setattr(target, name, value)

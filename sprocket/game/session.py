@@ -1,11 +1,12 @@
 """One command for a local multiplayer session: a headless server, N game windows and M bots.
 
-    python -m sprocket.game.session demos.hockey --windows 2 --bots 1 --lag 120 --jitter 20
+    sprocket session --windows 2 --bots 1 --lag 120 --jitter 20       # the bundled demo
+    python -m sprocket.game.session yourgame --windows 2              # any game module
 
 Works with any game module that defines ``Server`` (a GameServer subclass), ``Game`` (a NetworkedGame
 subclass) and, for ``--bots``, ``Bot`` (a GameBot subclass).  Every part runs in its own process, as it
 would on separate machines; with ``--lag``/``--jitter`` each client talks through its own
-:class:`~sprocket.netsim.LagProxy`.  Windows are placed side by side.  Closing every window (or Ctrl-C)
+:class:`~sprocket.testing.LagProxy`.  Windows are placed side by side.  Closing every window (or Ctrl-C)
 ends the session and stops everything it started.
 """
 
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from sprocket.netsim import LagProxy
+from sprocket.testing.lag import LagProxy
 
 __all__ = ["main"]
 
@@ -58,13 +59,26 @@ def _role(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run the session (or, with the hidden ``--role``, one part of it)."""
+def main(argv: Sequence[str] | None = None, prog: str | None = None, default_game: str | None = None) -> int:
+    """Parse the command line and run the session (or, with the hidden ``--role``, one part of it).
+
+    ``prog`` is the command's name in help and errors; with ``default_game`` (a module name) the game
+    argument may be left out.  Returns the exit status; SystemExit for bad arguments or a game module
+    that lacks ``Server``/``Game``/``Bot``.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m sprocket.game.session",
+        prog=prog or "python -m sprocket.game.session",
         description="Start a headless server plus game windows and bots on this machine, ready to play.",
     )
-    parser.add_argument("game", help="the game module, e.g. demos.hockey (defines Server, Game, Bot)")
+    if default_game is None:
+        parser.add_argument("game", help="the game module, e.g. demos.hockey (defines Server, Game, Bot)")
+    else:
+        parser.add_argument(
+            "game",
+            nargs="?",
+            default=default_game,
+            help=f"the game module, which defines Server, Game and Bot (default: {default_game})",
+        )
     parser.add_argument("--windows", type=int, default=2, help="game windows to open (default 2)")
     parser.add_argument("--bots", type=int, default=0, help="headless bots to add (default 0)")
     parser.add_argument(

@@ -23,7 +23,8 @@ an unknown entity type or field, a delta against a base the receiver does not ha
 fields) must be finite numbers, ``int`` fields ints, ``bool`` fields bools, ``str`` fields strs; fields
 with any other annotation are passed through unchecked.
 
-This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only.
+This module must never import pygame, touch sockets or threads, or read a clock.  Standard library only
+(and :mod:`sprocket.errors` for its exceptions).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from sprocket.errors import SprocketError
+from sprocket.errors import InvalidArgument, SprocketError
 
+from ._checks import InvalidType, check_count, check_number, describe
 from .entity import Entity, EntityError, entity_type, field_kinds
 
 __all__ = [
@@ -92,20 +94,21 @@ class World(Mapping[int, Entity]):
     def spawn(self, entity: Entity, id: int | None = None) -> int:
         """Add ``entity`` under ``id`` (or the next free automatic id) and return the id.
 
-        Raises ``TypeError`` if ``entity`` is not an :class:`Entity` or ``id`` not an int; ``ValueError``
+        Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if
+        ``entity`` is not an :class:`Entity` or ``id`` not an int; ``InvalidArgument`` (a ``ValueError``)
         if ``id`` is already in use.
         """
         if not isinstance(entity, Entity):
-            raise TypeError(f"spawn() needs an Entity, got {type(entity).__name__}")
+            raise InvalidType(f"entity must be an Entity, got {describe(entity)}")
         if id is None:
             while self._next_id in self._entities:
                 self._next_id += 1
             id = self._next_id
             self._next_id += 1
         elif not _is_int(id):
-            raise TypeError(f"entity id must be an int, got {type(id).__name__}")
+            raise InvalidType(f"id must be an int, got {describe(id)}")
         elif id in self._entities:
-            raise ValueError(f"entity id {id} is already in use (by {self._entities[id]!r})")
+            raise InvalidArgument(f"id {id} is already in use (by {self._entities[id]!r})")
         self._entities[id] = entity
         return id
 
@@ -138,16 +141,13 @@ class World(Mapping[int, Entity]):
     def snapshot(self, tick: int, time: float) -> Snapshot:
         """Return a :class:`Snapshot` of copies of every entity, stamped ``tick`` and server ``time``.
 
-        Raises ``TypeError`` if ``tick`` is not an int or ``time`` not a number, ``ValueError`` if ``time``
-        is not finite.
+        Raises ``InvalidType`` (also a ``TypeError``) if ``tick`` is not an int or ``time`` not a number,
+        ``InvalidArgument`` (a ``ValueError``) if ``time`` is not finite.
         """
         if not _is_int(tick):
-            raise TypeError(f"tick must be an int, got {type(tick).__name__}")
-        if isinstance(time, bool) or not isinstance(time, (int, float)):
-            raise TypeError(f"time must be a number, got {type(time).__name__}")
-        if not math.isfinite(time):
-            raise ValueError(f"time must be finite, got {time!r}")
-        return Snapshot(tick, float(time), {i: e.copy() for i, e in self._entities.items()})
+            raise InvalidType(f"tick must be an int, got {describe(tick)}")
+        time = check_number(time, "time", what="a number of seconds")
+        return Snapshot(tick, time, {i: e.copy() for i, e in self._entities.items()})
 
 
 def encode_snapshot(new: Snapshot, base: Snapshot | None) -> dict[str, Any]:
@@ -155,12 +155,13 @@ def encode_snapshot(new: Snapshot, base: Snapshot | None) -> dict[str, Any]:
 
     The receiver must decode it with the same ``base`` (it is named by tick in the ``"base"`` key).
     Field values are passed through as they are, so they must be something the network codec can send.
-    Raises ``TypeError`` if ``new`` or ``base`` is not a :class:`Snapshot`.
+    Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if ``new``
+    or ``base`` is not a :class:`Snapshot`.
     """
     if not isinstance(new, Snapshot):
-        raise TypeError(f"encode_snapshot() needs a Snapshot, got {type(new).__name__}")
+        raise InvalidType(f"new must be a Snapshot, got {describe(new)}")
     if base is not None and not isinstance(base, Snapshot):
-        raise TypeError(f"base must be a Snapshot or None, got {type(base).__name__}")
+        raise InvalidType(f"base must be a Snapshot or None, got {describe(base)}")
     old: Mapping[int, Entity] = base.entities if base is not None else {}
     spawn: list[list[Any]] = []
     change: list[list[Any]] = []
@@ -345,25 +346,23 @@ class SnapshotHistory:
     """The most recent ``capacity`` snapshots, by tick: delta baselines for a server or a client.
 
     Adding a tick that is already held replaces it; when full, the oldest tick is evicted.
-    Raises ``ValueError`` if ``capacity < 1``, ``TypeError`` if it is not an int.
+    Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) if ``capacity < 1``;
+    ``InvalidType`` (also a ``TypeError``) if it is not an int.
     """
 
     def __init__(self, capacity: int = 64) -> None:
-        if not _is_int(capacity):
-            raise TypeError(f"capacity must be an int, got {type(capacity).__name__}")
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
+        self.capacity = check_count(capacity, "capacity")
         self._by_tick: dict[int, Snapshot] = {}
         self._latest: Snapshot | None = None
 
     def add(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` (replacing one with the same tick), evicting the oldest tick if over capacity.
 
-        Raises ``TypeError`` if ``snapshot`` is not a :class:`Snapshot`.
+        Raises ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``) if ``snapshot`` is not a
+        :class:`Snapshot`.
         """
         if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"add() needs a Snapshot, got {type(snapshot).__name__}")
+            raise InvalidType(f"snapshot must be a Snapshot, got {describe(snapshot)}")
         self._by_tick[snapshot.tick] = snapshot
         if len(self._by_tick) > self.capacity:
             del self._by_tick[min(self._by_tick)]

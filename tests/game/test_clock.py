@@ -180,13 +180,19 @@ def test_schedule_rejects_non_finite_now() -> None:
 def test_schedule_never_runs_a_tick_early(rate: float, cap: int, waits: list[float]) -> None:
     sched = TickSchedule(rate, start=0.0, max_catch_up=cap)
     now = 0.0
+    handed_out = 0
     for wait in waits:
         now += wait
-        before = sched.tick + sched.skipped
+        skipped_before = sched.skipped
         n = sched.due(now)
         assert 0 <= n <= cap
+        handed_out += n
+        assert sched.tick == handed_out  # tick counts exactly the ticks due() returned
         # The last tick handed out was due by now, and the next one is not yet due.
         if n:
             assert (sched.tick + sched.skipped - 1) / rate <= now + 1e-9
         assert sched.next_deadline > now - 1e-9
-        assert sched.tick + sched.skipped >= before
+        # Slots are skipped only when more than max_catch_up were due, and then exactly cap ticks run.
+        if sched.skipped != skipped_before:
+            assert sched.skipped > skipped_before and n == cap
+            assert sched.overruns >= 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import pytest
 
@@ -265,15 +264,3 @@ def test_extrapolate_continues_floats_and_holds_discrete() -> None:
         extrapolate(a, b, math.inf)
     with pytest.raises(ValueError):
         extrapolate(a, Plain(), 2.0)  # type: ignore[type-var]
-
-
-def test_blend_is_fast_enough_for_a_frame() -> None:
-    # ~100 entities at 60 FPS: a second's worth must take well under a second (typically ~10 ms).
-    a = [Player(x=float(i), heading=float(i)) for i in range(100)]
-    b = [Player(x=float(i) + 1, heading=float(i) + 3) for i in range(100)]
-    start = time.perf_counter()
-    for frame in range(60):
-        t = frame / 60
-        for ea, eb in zip(a, b, strict=True):
-            blend(ea, eb, t)
-    assert time.perf_counter() - start < 0.5

@@ -20,7 +20,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from sprocket import Left, Servo
+from sprocket import Disconnected, Left, Packet, Servo, Sprocket
 from sprocket.protocol import BYE, CHALLENGE, DATA, HELLO, PING, PONG, PROTOCOL_VERSION, WELCOME, frame
 from tests.conftest import collect, wait_until
 from tests.hostile.conftest import Reliability
@@ -258,16 +258,45 @@ def test_forged_pongs_cannot_poison_rtt(servo: Servo, reliability: Reliability) 
     assert rtt is None or (math.isfinite(rtt) and 0 <= rtt <= age)
 
 
-def test_tiny_announced_packet_limit_cannot_make_server_code_raise(servo: Servo) -> None:
-    # errors.py: "A remote peer's misbehaviour never raises in your thread".
-    with RawPeer(servo.port) as peer:
-        peer.read_frame(CHALLENGE)
-        peer.send_frame(HELLO, hello_body(max_packet_size=1))
-        peer.read_until_closed(0.3)  # WELCOME (or a refusal)
-        servo.get()
-        for client in servo.clients:
-            client.send(hello="world")  # the game's ordinary reply to a new player
-        servo.sendall(tick=1)
+@pytest.mark.parametrize("how", ["client.send", "servo.sendall"])
+def test_a_packet_over_a_clients_announced_limit_disconnects_only_that_client(servo: Servo, how: str) -> None:
+    # errors.py: "A remote peer's misbehaviour never raises in your thread".  A client may announce a
+    # smaller max_packet_size than the server's (any limit >= 1024 is valid); a packet over it must not
+    # raise in the game's thread, and must not vanish silently either: that one client is told why and
+    # disconnected (code "limit"), everyone else receives the packet and carries on.
+    small = Sprocket("127.0.0.1", servo.port, name="small", max_packet_size=1024, timeout=5.0)
+    big = Sprocket("127.0.0.1", servo.port, name="big", timeout=5.0)
+    try:
+        small.wait_connected(5)
+        big.wait_connected(5)
+        wait_until(lambda: servo.get() is not None and len(servo.clients) == 2, 5, "both clients to join")
+        by_name = {client.name: client for client in servo.clients}
+        blob = b"x" * 4096  # under the server's 64 KiB limit, over the small client's 1 KiB
+        if how == "client.send":
+            by_name["small"].send(blob=blob)
+            by_name["big"].send(blob=blob)
+        else:
+            servo.sendall(blob=blob)
+        seen: list[Any] = []
+        wait_until(
+            lambda: seen.extend(small.events()) or any(isinstance(e, Disconnected) for e in seen),
+            5,
+            "the small client to be disconnected",
+        )
+        assert not [e for e in seen if isinstance(e, Packet)], "the oversize packet reached it anyway"
+        (gone,) = [e for e in seen if isinstance(e, Disconnected)]
+        assert gone.code == "limit", gone
+        assert "max_packet_size" in gone.reason and "1024" in gone.reason, gone
+        left = wait_until(lambda: [e for e in servo.events() if isinstance(e, Left)], 5, "the leave")
+        assert [(e.client, e.code) for e in left] == [(by_name["small"], "limit")]
+        assert "1024" in left[0].reason
+        assert collect(big, 1) == [{"blob": blob}]
+        servo.sendall(after="that")  # the server and the other client carry on
+        assert collect(big, 1) == [{"after": "that"}]
+        assert big.connected and [c.name for c in servo.clients] == ["big"]
+    finally:
+        small.close()
+        big.close()
 
 
 def test_a_legal_but_maximum_size_packet_passes(servo: Servo) -> None:

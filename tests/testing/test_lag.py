@@ -1,4 +1,5 @@
-"""Tests for sprocket.netsim: a lag/jitter/stall simulating TCP relay.
+"""Tests for sprocket.testing.lag (LagProxy, also importable as sprocket.netsim): a lag/jitter/stall
+simulating TCP relay, and its command line (``sprocket netsim``, ``python -m sprocket.netsim``).
 
 Real sockets on 127.0.0.1 (port 0). No test synchronises with time.sleep: waits are
 socket timeouts or ``wait_until`` deadline polls. Timing assertions are lower bounds only.
@@ -22,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from sprocket import netsim
-from sprocket.netsim import LagProxy
+from sprocket import ClosedError, InvalidArgument
+from sprocket.testing import LagProxy, lag
+from sprocket.testing import wait_until as kit_wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -35,15 +37,9 @@ IO_TIMEOUT = 10.0
 # --------------------------------------------------------------------------- helpers
 
 
-def wait_until(pred: Callable[[], object], timeout: float = IO_TIMEOUT) -> bool:
-    """Poll ``pred`` until it is true or ``timeout`` passes; return its last truthiness."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if pred():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(pred())
-        time.sleep(0.005)
+def wait_until(pred: Callable[[], object], timeout: float = IO_TIMEOUT) -> object:
+    """The kit's wait_until with this file's longer default deadline (fails the test on timeout)."""
+    return kit_wait_until(pred, timeout, "the relay")
 
 
 def count_fds() -> int:
@@ -190,7 +186,7 @@ def sockets() -> Iterator[list[socket.socket]]:
         sock.close()
 
 
-def only_connection(proxy: LagProxy) -> netsim.RelayedConnection:
+def only_connection(proxy: LagProxy) -> lag.RelayedConnection:
     assert wait_until(lambda: len(proxy.connections) == 1)
     return proxy.connections[0]
 
@@ -202,20 +198,20 @@ def only_connection(proxy: LagProxy) -> netsim.RelayedConnection:
     "kwargs", [{"lag": -0.1}, {"jitter": -1.0}, {"lag": float("nan")}, {"jitter": float("inf")}]
 )
 def test_constructor_rejects_bad_conditions(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument):
         LagProxy(HOST, 9, **kwargs)
 
 
 def test_set_and_stall_validate_arguments(echo: Server) -> None:
     with LagProxy(HOST, echo.port, lag=0.05) as proxy:
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument):
             proxy.set(lag=-1)
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument):
             proxy.set(lag=0.2, jitter=-1)
         assert proxy.lag == 0.05  # a rejected set() changes nothing
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument):
             proxy.stall(-0.5)
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument):
             proxy.stall(0.1, direction="sideways")
 
 
@@ -369,7 +365,7 @@ def test_slow_consumer_gets_back_pressure(
     make_server: Callable[..., Server], sockets: list[socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cap = 256 * 1024
-    monkeypatch.setattr(netsim, "MAX_QUEUED_BYTES", cap)
+    monkeypatch.setattr(lag, "MAX_QUEUED_BYTES", cap)
     payload = os.urandom(8 * 1024 * 1024)
 
     def push(conn: socket.socket) -> None:
@@ -469,7 +465,7 @@ def test_close_leaves_no_thread_and_no_fds(echo: Server) -> None:
         client.close()
     assert wait_until(lambda: len(echo.outcomes) == 3)  # the server's sockets are closed too
     assert wait_until(lambda: count_fds() == before), (count_fds(), before)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ClosedError):
         proxy.start()
 
 
@@ -482,9 +478,16 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def test_cli_help() -> None:
+def test_the_old_name_is_the_same_proxy() -> None:
+    from sprocket import netsim
+
+    assert netsim.LagProxy is LagProxy and netsim.RelayedConnection is lag.RelayedConnection
+
+
+@pytest.mark.parametrize("command", [["sprocket.netsim"], ["sprocket", "netsim"]], ids=" ".join)
+def test_cli_help(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sprocket.netsim", "--help"],
+        [sys.executable, "-m", *command, "--help"],
         cwd=ROOT,
         env=cli_env(),
         capture_output=True,
@@ -501,7 +504,8 @@ def test_cli_relays_and_exits_cleanly_on_ctrl_c(echo: Server) -> None:
         [
             sys.executable,
             "-m",
-            "sprocket.netsim",
+            "sprocket",
+            "netsim",
             "--target",
             f"{HOST}:{echo.port}",
             "--listen",

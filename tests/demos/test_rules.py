@@ -1,0 +1,164 @@
+"""Sprocket Hockey's scoring, checked against the demo's documented sides, not against the clients' agreement.
+
+rules.py: "side 0 plays on the left (blue), 1 on the right (red)", and a mallet stays on its own half, so
+side 0 defends the goal in the left wall and side 1 the goal in the right wall.  A puck that enters a goal
+is a point for the side that does *not* defend it.  Both goals are tried, at the rule and in the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from demos.hockey.rules import (
+    CENTER_X,
+    CENTER_Y,
+    HOME_X,
+    LEFT,
+    LEFT_SIDE,
+    PUCK_R,
+    RIGHT,
+    RIGHT_SIDE,
+    WIN_SCORE,
+    Mallet,
+    Puck,
+    advance_puck,
+    move,
+)
+from demos.hockey.server import HockeyServer
+from sprocket import Servo, Sprocket
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.timeout(30)
+
+GOALS = {"left": LEFT, "right": RIGHT}  # the wall each goal mouth is in
+
+
+def defender(goal: str) -> int:
+    """The side whose mallet can reach ``goal``'s wall (each mallet is kept on its own half)."""
+    wall = GOALS[goal]
+    sides = []
+    for side in (LEFT_SIDE, RIGHT_SIDE):
+        mallet = Mallet(x=HOME_X[side], y=CENTER_Y, side=side)
+        push = {"x": -1.0 if wall < CENTER_X else 1.0}
+        for _ in range(120):
+            mallet = move(mallet, push, 1 / 60)
+        if abs(mallet.x - wall) < CENTER_X / 2:
+            sides.append(side)
+    (side,) = sides
+    return side
+
+
+def other(side: int) -> int:
+    return RIGHT_SIDE if side == LEFT_SIDE else LEFT_SIDE
+
+
+def test_the_documented_sides() -> None:
+    # Side 0 plays (and defends) on the left, side 1 on the right.
+    assert defender("left") == LEFT_SIDE == 0
+    assert defender("right") == RIGHT_SIDE == 1
+    assert HOME_X[LEFT_SIDE] < CENTER_X < HOME_X[RIGHT_SIDE]
+
+
+def shot_at(goal: str) -> Puck:
+    """A puck just in front of ``goal``, in the middle of its mouth, heading in."""
+    if goal == "left":
+        return Puck(x=LEFT + PUCK_R + 20, y=CENTER_Y + 30, vx=-700.0, vy=0.0)
+    return Puck(x=RIGHT - PUCK_R - 20, y=CENTER_Y - 30, vx=700.0, vy=0.0)
+
+
+@pytest.mark.parametrize("goal", ["left", "right"])
+def test_the_rule_credits_the_side_that_does_not_defend_the_goal(goal: str) -> None:
+    puck = shot_at(goal)
+    events: list[tuple[str, float, float]] = []
+    for _ in range(60):
+        events = advance_puck(puck, [], 1 / 60)
+        if any(kind == "goal" for kind, _, _ in events):
+            break
+    goals = [e for e in events if e[0] == "goal"]
+    assert goals == [("goal", other(defender(goal)), 0.0)]
+
+
+@pytest.mark.parametrize("goal", ["left", "right"])
+def test_a_shot_just_outside_the_mouth_bounces_off_the_wall(goal: str) -> None:
+    puck = shot_at(goal)
+    puck.y = CENTER_Y + 140  # beside the goal mouth (90 px either side of the centre line)
+    events: list[tuple[str, float, float]] = []
+    for _ in range(60):
+        events += advance_puck(puck, [], 1 / 60)
+    assert not [e for e in events if e[0] == "goal"]
+    assert any(kind == "wall" and x == GOALS[goal] for kind, x, _ in events)
+    assert (puck.vx > 0) == (goal == "left")  # coming back out
+
+
+@pytest.fixture
+def hockey() -> Iterator[tuple[HockeyServer, Sprocket]]:
+    """A HockeyServer stepped by the test (no thread), with one player: "blue", on the left."""
+    server = HockeyServer(Servo("127.0.0.1", 0))
+    player = Sprocket("127.0.0.1", server.port, name="blue", app="sprocket-hockey-1")
+    try:
+        player.wait_connected(5)
+        wait_until(lambda: server.step() or server.match.left_name == "blue", 5, "the player to take a side")
+        yield server, player
+    finally:
+        player.close()
+        server.close()
+
+
+def score(server: HockeyServer, goal: str) -> None:
+    """Put the puck in front of ``goal`` during play and step the server until the goal is given."""
+    shot = shot_at(goal)
+    server.match.phase = "play"
+    server.still = 0.0
+    for name in ("x", "y", "vx", "vy"):
+        setattr(server.puck, name, getattr(shot, name))
+    for _ in range(60):
+        server.step()
+        if server.match.phase != "play":
+            return
+    pytest.fail(f"no goal after a second of the puck heading into the {goal} goal")
+
+
+def goal_sounds(player: Sprocket, count: int) -> list[Any]:
+    got: list[Any] = []
+    wait_until(
+        lambda: got.extend(p for p in player.get() if p.get("sfx") in ("goal", "win")) or len(got) >= count,
+        5,
+        f"{count} goal announcements",
+    )
+    return got
+
+
+@pytest.mark.parametrize("goal", ["left", "right"])
+def test_the_server_gives_the_point_to_the_side_that_did_not_concede(
+    hockey: tuple[HockeyServer, Sprocket], goal: str
+) -> None:
+    server, player = hockey
+    mallet = server.mallets[LEFT_SIDE]  # the first player takes the left, as documented
+    assert mallet.x < CENTER_X and server.match.left_name == "blue"
+    scorer = other(defender(goal))
+    score(server, goal)
+    match = server.match
+    assert (match.left, match.right) == ((1, 0) if scorer == LEFT_SIDE else (0, 1))
+    assert match.phase == "goal" and match.winner == -1
+    (announced,) = goal_sounds(player, 1)
+    assert announced.sfx == "goal" and announced.side == scorer
+    # The puck is served on the side of the player who conceded.
+    assert (server.puck.x < CENTER_X) == (defender(goal) == LEFT_SIDE)
+    assert server.puck.vx == server.puck.vy == 0.0
+
+
+def test_the_winner_is_the_side_that_reaches_seven(hockey: tuple[HockeyServer, Sprocket]) -> None:
+    server, player = hockey
+    match = server.match
+    match.left, match.right = WIN_SCORE - 1, WIN_SCORE - 1
+    score(server, "left")  # the right side scores its seventh
+    assert (match.left, match.right) == (WIN_SCORE - 1, WIN_SCORE)
+    assert match.phase == "over" and match.winner == RIGHT_SIDE
+    match.left, match.right, match.winner = WIN_SCORE - 1, 0, -1
+    score(server, "right")  # the left side scores its seventh
+    assert (match.left, match.right) == (WIN_SCORE, 0)
+    assert match.phase == "over" and match.winner == LEFT_SIDE
+    assert [p.sfx for p in goal_sounds(player, 2)] == ["win", "win"]

@@ -1,0 +1,84 @@
+"""The ``sprocket`` command from a clone: subcommands, their help, lazy imports, the demo found in place."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sprocket(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    return subprocess.run(
+        [sys.executable, "-m", "sprocket", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_help_lists_every_subcommand_and_each_has_its_own_help() -> None:
+    listing = sprocket("--help")
+    assert listing.returncode == 0, listing.stderr
+    for command in ("play", "serve", "session", "netsim"):
+        assert re.search(rf"^\s+{command}\s+\S", listing.stdout, re.M), listing.stdout
+        own = sprocket(command, "--help")
+        assert own.returncode == 0, own.stderr
+        assert f"usage: python -m sprocket {command}" in own.stdout
+
+
+def test_play_keeps_the_demo_options_and_session_defaults_to_the_demo() -> None:
+    play = sprocket("play", "--help").stdout
+    for option in (
+        "--host",
+        "--join",
+        "--server",
+        "--bot",
+        "--lag",
+        "--jitter",
+        "--port",
+        "--name",
+        "--frames",
+    ):
+        assert option in play
+    assert re.search(r"default:\s+(sprocket\.)?demos\.hockey", sprocket("session", "--help").stdout)
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = sprocket("fly")
+    assert result.returncode == 2
+    assert "invalid choice: 'fly'" in result.stderr
+
+
+def test_help_imports_neither_pygame_nor_the_game_layer() -> None:
+    code = (
+        "import sys\n"
+        "from sprocket.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m == 'pygame' or m.startswith('sprocket.game')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_serve_runs_a_server_class_named_on_the_command_line() -> None:
+    result = sprocket(
+        "serve", "demos.hockey:HockeyServer", "--host", "127.0.0.1", "--port", "0", "--duration", "0.3"
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"HockeyServer listening on 127\.0\.0\.1:\d+", result.stdout)
+
+
+def test_play_runs_the_demo_headless_and_its_window_connects() -> None:
+    result = sprocket("play", "--frames", "90", "-v")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"(?<!dis)connected to 127\.0\.0\.1:\d+", result.stderr), result.stderr
