@@ -26,6 +26,19 @@ def _builtin_exception(name: str) -> bool:
     return isinstance(value, type) and issubclass(value, BaseException)
 
 
+def _raised_name(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Name):
+        return target.id
+    if (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "builtins"
+    ):
+        return target.attr  # raise builtins.ValueError(...)
+    return None
+
+
 def offending_raises(source: str) -> list[tuple[int, str]]:
     """(line, exception name) of every raise of a built-in exception not allowed by the rule above."""
     found: list[tuple[int, str]] = []
@@ -36,8 +49,7 @@ def offending_raises(source: str) -> list[tuple[int, str]]:
                 visit(child, child.name)
                 continue
             if isinstance(child, ast.Raise) and child.exc is not None:
-                target = child.exc.func if isinstance(child.exc, ast.Call) else child.exc
-                name = target.id if isinstance(target, ast.Name) else None
+                name = _raised_name(child.exc)
                 if name is not None and _builtin_exception(name):
                     allowed = (name == "AttributeError" and function in ATTRIBUTE_PROTOCOL) or name in (
                         "SystemExit",
@@ -58,6 +70,16 @@ def test_the_check_finds_a_planted_builtin_raise() -> None:
     assert offending_raises(protocol) == []
     elsewhere = "def g():\n    raise AttributeError('x')\n"
     assert offending_raises(elsewhere) == [(2, "AttributeError")]
+    spelled = (
+        "import builtins\n"
+        "def h(e):\n"
+        "    try:\n"
+        "        pass\n"
+        "    except OSError as e:\n"
+        "        raise e\n"  # a caught exception: fine
+        "    raise builtins.RuntimeError\n"  # flagged
+    )
+    assert offending_raises(spelled) == [(7, "RuntimeError")]
 
 
 @pytest.mark.parametrize(

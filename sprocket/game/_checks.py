@@ -1,9 +1,9 @@
 """Argument checks shared by the game layer: every failure names the argument and the value it got.
 
-A value of the wrong type raises :class:`InvalidType` (an :class:`~sprocket.errors.InvalidArgument`
-that is also a ``TypeError``, as Python's own type checks are); a value of the right type that is out of
-range raises :class:`~sprocket.errors.InvalidArgument` (also a ``ValueError``).  Both are
-in the SprocketError tree.
+A value of the wrong type raises :class:`~sprocket.errors.InvalidType` (an
+:class:`~sprocket.errors.InvalidArgument` that is also a ``TypeError``, as Python's own type checks
+are); a value of the right type that is out of range raises :class:`~sprocket.errors.InvalidArgument`
+(also a ``ValueError``).  Both are in the SprocketError tree.
 
 Pure: standard library and :mod:`sprocket.errors` only.
 """
@@ -14,17 +14,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from sprocket.errors import InvalidArgument
+from sprocket.errors import InvalidArgument, InvalidType
 
 __all__ = ["InvalidType", "check_callable", "check_count", "check_number", "describe"]
-
-
-class InvalidType(InvalidArgument, TypeError):
-    """An argument of the wrong type.  An :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``.
-
-    Defined here until :mod:`sprocket.errors` has a class for it; catch it as ``InvalidArgument``,
-    ``TypeError`` or ``SprocketError``.
-    """
 
 
 def describe(value: object) -> str:

@@ -8,7 +8,6 @@ import msgpack
 import pytest
 
 from sprocket.codec import MsgpackCodec, PickleCodec
-from sprocket.settings import Settings
 from sprocket.protocol import (
     BYE,
     DATA,
@@ -27,6 +26,7 @@ from sprocket.protocol import (
     frame,
     password_proof,
 )
+from sprocket.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -3,8 +3,6 @@ site in sprocket/game names a built-in exception class."""
 
 from __future__ import annotations
 
-import ast
-import builtins
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -318,84 +316,3 @@ def test_bad_arguments_to_the_connected_parts(call: Callable[[Any], Any], word: 
             close()
         connection.close()
         server.close()
-
-
-# -- every raise site -----------------------------------------------------------------------------------
-
-# Built-in exceptions a raise site may still name: NotImplementedError (an abstract method), SystemExit (a
-# command-line entry point ending the program with a message) and AttributeError inside a module or class
-# __getattr__ (the protocol requires it).
-ALLOWED = {"NotImplementedError", "SystemExit"}
-
-
-def _builtin_exception(name: str) -> bool:
-    value = getattr(builtins, name, None)
-    return isinstance(value, type) and issubclass(value, BaseException)
-
-
-def _raised_name(node: ast.expr) -> str | None:
-    target = node.func if isinstance(node, ast.Call) else node
-    if isinstance(target, ast.Name):
-        return target.id
-    if (
-        isinstance(target, ast.Attribute)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "builtins"
-    ):
-        return target.attr
-    return None
-
-
-def builtin_raises(source: str, filename: str) -> list[str]:
-    """``file:line: raise Name`` for each raise site in ``source`` that names a built-in exception class."""
-    found: list[str] = []
-
-    def visit(node: ast.AST, function: str | None) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(child, child.name)
-                continue
-            if isinstance(child, ast.Raise) and child.exc is not None:
-                name = _raised_name(child.exc)
-                in_getattr = name == "AttributeError" and function == "__getattr__"
-                if name is not None and _builtin_exception(name) and name not in ALLOWED and not in_getattr:
-                    found.append(f"{filename}:{child.lineno}: raise {name}")
-            visit(child, function)
-
-    visit(ast.parse(source, filename), None)
-    return found
-
-
-def test_every_raise_site_in_game_is_in_the_tree() -> None:
-    files = sorted(GAME_DIR.rglob("*.py"))
-    assert len(files) > 10
-    offenders = [hit for path in files for hit in builtin_raises(path.read_text(), path.name)]
-    assert offenders == [], "raise a SprocketError subclass instead:\n" + "\n".join(offenders)
-
-
-def test_the_raise_site_walker_sees_what_it_must() -> None:
-    source = (
-        "def f(x):\n"
-        "    if x:\n"
-        "        raise ValueError('bad')\n"  # flagged
-        "    raise TypeError\n"  # flagged: a class without a call
-        "def g():\n"
-        "    try:\n"
-        "        pass\n"
-        "    except KeyError as exc:\n"
-        "        raise exc\n"  # a caught variable: fine
-        "    except OSError:\n"
-        "        raise\n"  # bare: fine
-        "    raise InvalidArgument('x')\n"  # in the tree: fine
-        "def __getattr__(name):\n"
-        "    raise AttributeError(name)\n"  # fine here
-        "def h():\n"
-        "    raise AttributeError('x')\n"  # not fine elsewhere
-        "    raise builtins.RuntimeError('x')\n"  # flagged
-    )
-    assert builtin_raises(source, "m.py") == [
-        "m.py:3: raise ValueError",
-        "m.py:4: raise TypeError",
-        "m.py:16: raise AttributeError",
-        "m.py:17: raise RuntimeError",
-    ]

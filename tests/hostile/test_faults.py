@@ -259,7 +259,9 @@ def test_server_that_never_calls_get_pushes_back_on_a_flooding_client(
                 sent += 1
                 if sent % 64 == 0:  # let the I/O threads run: the flood is as fast as they can go
                     wait_until(lambda: len(flooder._io.outbox) < 8, 10, "the client's I/O thread")
-            wait_until(lambda: io.inbox.reading_paused or not flooder.connected, 10, "the server to pause reading")
+            wait_until(
+                lambda: io.inbox.reading_paused or not flooder.connected, 10, "the server to pause reading"
+            )
         paused = io.inbox.reading_paused
         dropped = not flooder.connected
         events = flooder.events()

@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sprocket.codec import MsgpackCodec
-from sprocket.settings import Settings
 from sprocket.protocol import (
     BYE,
     CHALLENGE,
@@ -37,6 +36,7 @@ from sprocket.protocol import (
     Received,
     frame,
 )
+from sprocket.settings import Settings
 from tests.hostile.conftest import Reliability
 from tests.hostile.helpers import CLOSE_CODES, EXAMPLES, FUZZ, hello_body
 
