@@ -1,4 +1,4 @@
-"""Sprocket Hockey: a two-player air-hockey game on sprocket.  Play: ``sprocket play`` (``./play`` in a clone).
+"""Sprocket Hockey: a two-player air-hockey game on sprocket.  Play: ``sprocket play`` (or ``./play``).
 
 Installed, this package is ``sprocket.demos.hockey``; in a clone it is also ``demos.hockey``.  Its images
 and sounds are found beside the package either way: ``assets/`` at the clone's top, ``sprocket/assets``
