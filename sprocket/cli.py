@@ -114,11 +114,21 @@ def main(argv: Sequence[str] | None = None, prog: str = "sprocket") -> int:
     """Run ``sprocket COMMAND ARGS...``; return the exit status.
 
     Exits through SystemExit for ``--help``, ``--version`` and bad arguments (status 2), as argparse does.
+    A command that needs pygame where it is not installed says so and returns 1.
     """
     args = build_parser(prog).parse_args(argv)
     command = next(c for c in COMMANDS if c.name == args.command)
-    runner = _load(command)
     try:
+        runner = _load(command)
         return runner(args.args, prog=f"{prog} {command.name}")
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name != "pygame":
+            raise
+        print(
+            f"{prog} {command.name}: needs pygame, which is not installed. Install the game layer with "
+            "pip install 'sprocket[game]' (or 'sprocket[game-ce]' for pygame-ce).",
+            file=sys.stderr,
+        )
+        return 1

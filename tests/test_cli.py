@@ -82,3 +82,18 @@ def test_play_runs_the_demo_headless_and_its_window_connects() -> None:
     result = sprocket("play", "--frames", "90", "-v")
     assert result.returncode == 0, result.stderr
     assert re.search(r"(?<!dis)connected to 127\.0\.0\.1:\d+", result.stderr), result.stderr
+
+
+def test_play_without_pygame_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pygame'] = None  # as if pygame were not installed\n"
+        "from sprocket.cli import main\n"
+        "sys.exit(main(['play', '--frames', '1']))"
+    )
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "sprocket play: needs pygame" in result.stderr and "sprocket[game]" in result.stderr
+    assert "Traceback" not in result.stderr

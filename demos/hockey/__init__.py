@@ -1,4 +1,8 @@
-"""Sprocket Hockey: a two-player air-hockey game on sprocket.  Play: ``python -m demos.hockey``.
+"""Sprocket Hockey: a two-player air-hockey game on sprocket.  Play: ``sprocket play`` (or ``./play``).
+
+Installed, this package is ``sprocket.demos.hockey``; in a clone it is also ``demos.hockey``.  Its images
+and sounds are found beside the package either way: ``assets/`` at the clone's top, ``sprocket/assets``
+in an install (both two levels above ``game.py``).
 
 ``Server``, ``Game`` and ``Bot`` are the names ``python -m sprocket.game.session`` looks for.
 The window part (``Game``) needs pygame and is imported on first use, so the server runs headless.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from sprocket import InvalidArgument, Sprocket, SprocketError
 
 from .lag import LagProxy
-from .waiting import step_until, wait_until
+from .waiting import check_timeout, step_until, wait_until
 
 if TYPE_CHECKING:
     from sprocket.game import GameBot, GameClient, GameServer, NetworkedGame
@@ -50,11 +50,11 @@ class LeakedThreads(SprocketError, AssertionError):
     closed; close it in the test (or create it through the harness).
     """
 
-    def __init__(self, threads: list[threading.Thread]) -> None:
-        """Name the leftover threads in the message."""
+    def __init__(self, threads: list[threading.Thread], waited: float = THREAD_EXIT_TIMEOUT) -> None:
+        """Name the leftover threads and how long they were given to end in the message."""
         names = ", ".join(sorted(t.name for t in threads))
         super().__init__(
-            f"{len(threads)} sprocket thread(s) still running {THREAD_EXIT_TIMEOUT:g} s after the test's "
+            f"{len(threads)} sprocket thread(s) still running {waited:g} s after the test's "
             f"servers, bots and clients were closed: {names}"
         )
         self.threads = threads
@@ -110,8 +110,15 @@ class Harness:
     constructor.
     """
 
-    def __init__(self) -> None:
-        """An empty harness; it remembers which sprocket threads were already running."""
+    def __init__(self, *, thread_exit_timeout: float = THREAD_EXIT_TIMEOUT) -> None:
+        """An empty harness; it remembers which sprocket threads were already running.
+
+        ``thread_exit_timeout`` is how long :meth:`close` waits for the threads started meanwhile to end.
+
+        Raises:
+            InvalidArgument: ``thread_exit_timeout`` is negative, not finite or not a number.
+        """
+        self._thread_exit_timeout = check_timeout(thread_exit_timeout)
         self._before = _sprocket_threads()
         self._games: list[NetworkedGame] = []
         self._clients: list[GameClient] = []
@@ -283,7 +290,7 @@ class Harness:
 
         Raises:
             LeakedThreads: sprocket threads started since the harness was made still ran
-                :data:`THREAD_EXIT_TIMEOUT` seconds later.
+                ``thread_exit_timeout`` seconds later.
             Whatever closing a piece raised first (after everything else was closed).
         """
         if self._closed:
@@ -305,11 +312,11 @@ class Harness:
                 errors.append(exc)
         if errors:
             raise errors[0]
-        deadline = time.monotonic() + THREAD_EXIT_TIMEOUT
+        deadline = time.monotonic() + self._thread_exit_timeout
         while (left := _sprocket_threads() - self._before) and time.monotonic() < deadline:
             time.sleep(0.01)  # polling for threads to end, with a deadline
         if left:
-            raise LeakedThreads(sorted(left, key=lambda t: t.name))
+            raise LeakedThreads(sorted(left, key=lambda t: t.name), self._thread_exit_timeout)
 
     def __enter__(self) -> Harness:
         """Return the harness."""

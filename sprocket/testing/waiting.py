@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sprocket import InvalidArgument, SprocketError
 
-__all__ = ["POLL_INTERVAL", "WaitTimeout", "step_until", "wait_until"]
+__all__ = ["POLL_INTERVAL", "WaitTimeout", "check_timeout", "step_until", "wait_until"]
 
 T = TypeVar("T")
 
@@ -41,7 +41,8 @@ class WaitTimeout(SprocketError, AssertionError):
         self.last = last
 
 
-def _check_timeout(timeout: float) -> float:
+def check_timeout(timeout: float) -> float:
+    """Return ``timeout`` as float seconds; raise InvalidArgument unless it is a finite number >= 0."""
     try:
         value = float(timeout)
     except (TypeError, ValueError):
@@ -64,7 +65,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 5.0, what: str = "th
         InvalidArgument: ``timeout`` is negative, not finite or not a number.
         Whatever ``condition`` raises, unchanged.
     """
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     deadline = time.monotonic() + limit
     while True:
         value = condition()
@@ -97,7 +98,7 @@ def step_until(
         InvalidArgument: ``timeout`` is negative, not finite or not a number.
         Whatever ``condition`` or the game's hooks raise, unchanged.
     """
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     deadline = time.monotonic() + limit
     while True:
         value = condition()
