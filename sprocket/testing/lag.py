@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import math
 import os
 import random
 import selectors
@@ -54,6 +53,7 @@ from typing import Any
 __all__ = ["MAX_QUEUED_BYTES", "LagProxy", "RelayedConnection"]
 
 from sprocket import ClosedError, InvalidArgument
+from sprocket.settings import check_duration
 
 log = logging.getLogger("sprocket.netsim")
 
@@ -78,14 +78,8 @@ _CONNECT_PENDING = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno
 
 
 def _check_delay(name: str, value: float) -> float:
-    """Return ``value`` as a float; raise InvalidArgument unless it is finite and >= 0."""
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(result) or result < 0:
-        raise InvalidArgument(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return result
+    """Return ``value`` as float seconds; raise InvalidArgument unless it is finite and >= 0."""
+    return check_duration(name, value, allow_zero=True)
 
 
 def _check_stall(seconds: float, direction: str) -> float:

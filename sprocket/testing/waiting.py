@@ -6,12 +6,12 @@ needs, polling often, and fails with a message naming what it waited for when a 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sprocket import InvalidArgument, SprocketError
+from sprocket import SprocketError
+from sprocket.settings import check_duration
 
 __all__ = ["POLL_INTERVAL", "WaitTimeout", "check_timeout", "step_until", "wait_until"]
 
@@ -42,14 +42,12 @@ class WaitTimeout(SprocketError, AssertionError):
 
 
 def check_timeout(timeout: float) -> float:
-    """Return ``timeout`` as float seconds; raise InvalidArgument unless it is a finite number >= 0."""
-    try:
-        value = float(timeout)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"timeout must be a number of seconds, got {timeout!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise InvalidArgument(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
-    return value
+    """Return ``timeout`` as float seconds.
+
+    Raises:
+        InvalidArgument: it is negative or not finite (``InvalidType`` if it is not a number).
+    """
+    return check_duration("timeout", timeout, allow_zero=True)
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 5.0, what: str = "the condition") -> T:
