@@ -20,6 +20,14 @@ pytestmark = pytest.mark.timeout(60)
 SPEED = 120.0
 
 
+def pixels(surface: Any) -> bytes:
+    """The surface's RGB bytes (tobytes on pygame >= 2.1.3 and pygame-ce; tostring is deprecated there)."""
+    import pygame
+
+    to_bytes = getattr(pygame.image, "tobytes", None) or pygame.image.tostring
+    return to_bytes(surface, "RGB")
+
+
 class Dot(Entity, type_name="netgame.Dot"):
     x: float = 100.0
     y: float = 100.0
@@ -279,13 +287,13 @@ def test_overlay_toggles_with_f3_and_draws() -> None:
     game = make_game(server.port)
     try:
         play_until(game, lambda: game.connected, message="connected")
-        before = pygame.image.tostring(game.screen, "RGB")
+        before = pixels(game.screen)
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F3, mod=0, unicode="", scancode=0))
         game.step(dt=1 / 60)
         assert game.overlay.visible
         labels = [label for label, _ in game.overlay.lines(game.net, 60.0)]
         assert {"RTT", "jitter", "interp delay", "buffer depth", "prediction err"} <= set(labels)
-        assert pygame.image.tostring(game.screen, "RGB") != before
+        assert pixels(game.screen) != before
     finally:
         game.close()
         server.stop()
