@@ -147,7 +147,7 @@ class _ClientIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.inbox.sink(None)(event.fields, event.size)
+            self.inbox.sink(None)(*event)
         elif isinstance(event, Welcomed):
             self.client_id = event.client_id
             self.send_limit = min(self.send_limit, peer.conn.peer_max_packet_size)
@@ -213,7 +213,8 @@ class Sprocket(Endpoint):
         connect_timeout: seconds allowed for TCP connect plus handshake.
         close_timeout: seconds ``close()`` waits to flush what is queued.
         max_send_queue: bytes that may wait to be sent before the connection is dropped.
-        max_inbox_bytes: bytes of received packets held for ``get()`` before reading pauses.
+        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 8x their size on
+            the wire plus 64 bytes per array or map) while they wait for ``get()``; past it, reading pauses.
         ssl_context: an ``ssl.SSLContext`` to speak TLS (``server_hostname`` defaults to ``host``).
         on_connect: ``callback(sprocket)``, run inside ``get()`` once connected.
         on_disconnect: ``callback(sprocket, reason)``, run inside ``get()`` when disconnected.

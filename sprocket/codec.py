@@ -14,6 +14,7 @@ This module never touches a socket or a thread.
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import enum
 import pickle
@@ -40,6 +41,19 @@ EXT_BIGINT = 5
 # How many extension values may nest inside one another.  Plain arrays and maps are bounded by msgpack's
 # own stack limit; extension values recurse through Python, so we bound them ourselves.
 MAX_EXT_DEPTH = 32
+
+# Decode budgets: what one packet may ask of the decoder, so that no packet within max_packet_size costs
+# more than a few tens of milliseconds of CPU or a few times its size in memory (docs/PROTOCOL.md, "Decode
+# budgets").  Over a budget is a DecodeError: the peer that sent it is disconnected, everyone else carries on.
+MAX_CONTAINERS = 100_000  # arrays + maps in one packet
+MAX_EXT_VALUES = 20_000  # extension values (tuples, sets, frozensets, big ints, registered types) per packet
+MAX_EQUAL_HASHES = 8  # distinct keys of a set or non-string map that may share one hash value
+CHECK_HASHES_FROM = 32  # sets and non-string maps smaller than this are too small to flood
+# Memory estimate of a decoded packet, for back-pressure: BYTES_FACTOR x its size, plus CONTAINER_BYTES per
+# array or map (an empty map is one byte on the wire and about 70 in memory; a short string three bytes and
+# about 50; a float nine and 24).
+BYTES_FACTOR = 8
+CONTAINER_BYTES = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +154,13 @@ class Codec(abc.ABC):
     def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
         """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
 
+    def decode_sized(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], int]:
+        """Decode one payload; return the fields and an estimate of their size in memory, in bytes.
+
+        The estimate drives back-pressure (``max_inbox_bytes``).  Raises :class:`DecodeError` on failure.
+        """
+        return self.decode(data), BYTES_FACTOR * len(data)
+
 
 def _unsendable(value: Any) -> UnsendableValue:
     t = type(value)
@@ -185,21 +206,33 @@ def _pack(value: Any) -> bytes:
     return msgpack.packb(value, default=_default, strict_types=True, use_bin_type=True)
 
 
-_depth = threading.local()
+class _DecodeState(threading.local):
+    """Per-thread budget counters of the packet being decoded (extension values decode recursively)."""
+
+    depth = 0
+    exts = 0
+    containers = 0
+    any_keys = False  # maps may have non-string keys (second pass, each map checked in Python)
+
+
+_state = _DecodeState()
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
-    depth = getattr(_depth, "n", 0)
-    if depth >= MAX_EXT_DEPTH:
+    state = _state
+    if state.depth >= MAX_EXT_DEPTH:
         raise DecodeError(f"extension values nested deeper than {MAX_EXT_DEPTH}")
-    _depth.n = depth + 1
+    state.exts += 1
+    if state.exts > MAX_EXT_VALUES:
+        raise DecodeError(f"more than {MAX_EXT_VALUES} extension values in one packet")
+    state.depth += 1
     try:
         if code == EXT_TUPLE:
             return tuple(_unpack_list(data))
         if code == EXT_SET:
-            return set(_unpack_list(data))
+            return set(_distinct_hashes(_unpack_list(data), "set"))
         if code == EXT_FROZENSET:
-            return frozenset(_unpack_list(data))
+            return frozenset(_distinct_hashes(_unpack_list(data), "frozenset"))
         if code == EXT_BIGINT:
             if len(data) > 4300:  # CPython's own int-from-str digit limit
                 raise DecodeError("big integer too long")
@@ -220,14 +253,66 @@ def _ext_hook(code: int, data: bytes) -> Any:
                 raise DecodeError(f"could not rebuild a {item[0]!r} from the data received: {exc}") from exc
         raise DecodeError(f"unknown extension type {code}")
     finally:
-        _depth.n = depth
+        state.depth -= 1
+
+
+def _distinct_hashes(keys: list[Any], what: str) -> list[Any]:
+    """Return ``keys`` unless many of them share one hash value (a hash-flooding attack: building a set
+    or dict of n such keys costs n*n/2 comparisons; 40,000 ints k*(2**61-1) all hash to 0).
+
+    Strings and bytes are safe by construction (their hashes are salted per process); ints, floats and
+    tuples are not.  Distinct hash values make insertion cheap however they collide in the table's low
+    bits, so only equal hash values are counted.
+    """
+    if len(keys) < CHECK_HASHES_FROM:
+        return keys
+    try:
+        counts = collections.Counter(map(hash, keys))
+    except TypeError as exc:
+        raise DecodeError(f"a {what} holds an unhashable value ({exc})") from None
+    if max(counts.values()) > MAX_EQUAL_HASHES:
+        raise DecodeError(f"a {what} of {len(keys)} keys with colliding hashes (hash flooding)")
+    return keys
+
+
+def _count_container(value: Any) -> Any:
+    state = _state
+    state.containers += 1
+    if state.containers > MAX_CONTAINERS:
+        raise DecodeError(f"more than {MAX_CONTAINERS} arrays and maps in one packet")
+    return value
+
+
+def _checked_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # Maps with keys other than strings: hash-checked before the dict is built, and counted.
+    _count_container(None)
+    if any(type(key) is not str for key, _ in pairs):
+        _distinct_hashes([key for key, _ in pairs], "map")
+    try:
+        return dict(pairs)
+    except TypeError as exc:
+        raise DecodeError(f"a map key is unhashable ({exc})") from None
 
 
 def _unpack(data: bytes | bytearray | memoryview) -> Any:
     # timestamp=1: msgpack's own timestamp extension (-1) decodes to a plain float of seconds.
+    # First pass: string (and bytes) map keys only, maps built in C: their hashes are salted per process,
+    # so they cannot be flooded.  A packet with other keys fails with ValueError and decode_value decodes
+    # it again with any_keys set.
+    if _state.any_keys:
+        return _unpack_any_keys(data)
     return msgpack.unpackb(
-        data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True, timestamp=1
-    )
+        data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1,
+        list_hook=_count_container, object_hook=_count_container,
+    )  # fmt: skip
+
+
+def _unpack_any_keys(data: bytes | bytearray | memoryview) -> Any:
+    # Maps with any keys (ints, tuples...): each map goes through _checked_map.
+    return msgpack.unpackb(
+        data, ext_hook=_ext_hook, strict_map_key=False, raw=False, use_list=True, timestamp=1,
+        list_hook=_count_container, object_pairs_hook=_checked_map,
+    )  # fmt: skip
 
 
 def _unpack_list(data: bytes) -> list[Any]:
@@ -235,6 +320,33 @@ def _unpack_list(data: bytes) -> list[Any]:
     if not isinstance(value, list):
         raise DecodeError("malformed collection value")
     return value
+
+
+def decode_value(data: bytes | bytearray | memoryview) -> tuple[Any, int]:
+    """Decode one msgpack value within the decode budgets; return it with an estimate of its size in memory.
+
+    Raises:
+        DecodeError: the bytes are not valid msgpack, or over a decode budget (see the MAX_* constants).
+    """
+    state = _state
+    state.exts = state.containers = state.depth = 0
+    state.any_keys = False
+    try:
+        try:
+            value = _unpack(data)
+        except ValueError as exc:
+            if "not allowed for map key" not in str(exc):
+                raise
+            state.exts = state.containers = state.depth = 0
+            state.any_keys = True
+            value = _unpack(data)
+    except DecodeError:
+        raise
+    except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
+        raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
+    finally:
+        state.any_keys = False
+    return value, BYTES_FACTOR * len(data) + CONTAINER_BYTES * state.containers
 
 
 class MsgpackCodec(Codec):
@@ -265,14 +377,17 @@ class MsgpackCodec(Codec):
             raise UnsendableValue(f"cannot encode packet: {exc}") from exc
 
     def decode(self, data: bytes | bytearray | memoryview) -> dict[str, Any]:
-        """Decode one payload into a ``dict`` with string keys.  Raises :class:`DecodeError` on failure."""
-        try:
-            value = _unpack(data)
-        except DecodeError:
-            raise
-        except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
-            raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
-        return _check_fields(value)
+        """Decode one payload into a ``dict`` with string keys, within the decode budgets.
+
+        Raises:
+            DecodeError: corrupt or hostile bytes, an unregistered type, or over a decode budget.
+        """
+        return self.decode_sized(data)[0]
+
+    def decode_sized(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], int]:
+        """:meth:`decode`, plus an estimate of the packet's size in memory (see :func:`decode_value`)."""
+        value, cost = decode_value(data)
+        return _check_fields(value), cost
 
 
 def _check_fields(value: Any) -> dict[str, Any]:

@@ -7,9 +7,13 @@ One :class:`Inbox` per Sprocket or Servo holds the whole contract in one place:
   before its first packet, its leave after its last.  :meth:`Inbox.take_packets` (behind ``get()``)
   holds a leave back while packets that came before it are being returned, so the user always processes
   a peer's last packets before hearing that it left.
-* **Back-pressure.**  Bytes in and bytes out are counted; past ``max_bytes`` not yet collected, the I/O
-  thread stops reading sockets (TCP then pushes back on the senders) and resumes once the user has
-  collected enough that less than half is left.
+* **Back-pressure.**  What packets cost is counted in and out — the codec's estimate of their size in
+  memory, not their size on the wire (an empty map is one byte on the wire and ~70 in memory).  Past
+  ``max_bytes`` not yet collected, the I/O thread stops reading every socket (TCP then pushes back on the
+  senders) and resumes once the user has collected enough that less than half is left.
+* **Fairness.**  On a server each client also has a :class:`Backlog` of its own: past its ``limit`` only
+  that client's socket stops being read, so one flooding client cannot fill the inbox for everyone (and an
+  honest client's packet never waits behind more than one backlog's worth of a flooder's).
 * **Threads.**  Each counter is written by one thread only (the ``_in`` ones by the I/O thread, the
   ``_out`` ones by the user's), so no lock is needed; ``deque`` appends and pops are atomic.
 
@@ -27,12 +31,32 @@ from .packet import Packet, packet_setters
 
 __all__ = ["Inbox"]
 
-# (fields, size) -> None: what the protocol calls for each received DATA payload.
-Sink = Callable[[dict[str, Any], int], None]
+# (fields, size, cost) -> None: what the protocol calls for each received DATA payload.
+Sink = Callable[[dict[str, Any], int, int], None]
 
 
 def _nothing(*_: Any) -> None:
     pass
+
+
+class Backlog:
+    """One sender's share of the inbox: cost appended (I/O thread) and collected (user thread).
+
+    ``owner`` is the I/O thread's record of that sender's socket, handed back to ``Inbox.set_peer_reading``.
+    """
+
+    __slots__ = ("bytes_in", "bytes_out", "limit", "owner", "paused")
+
+    def __init__(self, limit: int, owner: Any) -> None:
+        self.bytes_in = 0  # I/O thread
+        self.bytes_out = 0  # user thread
+        self.limit = limit
+        self.owner = owner
+        self.paused = False  # I/O thread writes; the user's thread reads
+
+    def has_room(self) -> bool:
+        """True when less than half of ``limit`` waits uncollected."""
+        return self.bytes_in - self.bytes_out < self.limit // 2
 
 
 class Inbox:
@@ -55,7 +79,9 @@ class Inbox:
         self.packets_out = 0  # user thread: packets returned to the user
         self.reading_paused = False  # I/O thread writes; the user's thread reads
         self.set_reading: Callable[[bool], None] = _nothing
+        self.set_peer_reading: Callable[[Any, bool], None] = _nothing
         self.wake: Callable[[], None] = _nothing
+        self.paused_backlogs: set[Backlog] = set()  # I/O thread
 
     # -- the I/O thread's side -----------------------------------------------------------------------
 
@@ -66,22 +92,29 @@ class Inbox:
         self.events_in += 1
         self.items.append(item)
 
-    def sink(self, sender: Any) -> Sink:
-        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` (I/O thread)."""
+    def sink(self, sender: Any, backlog: Backlog | None = None) -> Sink:
+        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` (I/O thread), counted
+        against ``backlog`` too if one is given."""
         # One call per received packet, so everything it needs is bound here.
         append = self.items.append
-        new, set_fields, set_size, set_sender = packet_setters()
+        new, set_fields, set_size, set_cost, set_backlog, set_sender = packet_setters()
         limit = self.max_bytes
 
-        def sink(fields: dict[str, Any], size: int) -> None:
+        def sink(fields: dict[str, Any], size: int, cost: int) -> None:
             packet = new(Packet)
             set_fields(packet, fields)
             set_size(packet, size)
+            set_cost(packet, cost)
+            set_backlog(packet, backlog)
             set_sender(packet, sender)
             append(packet)
-            self.bytes_in += size
+            self.bytes_in += cost
             if self.bytes_in - self.bytes_out > limit and not self.reading_paused:
                 self.pause()
+            if backlog is not None:
+                backlog.bytes_in += cost
+                if backlog.bytes_in - backlog.bytes_out > backlog.limit and not backlog.paused:
+                    self.pause_peer(backlog)
 
         return sink
 
@@ -99,6 +132,32 @@ class Inbox:
         self.reading_paused = False
         self.set_reading(True)
 
+    def pause_peer(self, backlog: Backlog) -> None:
+        """Stop reading one sender, whose share of the inbox is full (I/O thread)."""
+        backlog.paused = True
+        self.paused_backlogs.add(backlog)
+        self.set_peer_reading(backlog.owner, False)
+        if backlog.has_room():  # collected meanwhile (see pause())
+            self.resume_peer(backlog)
+
+    def resume_peer(self, backlog: Backlog) -> None:
+        """Read that sender again (I/O thread)."""
+        backlog.paused = False
+        self.paused_backlogs.discard(backlog)
+        self.set_peer_reading(backlog.owner, True)
+
+    def resume_where_room(self) -> None:
+        """Resume reading wherever the user has collected enough (I/O thread, after a wake-up)."""
+        if self.reading_paused and self.has_room():
+            self.resume()
+        for backlog in [b for b in self.paused_backlogs if b.has_room()]:
+            self.resume_peer(backlog)
+
+    @property
+    def paused(self) -> bool:
+        """True while some socket is not read because of this inbox (all of them, or a client's)."""
+        return self.reading_paused or bool(self.paused_backlogs)
+
     def has_room(self) -> bool:
         """True when less than half of ``max_bytes`` waits uncollected: reading may resume."""
         return self.bytes_in - self.bytes_out < self.max_bytes // 2
@@ -114,10 +173,21 @@ class Inbox:
 
     # -- the user's side ---------------------------------------------------------------------------------
 
-    def _collected(self, packets: int, nbytes: int) -> None:
-        self.packets_out += packets
+    def _collected(self, packets: list[Packet]) -> None:
+        # Count what the user took, in total and per sender; wake the I/O thread if reading may resume.
+        nbytes = 0
+        wake = False
+        for packet in packets:
+            cost = packet._cost
+            nbytes += cost
+            backlog = packet._backlog
+            if backlog is not None:
+                backlog.bytes_out += cost
+                if backlog.paused:
+                    wake = True
+        self.packets_out += len(packets)
         self.bytes_out += nbytes
-        if self.reading_paused and self.has_room():
+        if wake or (self.reading_paused and self.has_room()):
             self.wake()
 
     def take_packets(self, seen: Callable[[Any], None], callback: Callable[[Any], None]) -> list[Packet]:
@@ -136,17 +206,15 @@ class Inbox:
             popleft = items.popleft
             packets = [popleft() for _ in range(n)]
             if packets:
-                self._collected(n, sum([p._size for p in packets]))
+                self._collected(packets)
             return packets
         packets = []
-        nbytes = 0
         try:
             while items:
                 item = items[0]
                 if type(item) is Packet:
                     items.popleft()
                     packets.append(item)
-                    nbytes += item._size
                     continue
                 if packets and getattr(item, "ends_connection", False):
                     break
@@ -157,11 +225,11 @@ class Inbox:
                     callback(item)
                 except BaseException:
                     items.extendleft(reversed(packets))
-                    packets, nbytes = [], 0
+                    packets = []
                     raise
         finally:
-            if nbytes:
-                self._collected(len(packets), nbytes)
+            if packets:
+                self._collected(packets)
         return packets
 
     def take_all(self, seen: Callable[[Any], None]) -> list[Any]:
@@ -169,17 +237,15 @@ class Inbox:
         (user thread).  No callbacks run."""
         items = self.items
         out: list[Any] = []
-        nbytes = 0
-        packets = 0
+        packets: list[Packet] = []
         while items:
             item = items.popleft()
             if type(item) is Packet:
-                nbytes += item._size
-                packets += 1
+                packets.append(item)
             else:
                 self.events_out += 1
                 seen(item)
             out.append(item)
         if packets:
-            self._collected(packets, nbytes)
+            self._collected(packets)
         return out

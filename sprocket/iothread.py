@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from .codes import CloseCode
-from .inbox import Inbox
+from .inbox import Backlog, Inbox
 from .protocol import Closed, Connection, Event
 from .settings import Settings
 
@@ -37,7 +37,9 @@ log = logging.getLogger("sprocket")
 
 __all__ = ["BROADCAST", "KICK", "SEND", "STOP", "IOThread", "Peer"]
 
-RECV_SIZE = 256 * 1024
+# Bytes read from one socket per turn of the loop: every ready socket gets its turn before any gets a
+# second, so one flooding peer costs the others at most this much parsing and decoding per turn.
+RECV_SIZE = 32 * 1024
 HOUSEKEEPING_INTERVAL = 0.05
 LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
 
@@ -52,8 +54,8 @@ class Peer:
     """The I/O thread's record of one socket: the socket, its protocol object and its write buffer."""
 
     __slots__ = (
-        "addr", "conn", "handle", "linger_until", "out", "paused", "shut_down", "sock", "tls_handshaking",
-        "want_write",
+        "addr", "backlog", "buffered", "conn", "handle", "linger_until", "out", "paused", "shut_down", "sock",
+        "tls_handshaking", "want_write",
     )  # fmt: skip
 
     def __init__(self, sock: socket.socket, conn: Connection, addr: tuple[str, int]) -> None:
@@ -63,7 +65,9 @@ class Peer:
         self.out = bytearray()
         self.handle: Any = None
         self.want_write = False
-        self.paused = False
+        self.paused = False  # not reading: the whole inbox or this peer's backlog is full
+        self.backlog: Backlog | None = None  # a server's client: its share of the inbox
+        self.buffered = 0  # bytes of an incomplete frame held by conn, as of the last read
         self.linger_until = 0.0
         self.shut_down = False
         self.tls_handshaking = isinstance(sock, ssl.SSLSocket)
@@ -83,7 +87,9 @@ class IOThread:
         self.outbox: collections.deque[tuple[int, Any, Any]] = collections.deque()
         self.inbox = Inbox(settings.max_inbox_bytes)
         self.inbox.set_reading = self._set_reading
+        self.inbox.set_peer_reading = self._set_peer_reading
         self.inbox.wake = self.wake
+        self.incomplete_bytes = 0  # sum of every peer's `buffered`: incomplete frames held in memory
         self._wake_pending = False
         self.peers: dict[int, Peer] = {}  # by file descriptor
         self.max_send_queue = settings.max_send_queue
@@ -172,9 +178,7 @@ class IOThread:
             pass
         self._wake_pending = False
         self._drain_outbox()
-        inbox = self.inbox
-        if inbox.reading_paused and inbox.has_room():
-            inbox.resume()
+        self.inbox.resume_where_room()
 
     def _drain_outbox(self) -> None:
         box = self.outbox
@@ -218,7 +222,7 @@ class IOThread:
     def add_peer(self, peer: Peer) -> None:
         """Start watching a connected socket."""
         self.peers[peer.sock.fileno()] = peer
-        paused = self.inbox.reading_paused
+        paused = self._must_pause(peer)
         events = selectors.EVENT_READ if not paused else 0
         if peer.tls_handshaking or peer.conn.has_data_to_send():
             events |= selectors.EVENT_WRITE
@@ -253,7 +257,7 @@ class IOThread:
             self._after_io(peer)
             return
         peer.tls_handshaking = False
-        peer.paused = self.inbox.reading_paused  # reading may have paused or resumed meanwhile
+        peer.paused = self._must_pause(peer)  # reading may have paused or resumed meanwhile
         self._watch(peer, read=not peer.paused, write=True)
         self.flush(peer)
 
@@ -263,9 +267,10 @@ class IOThread:
         now = time.monotonic()
         try:
             data = sock.recv(RECV_SIZE)
-            if isinstance(sock, ssl.SSLSocket):
-                while sock.pending():  # decrypted bytes the selector cannot see
-                    data += sock.recv(RECV_SIZE)
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                # Decrypted bytes the selector cannot see: take them now (at most one more turn's worth;
+                # the rest is seen by the housekeeping pass below).
+                data += sock.recv(min(sock.pending(), RECV_SIZE))
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
@@ -280,7 +285,34 @@ class IOThread:
             return
         self.stats["bytes_in"] += len(data)
         conn.receive_data(data, now)
+        buffered = conn.buffered
+        if buffered != peer.buffered:
+            self.incomplete_bytes += buffered - peer.buffered
+            peer.buffered = buffered
+            if self.incomplete_bytes > self.settings.max_incomplete_bytes:
+                self._shed_incomplete()
         self._after_io(peer)
+
+    def _shed_incomplete(self) -> None:
+        # Too many bytes of unfinished frames held across all peers (many slow or parked senders): drop the
+        # peer holding the most, until under the limit again.
+        limit = self.settings.max_incomplete_bytes
+        while self.incomplete_bytes > limit:
+            peer = max(self.peers.values(), key=lambda p: p.buffered)
+            if not peer.buffered:
+                return
+            log.warning(
+                "%s:%s holds %d bytes of an unfinished frame, %d are held in all (limit %d); dropping it",
+                *peer.addr, peer.buffered, self.incomplete_bytes, limit,
+            )  # fmt: skip
+            self._forget_incomplete(peer)
+            self.close_peer(
+                peer, CloseCode.LIMIT, "the server holds too much of unfinished frames; send faster or less"
+            )
+
+    def _forget_incomplete(self, peer: Peer) -> None:
+        self.incomplete_bytes -= peer.buffered
+        peer.buffered = 0
 
     def _after_io(self, peer: Peer) -> None:
         # Handling an event can produce more (accepting a HELLO parses frames that waited behind it).
@@ -347,10 +379,11 @@ class IOThread:
 
     def _begin_linger(self, peer: Peer) -> None:
         peer.linger_until = time.monotonic() + min(LINGER, self.close_timeout)
+        self._forget_incomplete(peer)  # a closed connection parses nothing more
         if peer.conn.close_code is CloseCode.LOST:
             self._close_socket(peer)
         elif peer.paused:
-            peer.paused = False
+            peer.paused = False  # closing: read only to let the peer's last bytes drain
             self._watch(peer, read=True, write=bool(peer.out))
 
     def _watch(self, peer: Peer, *, read: bool, write: bool) -> None:
@@ -394,25 +427,43 @@ class IOThread:
                 pass
             self.peers.pop(fd, None)
             sock.close()
+        self._forget_incomplete(peer)
+        if peer.backlog is not None:
+            self.inbox.paused_backlogs.discard(peer.backlog)
         if not peer.conn.closed:
             peer.conn.lost("connection closed")
         for event in peer.conn.events():
             self.on_event(peer, event)
         self.on_peer_closed(peer)
 
+    def _must_pause(self, peer: Peer) -> bool:
+        backlog = peer.backlog
+        return self.inbox.reading_paused or (backlog is not None and backlog.paused)
+
     def _set_reading(self, on: bool) -> None:
-        # Called by the inbox (which keeps the flag): stop or resume reading every open socket.
+        # Called by the inbox (which keeps the flag): stop or resume reading every open socket (except those
+        # whose own backlog is full).
         for peer in self.peers.values():
-            if peer.linger_until or peer.tls_handshaking:
-                continue
-            peer.paused = not on
-            self._watch(peer, read=on, write=bool(peer.out))
+            self._refresh_reading(peer)
         log.debug("reading %s", "resumed" if on else "paused: the application is not calling get()")
 
+    def _set_peer_reading(self, peer: Peer, on: bool) -> None:
+        # Called by the inbox for one client whose share of the inbox is full (or has room again).
+        if peer.sock.fileno() >= 0:
+            self._refresh_reading(peer)
+        if not on:
+            log.debug("paused reading %s:%s: its packets wait uncollected", *peer.addr)
+
+    def _refresh_reading(self, peer: Peer) -> None:
+        if peer.linger_until or peer.tls_handshaking:
+            return
+        paused = self._must_pause(peer)
+        if paused != peer.paused:
+            peer.paused = paused
+            self._watch(peer, read=not paused, write=bool(peer.out))
+
     def _housekeeping(self, now: float) -> None:
-        inbox = self.inbox
-        if inbox.reading_paused and inbox.has_room():
-            inbox.resume()  # a safety net: get() normally wakes us for this
+        self.inbox.resume_where_room()  # a safety net: get() normally wakes us for this
         for peer in list(self.peers.values()):
             if peer.linger_until:
                 if now >= peer.linger_until:

@@ -108,6 +108,12 @@ def password_proof(password: str, nonce: bytes) -> bytes:
     return hmac.new(password.encode("utf-8"), nonce, hashlib.sha256).digest()
 
 
+def _clean_name(name: object) -> str:
+    """A HELLO name as logs and screens may show it: printable characters only (no newlines, escapes or
+    NULs), at most 64 of them."""
+    return "".join(ch for ch in str(name)[:256] if ch.isprintable())[:64]
+
+
 def _finite(value: object) -> bool:
     return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
 
@@ -151,10 +157,14 @@ class Welcomed:
 
 
 class Received(NamedTuple):
-    """A packet's decoded fields arrived (OPEN state only).  A tuple: one is made per packet."""
+    """A packet's decoded fields arrived (OPEN state only).  A tuple: one is made per packet.
+
+    ``size`` is the payload's size on the wire; ``cost`` the codec's estimate of its size in memory.
+    """
 
     fields: dict[str, Any]
     size: int
+    cost: int
 
 
 @dataclass(frozen=True)
@@ -210,10 +220,16 @@ class Connection:
         self._offset_samples: list[tuple[float, float]] = []  # (rtt, offset) of recent pongs
         self._pings_sent: collections.deque[float] = collections.deque(maxlen=16)  # times of our PINGs
         self._buffer = bytearray()
-        # If set, DATA payloads go straight to data_sink(fields, size) as they are parsed instead of
+        # If set, DATA payloads go straight to data_sink(fields, size, cost) as they are parsed instead of
         # becoming Received events: the I/O layer's fast path.  Order with other events is kept, since
         # events are handled after receive_data() returns and the sink runs during it.
-        self.data_sink: Callable[[dict[str, Any], int], None] | None = None
+        self.data_sink: Callable[[dict[str, Any], int, int], None] | None = None
+        # Since when the frame at the front of the buffer has been incomplete (None: no partial frame).
+        self._partial_since: float | None = None
+        # Rate limit on DATA frames: a token bucket holding at most one second's worth.
+        self._rate = settings.max_packets_per_second
+        self._tokens = self._rate or 0.0
+        self._tokens_at = now
         self._out: list[bytes] = []
         self._events: list[Event] = []
         self._deadline = now + settings.handshake_timeout
@@ -301,17 +317,20 @@ class Connection:
             pos += 4 + length
             kind = buf[start - 1]
             if kind == DATA and self.state == OPEN:
+                if self._rate is not None and not self._take_token(now):
+                    del buf[:]
+                    return
                 try:
-                    fields = self.codec.decode(buf[start:pos])
+                    fields, cost = self.codec.decode_sized(buf[start:pos])
                 except DecodeError as exc:
                     del buf[:]
                     self._fail(CloseCode.PROTOCOL, str(exc))
                     return
                 sink = self.data_sink
                 if sink is None:
-                    self._events.append(Received(fields, length - 1))
+                    self._events.append(Received(fields, length - 1, cost))
                 else:
-                    sink(fields, length - 1)
+                    sink(fields, length - 1, cost)
             else:
                 self._control_frame(kind, bytes(buf[start:pos]), now)
                 if self.state == CLOSED:
@@ -320,6 +339,26 @@ class Connection:
                 limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
         # While the server decides on a HELLO, later frames wait here: they are parsed after accept().
         del buf[:pos]
+        # A frame must finish arriving within `timeout` of the moment it became the one we wait for.
+        if not buf:
+            self._partial_since = None
+        elif pos or self._partial_since is None:
+            self._partial_since = now
+
+    def _take_token(self, now: float) -> bool:
+        rate = self._rate
+        assert rate is not None
+        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate) - 1.0
+        self._tokens_at = now
+        if self._tokens >= 0.0:
+            return True
+        self._fail(CloseCode.LIMIT, f"sent more than {rate:g} packets per second (the server's limit)")
+        return False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet parsed: an incomplete frame (or frames waiting for accept())."""
+        return len(self._buffer)
 
     def tick(self, now: float) -> None:
         """Run the timers: handshake deadline, dead-peer timeout, heartbeats.  Call often."""
@@ -337,6 +376,13 @@ class Connection:
         if silent >= self.timeout:
             self._fail(CloseCode.TIMEOUT, f"nothing received for {silent:.1f} s (timeout {self.timeout:g} s)")
             return
+        partial = self._partial_since
+        if partial is not None and now - partial >= self.timeout:
+            self._fail(
+                CloseCode.TIMEOUT,
+                f"a frame took longer than {self.timeout:g} s to arrive ({len(self._buffer)} bytes so far)",
+            )
+            return
         if now >= self._next_ping:
             self._out.append(frame(PING, _PING.pack(now)))
             self._pings_sent.append(now)
@@ -346,9 +392,14 @@ class Connection:
         """Treat the peer as heard from now.
 
         The I/O layer calls this while it deliberately stops reading (back-pressure when the application
-        is not calling ``get()``): silence we caused is not the peer's fault.
+        is not calling ``get()``): silence we caused is not the peer's fault, nor is a frame left half-read.
+        Heartbeats wait too: we could not read the answer, and data sent to a peer that has meanwhile closed
+        its end makes its system reset the connection, which would destroy what we have not read yet.
         """
         self._last_received = now
+        self._next_ping = now + self.ping_interval
+        if self._partial_since is not None:
+            self._partial_since = now
 
     def send_data(self, frame_bytes: bytes) -> bool:
         """Queue a DATA frame made by :func:`data_frame`; return True if it was queued.
@@ -583,7 +634,8 @@ class Connection:
         name = info.get("name")
         self._events.append(
             HelloReceived(
-                name=str(name)[:64] if name is not None else None, app=app if isinstance(app, str) else None
+                name=_clean_name(name) if name is not None else None,
+                app=app if isinstance(app, str) else None,
             )
         )
 

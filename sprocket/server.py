@@ -7,6 +7,7 @@ This module never calls user code from the I/O thread: callbacks run inside ``ge
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import selectors
@@ -21,6 +22,7 @@ from .codes import CloseCode
 from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, InvalidType
 from .events import Joined, Left
+from .inbox import Backlog
 from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
 from .packet import EncodedPacket, Packet
 from .protocol import (
@@ -128,6 +130,7 @@ class _ServerIO(IOThread):
         self.next_id = 1
         self.client_count = 0  # admitted and not yet gone (I/O thread's view)
         self.pending: set[Peer] = set()  # accepted, handshake not finished
+        self.pending_per_ip: collections.Counter[str] = collections.Counter()
         self.accept_paused_until = 0.0
         self.refused = 0
         self.selector.register(listener, selectors.EVENT_READ, self._on_accept)
@@ -154,16 +157,20 @@ class _ServerIO(IOThread):
         except OSError:
             pass
         addr = (addr[0], addr[1])
-        if self.stopping or len(self.pending) >= self.settings.max_pending:
-            # Too many half-open handshakes: refuse this one outright rather than let a flood queue up.
-            # The REJECT is best effort (one non-blocking send of a few bytes into an empty buffer).
+        settings = self.settings
+        crowded = len(self.pending) >= settings.max_pending
+        if self.stopping or crowded or self.pending_per_ip[addr[0]] >= settings.max_pending_per_ip:
+            # Too many half-open handshakes, in all or from this address: refuse this one outright rather
+            # than let a flood queue up (and one address cannot take every slot from the others).  The
+            # REJECT is best effort (one non-blocking send of a few bytes into an empty buffer).
             self.refused += 1
             try:
                 sock.send(BUSY_REJECT)
             except OSError:
                 pass
             sock.close()
-            log.info("refused %s:%s: too many connections still handshaking", *addr)
+            where = "in all" if crowded else f"from {addr[0]}"
+            log.info("refused %s:%s: too many connections still handshaking %s", *addr, where)
             return
         ssl_context = self.settings.ssl_context
         if ssl_context is not None:
@@ -176,7 +183,16 @@ class _ServerIO(IOThread):
         conn = Connection("server", time.monotonic(), self.settings)
         peer = Peer(sock, conn, addr)
         self.pending.add(peer)
+        self.pending_per_ip[addr[0]] += 1
         self.add_peer(peer)
+
+    def _handshake_over(self, peer: Peer) -> None:
+        if peer in self.pending:
+            self.pending.discard(peer)
+            ip = peer.addr[0]
+            self.pending_per_ip[ip] -= 1
+            if self.pending_per_ip[ip] <= 0:
+                del self.pending_per_ip[ip]
 
     def on_housekeeping(self, now: float) -> None:
         if self.accept_paused_until and now >= self.accept_paused_until and not self.stopping:
@@ -185,9 +201,9 @@ class _ServerIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.inbox.sink(peer.handle)(event.fields, event.size)
+            self.inbox.sink(peer.handle, peer.backlog)(*event)
         elif isinstance(event, HelloReceived):
-            self.pending.discard(peer)
+            self._handshake_over(peer)
             if peer.conn.closed:
                 return
             max_clients = self.settings.max_clients
@@ -203,11 +219,14 @@ class _ServerIO(IOThread):
             # Joined goes in first: accept() parses any frames pipelined behind the HELLO, straight
             # into the inbox through the sink.
             self.inbox.put_event(Joined(peer.handle))
-            peer.conn.data_sink = self.inbox.sink(peer.handle)
+            limit = self.settings.max_inbox_bytes_per_client
+            assert limit is not None
+            peer.backlog = Backlog(limit, peer)
+            peer.conn.data_sink = self.inbox.sink(peer.handle, peer.backlog)
             peer.conn.accept(client_id, time.monotonic())
         elif isinstance(event, Closed):
             if peer.handle is None:
-                self.pending.discard(peer)
+                self._handshake_over(peer)
                 log.info(
                     "sprocket: connection from %s:%s ended during handshake: %s", *peer.addr, event.reason
                 )
@@ -220,7 +239,7 @@ class _ServerIO(IOThread):
             self.inbox.put_event(Left(client, reason, code))
 
     def on_peer_closed(self, peer: Peer) -> None:
-        self.pending.discard(peer)
+        self._handshake_over(peer)
 
     def on_stopping(self) -> None:
         try:
@@ -262,8 +281,17 @@ class Servo(Endpoint):
         handshake_timeout: seconds a new connection has to complete its handshake.
         close_timeout: seconds ``close()`` waits to flush goodbyes.
         max_send_queue: bytes queued for one client before it is dropped ("send queue full").
-        max_inbox_bytes: bytes of received packets held for ``get()`` before reading pauses.
-        max_pending: connections allowed to be mid-handshake at once; more are refused.
+        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 8x their size on
+            the wire plus 64 bytes per array or map) while they wait for ``get()``; past it, reading pauses.
+        max_inbox_bytes_per_client: the same for one client (default ``max_inbox_bytes // 8``): past it only
+            that client is not read, so one flooding client cannot crowd out the others.
+        max_pending: connections allowed to be mid-handshake at once; more are refused ("busy").
+        max_pending_per_ip: of those, how many may come from one IP address (default 64).
+        max_incomplete_bytes: bytes of unfinished frames held across all clients (default 32 MiB, at least
+            ``max_packet_size``); past it the client holding the most is disconnected (code ``limit``).
+            Whatever the total, a frame must finish arriving within ``timeout`` seconds.
+        max_packets_per_second: disconnect a client that sends more than this (code ``limit``; bursts of up
+            to one second's worth are fine).  None (default): no limit.
         ssl_context: an ``ssl.SSLContext`` (server side) to speak TLS.
         on_join: ``callback(client)``, run inside ``get()``.
         on_leave: ``callback(client, reason)``, run inside ``get()``.
@@ -294,6 +322,10 @@ class Servo(Endpoint):
         max_send_queue: int = 8 << 20,
         max_inbox_bytes: int = 16 << 20,
         max_pending: int = 512,
+        max_pending_per_ip: int = 64,
+        max_inbox_bytes_per_client: int | None = None,
+        max_incomplete_bytes: int = 32 << 20,
+        max_packets_per_second: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
         on_join: Callable[[Client], Any] | None = None,
         on_leave: Callable[[Client, str], Any] | None = None,
@@ -305,7 +337,9 @@ class Servo(Endpoint):
             timeout=timeout, handshake_timeout=handshake_timeout, close_timeout=close_timeout,
             max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes, password=password, app=app,
             ssl_context=ssl_context,
-            max_clients=max_clients, max_pending=max_pending,
+            max_clients=max_clients, max_pending=max_pending, max_pending_per_ip=max_pending_per_ip,
+            max_inbox_bytes_per_client=max_inbox_bytes_per_client, max_incomplete_bytes=max_incomplete_bytes,
+            max_packets_per_second=max_packets_per_second,
         )  # fmt: skip
         self.codec = self.settings.codec
         self.max_packet_size = max_packet_size

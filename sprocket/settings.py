@@ -104,6 +104,10 @@ class Settings:
     # Server only.
     max_clients: int | None = None
     max_pending: int = 512
+    max_pending_per_ip: int = 64
+    max_inbox_bytes_per_client: int | None = None  # None: max_inbox_bytes // 8
+    max_incomplete_bytes: int = 32 << 20
+    max_packets_per_second: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codec", get_codec(self.codec))
@@ -116,6 +120,18 @@ class Settings:
         check_size("max_send_queue", self.max_send_queue)
         check_size("max_inbox_bytes", self.max_inbox_bytes)
         check_size("max_pending", self.max_pending)
+        check_size("max_pending_per_ip", self.max_pending_per_ip)
+        if self.max_inbox_bytes_per_client is None:
+            object.__setattr__(self, "max_inbox_bytes_per_client", max(1, self.max_inbox_bytes // 8))
+        check_size("max_inbox_bytes_per_client", self.max_inbox_bytes_per_client)
+        check_size("max_incomplete_bytes", self.max_incomplete_bytes, minimum=self.max_packet_size)
+        if self.max_packets_per_second is not None:
+            rate = self.max_packets_per_second
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise InvalidType(f"max_packets_per_second must be a number or None, got {rate!r}")
+            if not (math.isfinite(rate) and rate > 0):
+                raise InvalidArgument(f"max_packets_per_second must be a finite number > 0, got {rate!r}")
+            object.__setattr__(self, "max_packets_per_second", float(rate))
         if self.max_clients is not None:
             check_size("max_clients", self.max_clients, minimum=0)
         for name in ("password", "app", "name", "server_hostname"):

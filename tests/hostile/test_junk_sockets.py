@@ -31,9 +31,11 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def servo() -> Iterator[Servo]:
+    # max_pending_per_ip: the junk peers all come from 127.0.0.1, standing for many addresses.
     server = Servo(
-        "127.0.0.1", 0, ping_interval=0.1, timeout=1.0, handshake_timeout=0.5, max_packet_size=64 * 1024
-    )
+        "127.0.0.1", 0, ping_interval=0.1, timeout=1.0, handshake_timeout=0.5, max_packet_size=64 * 1024,
+        max_pending_per_ip=10_000,
+    )  # fmt: skip
     yield server
     server.close()
 
