@@ -65,6 +65,12 @@ SERVER_ONLY: list[tuple[str, object, type[SprocketError]]] = [
     ("max_pending", 0, InvalidArgument),
     ("max_clients", -1, InvalidArgument),
     ("max_clients", 2.5, InvalidType),
+    ("max_pending_per_ip", 0, InvalidArgument),
+    ("max_inbox_bytes_per_client", 0, InvalidArgument),
+    ("max_incomplete_bytes", 1000, InvalidArgument),  # below max_packet_size: one frame could never arrive
+    ("max_packets_per_second", math.nan, InvalidArgument),
+    ("max_packets_per_second", 0, InvalidArgument),
+    ("max_packets_per_second", "10", InvalidType),
 ]
 
 
