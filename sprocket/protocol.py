@@ -393,11 +393,9 @@ class Connection:
 
         The I/O layer calls this while it deliberately stops reading (back-pressure when the application
         is not calling ``get()``): silence we caused is not the peer's fault, nor is a frame left half-read.
-        Heartbeats wait too: we could not read the answer, and data sent to a peer that has meanwhile closed
-        its end makes its system reset the connection, which would destroy what we have not read yet.
+        We keep sending heartbeats, so the peer does not time us out either.
         """
         self._last_received = now
-        self._next_ping = now + self.ping_interval
         if self._partial_since is not None:
             self._partial_since = now
 
