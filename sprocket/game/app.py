@@ -175,11 +175,14 @@ class NetworkedGame(ClientHooks):
 
     def draw_connection_status(self, screen: pygame.Surface) -> None:
         """While not in the game, draw a line at the bottom saying so ("connecting...", or why the
-        connection failed).  Set ``show_connection_status = False`` to draw your own instead."""
+        connection failed or was closed — :attr:`GameClient.error <sprocket.game.GameClient.error>`,
+        which includes a malformed message from the server).  Set ``show_connection_status = False`` to
+        draw your own instead."""
         if self._status_font is None:
             self._status_font = pygame.font.Font(None, 24)
         s = self.sprocket
-        lines = [f"connecting to {s.host}:{s.port}..."] if s.error is None else ["not connected:", s.error]
+        error = self.net.error  # the Sprocket's reason, or why the game layer closed the connection
+        lines = [f"connecting to {s.host}:{s.port}..."] if error is None else ["not connected:", error]
         width, height = screen.get_size()
         y = height - 8
         for text in reversed(lines):
