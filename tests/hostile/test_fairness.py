@@ -32,6 +32,9 @@ def flood_with_honest_client(chunk: bytes, seconds: float, **servo: Any) -> dict
         attacker = Wire(server.port)
         kind, _ = attacker.handshake(name="attacker")
         assert kind == 3, "the attacker could not join"
+        calm_from = time.monotonic()
+        threading.Event().wait(1.0)  # the yardstick: a second of honest echoes before the flood
+        calm = honest.figures(since=calm_from)
         stop = threading.Event()
         written: list[int] = []
         pump = threading.Thread(
@@ -49,6 +52,7 @@ def flood_with_honest_client(chunk: bytes, seconds: float, **servo: Any) -> dict
         attacker.wait_closed(0.5)
         result = {
             "figures": figures,
+            "calm": calm,
             "unanswered": len(honest.missing()),
             "disconnected": honest.disconnected,
             "errors": honest.errors,
@@ -80,7 +84,8 @@ def test_tiny_packet_flood_does_not_starve_an_honest_client(reliability: Reliabi
         tried=f"9-byte DATA frames as fast as one socket takes them for {FLOOD_SECONDS:g} s "
         f"({rate:,.0f} packets/s written); an honest client echoing every 50 ms",
         outcome=f"honest echo p50 {figures['p50_ms']:.1f} ms, max {figures['max_ms']:.0f} ms "
-        f"(targets: p50 < 20 ms, max < 250 ms); {result['unanswered']} unanswered",
+        f"(targets: p50 < 20 ms, max < 250 ms; calm p50 {result['calm']['p50_ms']:.1f} ms); "
+        f"{result['unanswered']} unanswered",
         packets_per_s=rate,
         honest_p50_ms=figures["p50_ms"],
         honest_max_ms=figures["max_ms"],
@@ -99,15 +104,19 @@ def test_packet_rate_limit_disconnects_the_flooder(reliability: Reliability) -> 
         "Tiny-packet flood against max_packets_per_second",
         tried=f"Servo(max_packets_per_second={limit}); 9-byte DATA frames as fast as possible; "
         "an honest client echoing every 50 ms (20 packets/s)",
-        outcome=f"attacker {'closed with ' + repr(bye) if bye else 'NOT told to go'}"
+        outcome=f"server: {result['left'][0] if result['left'] else 'the attacker did NOT leave'}; "
+        f"attacker's socket read {bye}"
         + (f" after {after * 1000:.0f} ms" if after is not None else "")
         + f"; honest: {result['unanswered']} unanswered, p50 {result['figures']['p50_ms']:.1f} ms",
         attacker_disconnect_ms=None if after is None else after * 1000,
     )
     check_honest(result)
-    assert bye is not None, "the flooder was not disconnected"
-    assert bye["code"] == "limit" and "per second" in bye["reason"], bye
-    assert [e["code"] for e in result["left"]] == ["limit"], result["left"]
+    # The server's Left event is the account that counts (a BYE read by a socket still writing can be
+    # lost to a reset); a BYE that did arrive must say the same.
+    left = result["left"]
+    assert [e["code"] for e in left] == ["limit"], f"the flooder's leave: {left}"
+    assert "per second" in left[0]["reason"], left[0]
+    assert bye is None or bye["code"] == "limit", bye
 
 
 def test_costly_valid_packets_do_not_starve_an_honest_client(reliability: Reliability) -> None:
@@ -122,8 +131,9 @@ def test_costly_valid_packets_do_not_starve_an_honest_client(reliability: Reliab
         tried=f"{len(body) // 1024} KiB DATA frames of {COSTLY_ITEMS:,} empty sets and tuples, as fast as "
         f"the socket takes them for {FLOOD_SECONDS:g} s ({rate:.1f} MiB/s written); an honest client "
         "echoing every 50 ms",
-        outcome=f"honest echo p50 {figures['p50_ms']:.1f} ms (target < 50 ms), "
-        f"max {figures['max_ms']:.0f} ms; {result['unanswered']} unanswered"
+        outcome=f"honest echo p50 {figures['p50_ms']:.1f} ms (target < 50 ms; calm "
+        f"{result['calm']['p50_ms']:.1f} ms), max {figures['max_ms']:.0f} ms; "
+        f"{result['unanswered']} unanswered"
         + (f"; attacker closed with {result['bye']}" if result["bye"] else ""),
         mib_per_s=rate,
         honest_p50_ms=figures["p50_ms"],
@@ -132,3 +142,4 @@ def test_costly_valid_packets_do_not_starve_an_honest_client(reliability: Reliab
     check_honest(result)
     # The packets are valid and inside every documented budget: the attacker is slowed, never thrown out.
     assert result["bye"] is None or result["bye"]["code"] != "protocol", result["bye"]
+    assert all(e["code"] != "protocol" for e in result["left"]), result["left"]
