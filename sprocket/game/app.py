@@ -89,6 +89,11 @@ class NetworkedGame(ClientHooks):
         interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
         sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
 
+    Class attributes ``max_entities`` (5000) and ``max_snapshot_bytes`` (64 MiB) cap what a server's
+    snapshots may hold and what is kept of them (see :class:`~sprocket.game.GameClient`).  Nothing a
+    server sends raises in :meth:`step`: a malformed game message closes the connection, and the
+    reason is drawn on screen (:meth:`draw_connection_status`) and passed to ``on_disconnect``.
+
     Raises:
         InvalidArgument: a bad ``size``, ``fps``, ``title``, ``rule`` or ``interpolation_delay`` (checked
             before the window opens; ``InvalidType``, also a ``TypeError``, for a wrong type), or a bad
@@ -101,6 +106,8 @@ class NetworkedGame(ClientHooks):
     rule: Rule | None = None
     background: tuple[int, int, int] = (12, 14, 24)
     show_connection_status: bool = True
+    max_entities: int = GameClient.max_entities
+    max_snapshot_bytes: int = GameClient.max_snapshot_bytes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -145,7 +152,7 @@ class NetworkedGame(ClientHooks):
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
-        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=interpolation_delay)
+        self.net = self._game_client(interpolation_delay)
         self.overlay = NetOverlay()
         self.entities: dict[int, Entity] = {}
         self.frame = 0
@@ -277,8 +284,17 @@ class NetworkedGame(ClientHooks):
         old = self.sprocket
         old.close()
         self.sprocket = Sprocket(old.host, old.port, name=name or old.name, **options)
-        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=delay)
+        self.net = self._game_client(delay)
         self.entities = {}
+
+    def _game_client(self, delay: float | None) -> GameClient:
+        return GameClient(
+            self.sprocket,
+            rule=self.rule,
+            interpolation_delay=delay,
+            max_entities=self.max_entities,
+            max_snapshot_bytes=self.max_snapshot_bytes,
+        )
 
     def quit(self) -> None:
         """Stop :meth:`run` after the current frame."""

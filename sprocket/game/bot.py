@@ -54,12 +54,18 @@ class GameBot(ClientHooks):
         rule: the game rule, for prediction of the bot's own entity (as in a window).
         sprocket_options: further ``Sprocket`` arguments.
 
+    Class attributes ``max_entities`` and ``max_snapshot_bytes`` cap the server's snapshots as in
+    :class:`~sprocket.game.GameClient`.  Nothing a server sends raises in :meth:`tick`; a malformed
+    game message closes the connection and ends :meth:`run` with the reason in :attr:`stopped_reason`.
+
     Raises:
         InvalidArgument: a bad ``rule`` or ``sprocket`` (``InvalidType``, also a ``TypeError``), or a bad
             Sprocket argument.
     """
 
     rule: Rule | None = None
+    max_entities: int = GameClient.max_entities
+    max_snapshot_bytes: int = GameClient.max_snapshot_bytes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,7 +87,8 @@ class GameBot(ClientHooks):
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
-        self.net = GameClient(self.sprocket, rule=self.rule)
+        self.net = GameClient(self.sprocket, rule=self.rule, max_entities=self.max_entities,
+                              max_snapshot_bytes=self.max_snapshot_bytes)  # fmt: skip
         self.entities: dict[int, Entity] = {}
         #: Why :meth:`run` ended, in words (None while it runs or before): "stopped", "played for ... s",
         #: the connection's reason (``self.net.error``: the server closed it, or the bot closed it
