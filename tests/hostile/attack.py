@@ -66,14 +66,17 @@ def big_int(value: int) -> Any:
 
 
 def ext_set(items: Iterable[Any]) -> msgpack.ExtType:
+    """Extension 2 (set): its payload is a msgpack array of the items."""
     return msgpack.ExtType(EXT_SET, pack(list(items)))
 
 
 def ext_frozenset(items: Iterable[Any]) -> msgpack.ExtType:
+    """Extension 3 (frozenset): its payload is a msgpack array of the items."""
     return msgpack.ExtType(EXT_FROZENSET, pack(list(items)))
 
 
 def ext_tuple(items: Iterable[Any]) -> msgpack.ExtType:
+    """Extension 1 (tuple): its payload is a msgpack array of the items."""
     return msgpack.ExtType(EXT_TUPLE, pack(list(items)))
 
 
@@ -163,6 +166,7 @@ def split_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
 
 
 def goodbye_of(kind: int, body: bytes) -> dict[str, Any]:
+    """A BYE or REJECT frame's map, with ``"frame"`` saying which it was."""
     return {"frame": "BYE" if kind == BYE else "REJECT", **dict(msgpack.unpackb(body))}
 
 
@@ -258,7 +262,10 @@ class Wire:
         return True
 
     def next_frame(self, timeout: float) -> tuple[int, bytes] | None:
-        """The next frame not yet taken (PINGs are answered and skipped), or None."""
+        """The next frame not yet taken (PINGs are answered and skipped), or None at EOF or deadline.
+
+        A BYE or REJECT stays in ``frames`` (for :meth:`goodbye`), so it is also what every later call
+        returns."""
         deadline = time.monotonic() + timeout
         while True:
             while self.frames:
@@ -268,7 +275,6 @@ class Wire:
                     continue
                 if kind in (BYE, REJECT):
                     self.frames.insert(0, (kind, body))  # keep goodbyes for goodbye()
-                    return kind, body
                 return kind, body
             if not self.read_some(deadline):
                 return None
@@ -468,6 +474,7 @@ class EchoProbe:
             self.stop(0)
 
     def missing(self) -> list[int]:
+        """The seq numbers sent whose echo has not come back (yet)."""
         return [seq for seq in self.sent_at if seq not in self.waits]
 
     def figures(self, since: float = 0.0) -> dict[str, Any]:
@@ -532,15 +539,20 @@ class ServerChild:
         raise AssertionError(f"the server child printed no {prefix!r} within {timeout} s")
 
     def rss(self) -> int:
+        """The child's resident set size in bytes."""
         return rss_bytes(self.pid)
 
     def events(self) -> list[dict[str, Any]]:
+        """Every join and leave the child printed so far: ``{"kind", "id", "name"[, "code", "reason",
+        "at"]}`` (``at`` is the child's monotonic clock, the same clock as this process's on Linux)."""
         return [json.loads(line[6:]) for line in list(self.lines) if line.startswith("event ")]
 
     def left(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The leaves printed so far, of clients called ``name`` (all of them if None)."""
         return [e for e in self.events() if e["kind"] == "left" and (name is None or e["name"] == name)]
 
     def close(self) -> None:
+        """Kill the child (SIGKILL: a stalled server must not hold the test) and reap it."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
@@ -561,6 +573,7 @@ def server_child(get_every: float = 0.0, **servo: Any) -> Iterator[ServerChild]:
 
 
 def echo_server(config: dict[str, Any]) -> None:
+    """The child's main: a Servo with ``config["servo"]`` that echoes ``seq`` and prints its events."""
     from sprocket import Joined, Left, Packet, Servo
 
     servo = Servo("127.0.0.1", 0, **config["servo"])
