@@ -30,6 +30,10 @@ AREAS = [
     "Faults",
     "Load",
     "Who gets in",
+    "Round two: decoding",
+    "Round two: fairness",
+    "Round two: memory",
+    "Round two: admission",
 ]
 RESULT = {
     "passed": "pass",

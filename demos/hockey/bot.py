@@ -77,4 +77,8 @@ class HockeyBot(GameBot):
         if distance < 3:
             return {"x": 0.0, "y": 0.0}
         push = min(1.0, distance / 40) * self.skill
-        return {"x": dx / distance * push, "y": dy / distance * push}
+        # Clamped: the server refuses axes outside -1..1 (its input_schema), even by a rounding error.
+        return {
+            "x": max(-1.0, min(1.0, dx / distance * push)),
+            "y": max(-1.0, min(1.0, dy / distance * push)),
+        }

@@ -35,6 +35,9 @@ class HockeyServer(GameServer):
     """Two players, one puck, first to seven.  Anyone past the second player watches."""
 
     rule = staticmethod(move)  # the client predicts its mallet with the very same function
+    # What an input may hold: anything else is dropped before move() sees it (and a client that keeps
+    # sending such inputs is kicked), so no hand-made input can push a mallet faster than a key can.
+    input_schema = {"x": (-1.0, 1.0), "y": (-1.0, 1.0)}
     tick_rate = 60
     snapshot_rate = 30
 

@@ -89,6 +89,11 @@ class NetworkedGame(ClientHooks):
         interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
         sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
 
+    Class attributes ``max_entities`` (5000) and ``max_snapshot_bytes`` (64 MiB) cap what a server's
+    snapshots may hold and what is kept of them (see :class:`~sprocket.game.GameClient`).  Nothing a
+    server sends raises in :meth:`step`: a malformed game message closes the connection, and the
+    reason is drawn on screen (:meth:`draw_connection_status`) and passed to ``on_disconnect``.
+
     Raises:
         InvalidArgument: a bad ``size``, ``fps``, ``title``, ``rule`` or ``interpolation_delay`` (checked
             before the window opens; ``InvalidType``, also a ``TypeError``, for a wrong type), or a bad
@@ -101,6 +106,8 @@ class NetworkedGame(ClientHooks):
     rule: Rule | None = None
     background: tuple[int, int, int] = (12, 14, 24)
     show_connection_status: bool = True
+    max_entities: int = GameClient.max_entities
+    max_snapshot_bytes: int = GameClient.max_snapshot_bytes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -145,7 +152,7 @@ class NetworkedGame(ClientHooks):
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
-        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=interpolation_delay)
+        self.net = self._game_client(interpolation_delay)
         self.overlay = NetOverlay()
         self.entities: dict[int, Entity] = {}
         self.frame = 0
@@ -175,11 +182,14 @@ class NetworkedGame(ClientHooks):
 
     def draw_connection_status(self, screen: pygame.Surface) -> None:
         """While not in the game, draw a line at the bottom saying so ("connecting...", or why the
-        connection failed).  Set ``show_connection_status = False`` to draw your own instead."""
+        connection failed or was closed — :attr:`GameClient.error <sprocket.game.GameClient.error>`,
+        which includes a malformed message from the server).  Set ``show_connection_status = False`` to
+        draw your own instead."""
         if self._status_font is None:
             self._status_font = pygame.font.Font(None, 24)
         s = self.sprocket
-        lines = [f"connecting to {s.host}:{s.port}..."] if s.error is None else ["not connected:", s.error]
+        error = self.net.error  # the Sprocket's reason, or why the game layer closed the connection
+        lines = [f"connecting to {s.host}:{s.port}..."] if error is None else ["not connected:", error]
         width, height = screen.get_size()
         y = height - 8
         for text in reversed(lines):
@@ -274,8 +284,17 @@ class NetworkedGame(ClientHooks):
         old = self.sprocket
         old.close()
         self.sprocket = Sprocket(old.host, old.port, name=name or old.name, **options)
-        self.net = GameClient(self.sprocket, rule=self.rule, interpolation_delay=delay)
+        self.net = self._game_client(delay)
         self.entities = {}
+
+    def _game_client(self, delay: float | None) -> GameClient:
+        return GameClient(
+            self.sprocket,
+            rule=self.rule,
+            interpolation_delay=delay,
+            max_entities=self.max_entities,
+            max_snapshot_bytes=self.max_snapshot_bytes,
+        )
 
     def quit(self) -> None:
         """Stop :meth:`run` after the current frame."""

@@ -7,6 +7,7 @@ load runs.  This module never imports pygame.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -21,6 +22,8 @@ from .hooks import check_hooks
 from .prediction import Rule
 
 __all__ = ["GameBot"]
+
+log = logging.getLogger("sprocket")
 
 HOOKS = {**CLIENT_HOOKS, "decide": ("entities",)}
 
@@ -51,12 +54,18 @@ class GameBot(ClientHooks):
         rule: the game rule, for prediction of the bot's own entity (as in a window).
         sprocket_options: further ``Sprocket`` arguments.
 
+    Class attributes ``max_entities`` and ``max_snapshot_bytes`` cap the server's snapshots as in
+    :class:`~sprocket.game.GameClient`.  Nothing a server sends raises in :meth:`tick`; a malformed
+    game message closes the connection and ends :meth:`run` with the reason in :attr:`stopped_reason`.
+
     Raises:
         InvalidArgument: a bad ``rule`` or ``sprocket`` (``InvalidType``, also a ``TypeError``), or a bad
             Sprocket argument.
     """
 
     rule: Rule | None = None
+    max_entities: int = GameClient.max_entities
+    max_snapshot_bytes: int = GameClient.max_snapshot_bytes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -78,8 +87,15 @@ class GameBot(ClientHooks):
         self.sprocket = (
             sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
         )
-        self.net = GameClient(self.sprocket, rule=self.rule)
+        self.net = GameClient(self.sprocket, rule=self.rule, max_entities=self.max_entities,
+                              max_snapshot_bytes=self.max_snapshot_bytes)  # fmt: skip
         self.entities: dict[int, Entity] = {}
+        #: Why :meth:`run` ended, in words (None while it runs or before): "stopped", "played for ... s",
+        #: the connection's reason (``self.net.error``: the server closed it, or the bot closed it
+        #: because the server sent a malformed game message), or the exception that ended a bot thread.
+        self.stopped_reason: str | None = None
+        #: The exception that ended a :meth:`start` thread (logged with its traceback), or None.
+        self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -117,6 +133,7 @@ class GameBot(ClientHooks):
         """
         if duration is not None:
             check_number(duration, "duration", minimum=0.0, what="a number of seconds")
+        self.stopped_reason = None
         try:
             self.sprocket.wait_connected()
             fixed = FixedStep(self.net.tick_rate)
@@ -128,24 +145,49 @@ class GameBot(ClientHooks):
                 last = now
                 for _ in range(steps):
                     self.tick(fixed.dt)
-                if self.sprocket.error is not None and not self.sprocket.connected:
+                    if self.net.error is not None:
+                        break  # the connection is over (the bot may have closed it: a malformed message)
+                if self.net.error is not None and not self.net.ready:
+                    self.stopped_reason = self.net.error
+                    log.info("bot %r stopped: %s", self.sprocket.name, self.stopped_reason)
                     break
                 if fixed.rate != self.net.tick_rate:
                     fixed = FixedStep(self.net.tick_rate)
                 self._stop.wait(max(0.0, fixed.dt - (time.monotonic() - now)))  # pacing, not synchronisation
+            if self.stopped_reason is None:
+                self.stopped_reason = "stopped" if self._stop.is_set() else f"played for {duration:g} s"
         finally:
             self.sprocket.close()
 
     def start(self, duration: float | None = None) -> GameBot:
         """Run :meth:`run` in a background daemon thread; return this bot.
 
-        Raises ``InvalidArgument`` for a bad ``duration`` here, in your thread (see :meth:`run`).
+        The thread never dies with a traceback: whatever ends it (the connection failing or being
+        closed, an exception from one of your hooks) is logged and kept in :attr:`stopped_reason` (and
+        an exception in :attr:`error`).  Raises ``InvalidArgument`` for a bad ``duration`` here, in your
+        thread (see :meth:`run`).
         """
         if duration is not None:
             check_number(duration, "duration", minimum=0.0, what="a number of seconds")
-        self._thread = threading.Thread(target=self.run, args=(duration,), name="sprocket-bot", daemon=True)
+        self._thread = threading.Thread(target=self._run_thread, args=(duration,), name="sprocket-bot",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
         return self
+
+    def _run_thread(self, duration: float | None) -> None:
+        # A bot thread ends with a reason, never with a traceback on stderr: whatever stopped it (the
+        # connection failed, a hook of yours raised) is logged and kept in stopped_reason / error.
+        try:
+            self.run(duration)
+        except Exception as exc:
+            self.error = exc
+            self.stopped_reason = f"{type(exc).__name__}: {exc}"
+            log.exception("bot %r stopped: %s", self.sprocket.name, self.stopped_reason)
+
+    @property
+    def running(self) -> bool:
+        """True while a :meth:`start` thread is playing."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         """Stop playing and wait for a background bot to finish."""

@@ -10,22 +10,75 @@ pygame.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from sprocket import Connected, Disconnected, Packet, Sprocket
+from sprocket import CloseCode, Connected, Disconnected, Packet, Sprocket
 
-from ._checks import InvalidType, check_callable, check_number, describe
+from ._checks import InvalidType, check_callable, check_count, check_number, describe
 from .entity import Entity
 from .interpolation import InterpolationBuffer
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT, PlayerJoined, PlayerLeft
 from .prediction import Predictor, Rule
-from .snapshot import Snapshot, SnapshotError, SnapshotHistory, decode_snapshot
+from .snapshot import Snapshot, SnapshotError, SnapshotHistory, decode_snapshot, snapshot_cost
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["CLIENT_HOOKS", "ClientHooks", "GameClient", "NetStats"]
+
+#: The highest tick or snapshot rate a server's hello may announce (a rate of 0, NaN or 1e9 is refused).
+MAX_RATE = 1000.0
+#: The most players a server may announce (in its hello and joins) before the client refuses it.
+MAX_PLAYERS = 65536
+#: How far, in seconds, a snapshot's time may be from this client's estimate of the server's clock.
+MAX_CLOCK_ERROR = 60.0
+# Seconds between two warnings about refused snapshots (the first is always logged).
+_WARN_EVERY = 5.0
+
+
+class _Malformed(Exception):
+    """Internal: a game message from the server that does not fit docs/PROTOCOL.md (never escapes)."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(packet: Packet, kind: str, name: str) -> Any:
+    if name not in packet:
+        raise _Malformed(f"a {kind!r} message without {name!r}")
+    return packet[name]
+
+
+def _int_field(packet: Packet, kind: str, name: str, *, minimum: int | None = None) -> int:
+    value = _field(packet, kind, name)
+    if not _is_int(value):
+        raise _Malformed(f"a {kind!r} message whose {name!r} is {describe(value)}, not an int")
+    if minimum is not None and value < minimum:
+        raise _Malformed(f"a {kind!r} message whose {name!r} is {value}, below {minimum}")
+    return int(value)
+
+
+def _rate_field(packet: Packet, name: str) -> float:
+    value = _field(packet, "hello", name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"a 'hello' message whose {name!r} is {describe(value)}, not a number")
+    try:
+        rate = float(value)
+    except OverflowError:
+        rate = math.inf
+    if not 0.0 < rate <= MAX_RATE:  # also refuses NaN
+        raise _Malformed(f"a 'hello' message whose {name!r} is {value!r}, not a rate in (0, {MAX_RATE:g}]")
+    return rate
+
+
+def _name(value: object, kind: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Malformed(f"a {kind!r} message whose player name is {describe(value)}, not a str or nil")
+    return value
+
 
 #: The hooks every client-side class has (name -> parameters after self); see :class:`ClientHooks`.
 CLIENT_HOOKS: dict[str, tuple[str, ...]] = {
@@ -140,12 +193,32 @@ class GameClient:
             controlled entity is interpolated like the others (no prediction).
         interpolation_delay: a fixed delay in seconds, or None (default) to adapt to the network.
         clock: the local monotonic clock (injectable for tests).
+        max_entities: the most entities a snapshot may hold (default 5000); a bigger one is refused
+            before it is decoded.
+        max_snapshot_bytes: the most memory the snapshots kept as delta baselines may hold, by the
+            estimate of :func:`~sprocket.game.snapshot.snapshot_cost` (default 64 MiB; at most 64
+            snapshots are kept in any case).  The oldest are forgotten first; the newest is always kept.
+        max_refused_snapshots: snapshots in a row that may be refused (malformed, over a limit, or with
+            a time far from the server's clock) before the client gives up on the server (default 20).
+
+    Nothing a server sends makes :meth:`poll` raise.  Every game message is checked against
+    docs/PROTOCOL.md (types, finite numbers, ranges, required fields); a malformed one is logged and
+    the connection is closed: :meth:`poll` returns a :class:`~sprocket.Disconnected` with code
+    ``protocol`` and a reason saying what was wrong, :attr:`error` keeps that reason, and later polls
+    return nothing.  A snapshot that cannot be used is refused (logged, at most one warning every 5 s)
+    and a full one asked for; ``max_refused_snapshots`` of them in a row close the connection the same
+    way.  If the game rule raises while predicting (on a state the server sent), the traceback is
+    logged and the entity is shown interpolated instead of predicted.
 
     Raises:
-        InvalidArgument: ``interpolation_delay`` is negative or not finite; also a ``TypeError``
-            (``InvalidType``) when ``sprocket`` is not a Sprocket, ``rule`` or ``clock`` not callable, or
-            ``interpolation_delay`` not a number.
+        InvalidArgument: ``interpolation_delay`` is negative or not finite, or a ``max_*`` is not an int
+            >= 1; also a ``TypeError`` (``InvalidType``) when ``sprocket`` is not a Sprocket, ``rule``
+            or ``clock`` not callable, or ``interpolation_delay`` or a ``max_*`` not a number.
     """
+
+    max_entities: int = 5000
+    max_snapshot_bytes: int = 64 << 20
+    max_refused_snapshots: int = 20
 
     def __init__(
         self,
@@ -154,6 +227,9 @@ class GameClient:
         rule: Rule | None = None,
         interpolation_delay: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_entities: int | None = None,
+        max_snapshot_bytes: int | None = None,
+        max_refused_snapshots: int | None = None,
     ) -> None:
         if not isinstance(sprocket, Sprocket):
             raise InvalidType(f"sprocket must be a sprocket.Sprocket, got {describe(sprocket)}")
@@ -161,11 +237,19 @@ class GameClient:
         check_callable(clock, "clock")
         if interpolation_delay is not None:
             check_number(interpolation_delay, "interpolation_delay", minimum=0.0, what="a number of seconds")
+        if max_entities is not None:
+            self.max_entities = max_entities
+        if max_snapshot_bytes is not None:
+            self.max_snapshot_bytes = max_snapshot_bytes
+        if max_refused_snapshots is not None:
+            self.max_refused_snapshots = max_refused_snapshots
+        for name in ("max_entities", "max_snapshot_bytes", "max_refused_snapshots"):
+            check_count(getattr(self, name), name)
         self.sprocket = sprocket
         self.rule = rule
         self.clock = clock
         self.buffer = InterpolationBuffer(delay=interpolation_delay)
-        self.history = SnapshotHistory(capacity=64)
+        self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
         self.tick_rate = 60.0
         self.snapshot_rate = 20.0
         self.id: int | None = None  # our client id on the server
@@ -177,9 +261,15 @@ class GameClient:
         self.snapshots_received = 0
         self.snapshot_bytes = 0.0  # smoothed encoded size of a snapshot packet
         self.prediction_error = 0.0  # smoothed size of reconciliation corrections
+        self.snapshots_refused = 0  # snapshots that could not be used (see max_refused_snapshots)
         self._seq = 0  # input sequence numbers sent (continuous across predictors)
         self._seq_base = 0  # inputs sent before the current predictor was made
         self._welcomed = False
+        self._error: str | None = None  # why we closed the connection ourselves
+        self._refused_in_a_row = 0
+        self._warned_at = -math.inf
+        self._unlogged = 0
+        self._no_prediction: int | None = None  # an entity the rule failed on: shown interpolated
 
     @property
     def dt(self) -> float:
@@ -189,7 +279,15 @@ class GameClient:
     @property
     def ready(self) -> bool:
         """True once the server's hello arrived: the game is running for us."""
-        return self._welcomed and self.sprocket.connected
+        return self._welcomed and self._error is None and self.sprocket.connected
+
+    @property
+    def error(self) -> str | None:
+        """Why we are not connected, in words (None while connecting or connected): the reason this
+        client closed the connection (a malformed message from the server), else the Sprocket's."""
+        if self._error is not None:
+            return self._error
+        return self.sprocket.error
 
     def poll(self) -> list[Any]:
         """Process everything received; return what the game should hear about, in order.
@@ -199,6 +297,8 @@ class GameClient:
         consumed here.  Never blocks.
         """
         out: list[Any] = []
+        if self._error is not None:
+            return out  # we closed the connection: nothing more comes from that server
         for item in self.sprocket.events():
             if type(item) is not Packet:
                 if isinstance(item, Disconnected):
@@ -208,19 +308,56 @@ class GameClient:
             kind = item.get(GAME_FIELD)
             if kind is None:
                 out.append(item)
-            elif kind == SNAPSHOT:
-                self._snapshot(item)
-            elif kind == HELLO:
-                self._hello(item)
-                out.extend(PlayerJoined(pid, name) for pid, name in self.players.items())
-            elif kind == JOIN:
-                self.players[item["id"]] = item.get("name")
-                out.append(PlayerJoined(item["id"], item.get("name")))
-            elif kind == LEAVE:
-                name = self.players.pop(item["id"], item.get("name"))
-                out.append(PlayerLeft(item["id"], name, str(item.get("reason", ""))))
+                continue
+            try:
+                self._game_message(kind, item, out)
+            except _Malformed as exc:
+                self._fail(f"the server sent {exc}", out)
+            except Exception as exc:
+                # Nothing a server sends may raise in the user's thread; a bug here is logged in full.
+                log.exception("could not handle a game message from the server")
+                self._fail(
+                    f"could not handle a game message from the server ({type(exc).__name__}: {exc})", out
+                )
+            if self._error is not None:
+                break  # the rest came from a server we no longer trust
         self.stats.update(self.clock(), self.sprocket.stats)
         return out
+
+    def _game_message(self, kind: object, item: Packet, out: list[Any]) -> None:
+        if kind == SNAPSHOT:
+            self._snapshot(item)
+        elif kind == HELLO:
+            self._hello(item)
+            out.extend(PlayerJoined(pid, name) for pid, name in self.players.items())
+        elif kind == JOIN:
+            pid = _int_field(item, JOIN, "id")
+            name = _name(item.get("name"), JOIN)
+            if pid not in self.players and len(self.players) >= MAX_PLAYERS:
+                raise _Malformed(f"more than {MAX_PLAYERS} players")
+            self.players[pid] = name
+            out.append(PlayerJoined(pid, name))
+        elif kind == LEAVE:
+            pid = _int_field(item, LEAVE, "id")
+            name = _name(item.get("name"), LEAVE)
+            reason = item.get("reason", "")
+            if not isinstance(reason, str):
+                raise _Malformed(f"a 'leave' message whose 'reason' is {describe(reason)}, not a str")
+            out.append(PlayerLeft(pid, self.players.pop(pid, name), reason))
+        # Unknown kinds are ignored (docs/PROTOCOL.md): room for additions.
+
+    def _fail(self, reason: str, out: list[Any]) -> None:
+        """Close the connection because of what the server sent; tell the game through ``out``."""
+        if self._error is not None:
+            return
+        self._error = reason
+        self._welcomed = False
+        log.warning("closing the connection to %s:%s: %s", self.sprocket.host, self.sprocket.port, reason)
+        try:
+            self.sprocket.close()
+        except Exception:  # closing must not raise either; the log has it
+            log.exception("could not close the connection cleanly")
+        out.append(Disconnected(reason, CloseCode.PROTOCOL))
 
     def send_input(self, input: Any) -> int:
         """Send one fixed step's input (and predict its effect locally); returns its sequence number.
@@ -234,7 +371,11 @@ class GameClient:
         if not self.ready:
             return 0
         if self.predictor is not None:
-            self._seq = self._seq_base + self.predictor.apply(input)
+            try:
+                self._seq = self._seq_base + self.predictor.apply(input)
+            except Exception:
+                self._stop_predicting("predicting your input")
+                self._seq += 1
         else:
             self._seq += 1
         self.sprocket.send(**{GAME_FIELD: INPUT, "s": self._seq, "i": input})
@@ -250,8 +391,12 @@ class GameClient:
             self.predictor.advance_display(dt)
 
     def server_time(self) -> float:
-        """The server's clock, as estimated now."""
-        return self.clock() + self.sprocket.clock_offset
+        """The server's clock, as estimated now (this machine's clock until the estimate is a finite
+        number: a server that sent a clock of NaN does not make this NaN)."""
+        offset = self.sprocket.clock_offset
+        now = self.clock()
+        later = now + offset
+        return later if math.isfinite(later) else now
 
     def entities(self) -> dict[int, Entity]:
         """Every entity as it should be drawn now: remote ones interpolated, ours predicted."""
@@ -263,42 +408,94 @@ class GameClient:
     # -- internals ------------------------------------------------------------------------------------
 
     def _hello(self, packet: Packet) -> None:
-        try:
-            self.tick_rate = float(packet["rate"])
-            self.snapshot_rate = float(packet["snap"])
-            self.id = int(packet["id"])
-            self.players = {int(pid): name for pid, name in packet.get("players", [])}
-        except (KeyError, TypeError, ValueError):
-            log.warning("malformed game hello from the server: %r", packet)
-            return
+        rate = _rate_field(packet, "rate")
+        snap = _rate_field(packet, "snap")
+        pid = _int_field(packet, HELLO, "id", minimum=0)
+        roster = packet.get("players", [])
+        if not isinstance(roster, list):
+            raise _Malformed(f"a 'hello' message whose 'players' is {describe(roster)}, not a list")
+        if len(roster) > MAX_PLAYERS:
+            raise _Malformed(f"a 'hello' message with {len(roster)} players, over {MAX_PLAYERS}")
+        players: dict[int, str | None] = {}
+        for entry in roster:
+            if not (isinstance(entry, list) and len(entry) == 2 and _is_int(entry[0])):
+                raise _Malformed(f"a 'hello' message whose player {describe(entry)} is not [id, name]")
+            players[entry[0]] = _name(entry[1], HELLO)
+        self.tick_rate, self.snapshot_rate, self.id, self.players = rate, snap, pid, players
         self._welcomed = True
 
     def _snapshot(self, packet: Packet) -> None:
-        wire = packet.get("w")
-        base_tick = wire.get("base") if isinstance(wire, dict) else None
-        base = self.history.get(base_tick) if isinstance(base_tick, int) else None
+        wire = _field(packet, SNAPSHOT, "w")
+        if not isinstance(wire, dict):
+            raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map")
+        ack = _int_field(packet, SNAPSHOT, "ack", minimum=0)
+        if ack > self._seq:
+            raise _Malformed(f"a 'snap' message acknowledging input {ack}, but only {self._seq} were sent")
+        me = _field(packet, SNAPSHOT, "you")
+        if me is not None and not _is_int(me):
+            raise _Malformed(f"a 'snap' message whose 'you' is {describe(me)}, not an entity id or nil")
+        base_tick = wire.get("base")
+        base = None
+        if base_tick is not None:
+            base = self.history.get(base_tick) if _is_int(base_tick) else None
+            if base is None and _is_int(base_tick):
+                # We lost the baseline (it aged out of our history): ask for a full snapshot.  Not the
+                # server's fault, so it does not count towards max_refused_snapshots.
+                self._refuse(f"its baseline, tick {base_tick}, is no longer held", count=False)
+                return
         try:
-            snapshot = decode_snapshot(wire if isinstance(wire, dict) else {}, base)
+            snapshot = decode_snapshot(wire, base, max_entities=self.max_entities)
         except SnapshotError as exc:
-            # We lost the baseline (it aged out of our history): ask for a full snapshot.
-            log.warning("could not apply a snapshot (%s); asking the server for a full one", exc)
-            self.sprocket.send(**{GAME_FIELD: ACK, "t": None})
+            self._refuse(str(exc))
             return
+        now = self.server_time()
+        if not abs(snapshot.time - now) <= MAX_CLOCK_ERROR:
+            self._refuse(
+                f"its time, {snapshot.time!r}, is {MAX_CLOCK_ERROR:g}+ s from the server's clock ({now:.3f})"
+            )
+            return
+        self._refused_in_a_row = 0
         self.snapshots_received += 1
         self.snapshot_bytes += (packet.wire_size - self.snapshot_bytes) * 0.1
-        self.history.add(snapshot)
+        self.history.add(snapshot, snapshot_cost(snapshot, packet.wire_size))
         self.latest = snapshot
-        self.buffer.push(snapshot, self.server_time())
+        self.buffer.push(snapshot, now)
         self.sprocket.send(**{GAME_FIELD: ACK, "t": snapshot.tick})
-        me = packet.get("you")
-        ack = packet.get("ack")
-        self._reconcile(snapshot, me if isinstance(me, int) else None, ack if isinstance(ack, int) else 0)
+        self._reconcile(snapshot, me, ack)
+
+    def _refuse(self, why: str, *, count: bool = True) -> None:
+        """A snapshot could not be used: log (rate-limited), ask for a full one, give up if it persists."""
+        self.snapshots_refused += 1
+        if count:
+            self._refused_in_a_row += 1
+            if self._refused_in_a_row >= self.max_refused_snapshots:
+                raise _Malformed(
+                    f"{self._refused_in_a_row} snapshots in a row that could not be used (the last: {why})"
+                )
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY:
+            more = f" ({self._unlogged} more since the last warning)" if self._unlogged else ""
+            log.warning("could not use a snapshot (%s)%s; asking the server for a full one", why, more)
+            self._warned_at = now
+            self._unlogged = 0
+        else:
+            self._unlogged += 1
+        self.sprocket.send(**{GAME_FIELD: ACK, "t": None})
+
+    def _stop_predicting(self, doing: str) -> None:
+        # The game rule raised on a state the server sent (or an input): show the entity interpolated
+        # rather than let the exception reach the frame loop.  The traceback is logged for the developer.
+        log.exception("the game rule failed %s for entity %s; showing it interpolated instead of predicted",
+                      doing, self.me)  # fmt: skip
+        self._no_prediction = self.me
+        self.predictor = None
 
     def _reconcile(self, snapshot: Snapshot, me: int | None, ack: int) -> None:
         if me != self.me:
             self.me = me
             self.predictor = None
-        if me is None or self.rule is None:
+            self._no_prediction = None
+        if me is None or self.rule is None or me == self._no_prediction:
             return
         state = snapshot.entities.get(me)
         if state is None:
@@ -311,5 +508,9 @@ class GameClient:
         local_ack = ack - self._seq_base
         if local_ack < 0 or local_ack > self.predictor.seq:
             return
-        error = self.predictor.reconcile(state, local_ack)
+        try:
+            error = self.predictor.reconcile(state, local_ack)
+        except Exception:
+            self._stop_predicting("replaying your inputs on the server's state")
+            return
         self.prediction_error += (error - self.prediction_error) * 0.2

@@ -32,6 +32,7 @@ argument.  Standard library only (and :mod:`sprocket.errors` for its exceptions)
 from __future__ import annotations
 
 import bisect
+import math
 
 from sprocket.errors import InvalidArgument
 
@@ -116,7 +117,8 @@ class InterpolationBuffer:
         """Add a snapshot that arrived at ``arrival_time`` (your estimate of *server* time on arrival).
 
         Returns False, and ignores it, if its tick is not newer than the newest buffered tick (a duplicate
-        or out-of-order arrival) or its time is not later (counted in :attr:`discarded`).  A snapshot
+        or out-of-order arrival), its time is not later, or its time is so far from ``arrival_time`` or
+        the newest buffered time that the difference is not finite (counted in :attr:`discarded`).  A snapshot
         older than the current render time is still kept but counted in :attr:`late`.
         Raises ``InvalidType`` (an ``InvalidArgument`` and a ``TypeError``) if ``snapshot`` is not a
         :class:`Snapshot` or ``arrival_time`` not a number, ``InvalidArgument`` if it is not finite.
@@ -127,8 +129,14 @@ class InterpolationBuffer:
         if self._snaps and (snapshot.tick <= self._snaps[-1].tick or snapshot.time <= self._times[-1]):
             self._discarded += 1
             return False
-
         offset = arrival - snapshot.time
+        gap = snapshot.time - self._times[-1] if self._snaps else 0.0
+        if not (math.isfinite(offset) and math.isfinite(gap)):
+            # Times so far apart that their difference overflows (a hostile server's 1e308): nothing
+            # can be interpolated across that; keep the statistics finite.
+            self._discarded += 1
+            return False
+
         if self._latency is None:
             self._latency = offset
         else:
@@ -137,7 +145,6 @@ class InterpolationBuffer:
             rate = _JITTER_RISE if deviation > self._jitter else _JITTER_FALL
             self._jitter += rate * (deviation - self._jitter)
         if self._snaps:
-            gap = snapshot.time - self._times[-1]
             if self._interval is None:
                 self._interval = gap
                 # Nothing is known about jitter yet: assume some, so the first delay is ~2 intervals.

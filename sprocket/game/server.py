@@ -25,11 +25,18 @@ from ._checks import InvalidType, check_callable, check_count, check_number, des
 from .clock import TickSchedule
 from .entity import Entity
 from .hooks import check_hooks
+from .inputs import InputLimits, check_schema, input_problem
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
 from .prediction import Rule, run_rule
-from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot
+from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot, entity_problems
 
 log = logging.getLogger("sprocket")
+
+# Stands in the input queue for an input that was refused: it is never applied, but its sequence number
+# is acknowledged in turn, so the client's predictor stops replaying it.
+_REFUSED = object()
+# Seconds between two warnings about one client's refused inputs (the first is always logged).
+_WARN_EVERY = 5.0
 
 __all__ = ["GameServer", "Player", "ServerStats"]
 
@@ -51,9 +58,13 @@ class Player:
     inputs: collections.deque[tuple[int, Any]] = field(default_factory=collections.deque)
     last_seq: int = 0  # the newest input sequence number applied
     acked_tick: int | None = None  # the newest snapshot the client confirmed: the delta baseline
-    dropped_inputs: int = 0
+    dropped_inputs: int = 0  # inputs dropped because too many were queued
+    refused_inputs: int = 0  # inputs refused by the input checks (see GameServer.max_bad_inputs)
+    input_credit: int = 0  # inputs this client may still have applied (one more per tick, capped)
     bytes_out: int = 0
     snapshots_sent: int = 0
+    warned_at: float = -math.inf  # when a refused input of this client was last logged
+    unlogged_refusals: int = 0  # refusals since then that were not logged
 
 
 @dataclass
@@ -104,17 +115,41 @@ class GameServer:
             most ``tick_rate``).
         rule: the game rule ``rule(state, input, dt) -> state`` shared with the clients (or set ``rule``
             as a class attribute: ``rule = staticmethod(step)``).
+        input_schema: the declared fields of an input (or set ``input_schema`` as a class attribute);
+            see the input policy below.
 
-    Class attributes (set them in your subclass): ``tick_rate``, ``snapshot_rate``, ``rule``;
-    ``max_inputs_per_tick`` (3: inputs applied per client per tick at most, so bursts wait and spam is
-    bounded), ``max_queued_inputs`` (30: inputs queued per client; past that the oldest are dropped) and
+    Class attributes (set them in your subclass): ``tick_rate``, ``snapshot_rate``, ``rule``,
     ``max_catch_up`` (5: due ticks run back to back when the loop has fallen behind; the rest are
-    skipped).
+    skipped), and the input policy below.
+
+    Inputs are never trusted.  Each one is checked when it arrives, before the rule sees it
+    (:mod:`sprocket.game.inputs`): it must be plain data — finite numbers within ``±max_input_number``
+    (1e9), strings of at most ``max_input_string`` (256), containers nested at most ``max_input_depth``
+    (4) deep holding at most ``max_input_items`` (64) values — and, if you declare ``input_schema``
+    (``{"x": (-1.0, 1.0), "fire": bool}``: a dict input whose fields fit their declarations; see
+    :mod:`sprocket.game.inputs` for the forms), fit it.  A refused input is dropped (never applied;
+    its sequence number is still acknowledged), a warning naming the client is logged (at most one
+    every 5 s per client), and after ``max_bad_inputs`` (10) refused inputs the client is kicked with
+    a reason saying why.
+
+    Inputs are applied in order, one per client per tick: no client moves faster than the rule allows
+    however fast it sends.  A client whose inputs arrived late (a network hiccup, then a burst) catches
+    up: its ticks without an input are banked, up to ``input_catch_up`` (8) of them, and spent on
+    later ticks at up to ``max_inputs_per_tick`` (3) inputs a tick — so over any stretch of ``T`` ticks
+    a client has at most ``T + input_catch_up`` inputs applied.  At most ``max_queued_inputs`` (30)
+    wait per client; past that the oldest are dropped (and counted in ``Player.dropped_inputs``).
+
+    The world is checked after every tick: an entity whose ``float`` field became NaN or infinite (or
+    whose typed field holds a value of another type), by the rule or by ``simulate()``, gets its last
+    good state back (from the last snapshot; fields it did not have then take their defaults), and
+    the entity, its type and the field are logged once per entity.  So no snapshot ever carries a
+    value the clients would refuse.
 
     Raises:
         InvalidArgument: a rate is not a finite number > 0, one of the ``max_*`` attributes is not an int
-            >= 1, or ``rule`` is not callable or ``servo`` not a Servo (``InvalidType``, also a
-            ``TypeError``, for those and other wrong types).
+            >= 1 (``max_input_number``: a number > 0; ``input_catch_up``: an int >= 0), ``input_schema``
+            is not a valid schema, or ``rule`` is not callable or ``servo`` not a Servo (``InvalidType``,
+            also a ``TypeError``, for those and other wrong types).
         ConnectionFailed: the Servo cannot bind.
     """
 
@@ -124,6 +159,13 @@ class GameServer:
     max_inputs_per_tick: int = 3
     max_queued_inputs: int = 30
     max_catch_up: int = 5
+    input_catch_up: int = 8
+    input_schema: dict[str, Any] | None = None
+    max_bad_inputs: int = 10
+    max_input_number: float = 1e9
+    max_input_items: int = 64
+    max_input_depth: int = 4
+    max_input_string: int = 256
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -138,6 +180,7 @@ class GameServer:
         tick_rate: float | None = None,
         snapshot_rate: float | None = None,
         rule: Rule | None = None,
+        input_schema: dict[str, Any] | None = None,
         **servo_options: Any,
     ) -> None:
         rate = self.tick_rate if tick_rate is None else tick_rate
@@ -145,8 +188,13 @@ class GameServer:
         snap = self.snapshot_rate if snapshot_rate is None else snapshot_rate
         snap = check_number(snap, "snapshot_rate", positive=True, what="a number of snapshots per second")
         self.snapshot_rate = min(snap, self.tick_rate)
-        for name in ("max_inputs_per_tick", "max_queued_inputs", "max_catch_up"):
+        for name in ("max_inputs_per_tick", "max_queued_inputs", "max_catch_up", "max_bad_inputs"):
             check_count(getattr(self, name), name)
+        check_count(self.input_catch_up, "input_catch_up", minimum=0)
+        self.input_schema = check_schema(self.input_schema if input_schema is None else input_schema)
+        self._input_limits = InputLimits(
+            self.max_input_number, self.max_input_items, self.max_input_depth, self.max_input_string
+        )
         if rule is not None:
             self.rule = rule
         check_callable(self.rule, "rule", optional=True)
@@ -163,6 +211,7 @@ class GameServer:
         self._snapshot_every = max(1, round(self.tick_rate / self.snapshot_rate))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._logged_entities: set[int] = set()  # entities whose invalid values were logged already
 
     # -- hooks (documented no-ops) ------------------------------------------------------------------
 
@@ -173,12 +222,21 @@ class GameServer:
         """A client left (``reason`` says why).  Despawn what it owned here."""
 
     def on_input(self, client: Client, input: Any) -> None:
-        """Apply one input.  Default: run ``rule`` on the entity the client controls, if any."""
+        """Apply one input (already checked: see the input policy).  Default: run ``rule`` on the entity
+        the client controls, if any; a result holding a NaN or infinite float is refused (the entity
+        keeps its state, and this is logged once per entity)."""
         player = self.players.get(client)
         if self.rule is None or player is None or player.entity is None or player.entity not in self.world:
             return
-        state = self.world[player.entity]
-        _assign(state, run_rule(self.rule, state.copy(), input, self.dt, name=f"{type(self).__name__}.rule"))
+        eid = player.entity
+        state = self.world[eid]
+        new = run_rule(self.rule, state.copy(), input, self.dt, name=f"{type(self).__name__}.rule")
+        problems = entity_problems(new) if type(new) is type(state) else []
+        if problems:
+            # The rule made a value no snapshot may carry (1e308 * speed = inf): refuse this update.
+            self._log_invalid(eid, state, problems[0][1], f"the rule, applying client {client.id}'s input")
+            return
+        _assign(state, new)
 
     def on_packet(self, client: Client, packet: Packet) -> None:
         """A packet of yours (not a game-layer message) arrived from ``client``."""
@@ -241,7 +299,12 @@ class GameServer:
                 now = time.monotonic()
                 if now >= end:
                     break
+                skipped = schedule.skipped
                 due = schedule.due(now)
+                if schedule.skipped > skipped:
+                    # Tick slots skipped while the loop was behind still passed for the clients, whose
+                    # inputs for them are queued: let those be caught up like any late inputs.
+                    self._bank_input_credit(schedule.skipped - skipped)
                 for _ in range(due):
                     self.step(now)
                 self.stats.overruns = schedule.overruns
@@ -286,9 +349,11 @@ class GameServer:
         began = time.perf_counter()
         self.time = time.monotonic() if now is None else now
         self._network()
+        self._bank_input_credit(1)
         for player in list(self.players.values()):
             self._apply_inputs(player)
         self.simulate(self.dt)
+        self._guard_world()
         self.tick += 1
         self.stats.ticks += 1
         if self.tick % self._snapshot_every == 0 and self.players:
@@ -344,20 +409,59 @@ class GameServer:
             if type(seq) is not int or seq <= (player.inputs[-1][0] if player.inputs else player.last_seq):
                 client.kick("protocol error: input sequence numbers must increase")
                 return
+            value = packet.get("i")
+            problem = input_problem(value, self.input_schema, self._input_limits)
+            if problem is not None:
+                if self._refuse_input(player, problem):
+                    return
+                value = _REFUSED
             if len(player.inputs) >= self.max_queued_inputs:
                 player.inputs.popleft()  # spam or a huge burst: keep the newest, bounded
                 player.dropped_inputs += 1
-            player.inputs.append((seq, packet.get("i")))
+            player.inputs.append((seq, value))
         elif kind == ACK:
             tick = packet.get("t")
             player.acked_tick = tick if type(tick) is int and tick <= self.tick else None
         else:
             log.debug("ignoring unknown game message %r from client %s", kind, client.id)
 
+    def _refuse_input(self, player: Player, problem: str) -> bool:
+        """Count and log a refused input; kick its sender at ``max_bad_inputs``.  True if kicked."""
+        player.refused_inputs += 1
+        client = player.client
+        who = f"client {client.id}" + (f" ({client.name!r})" if client.name else "")
+        if player.refused_inputs >= self.max_bad_inputs:
+            log.warning("%s sent %d invalid inputs (the last: %s); kicking it", who, player.refused_inputs,
+                        problem)  # fmt: skip
+            player.inputs.clear()
+            client.kick(f"sent {player.refused_inputs} invalid inputs (the last: {problem})")
+            return True
+        now = time.monotonic()
+        if now - player.warned_at >= _WARN_EVERY:
+            unlogged = player.unlogged_refusals
+            more = f" (and {unlogged} more since the last warning)" if unlogged else ""
+            log.warning("refused an input from %s: %s%s; %d of %d allowed before it is kicked", who, problem,
+                        more, player.refused_inputs, self.max_bad_inputs - 1)  # fmt: skip
+            player.warned_at = now
+            player.unlogged_refusals = 0
+        else:
+            player.unlogged_refusals += 1
+        return False
+
+    def _bank_input_credit(self, ticks: int) -> None:
+        # Each tick that passes lets each client have one more input applied, up to 1 + input_catch_up.
+        cap = 1 + self.input_catch_up
+        for player in self.players.values():
+            player.input_credit = min(cap, player.input_credit + ticks)
+
     def _apply_inputs(self, player: Player) -> None:
-        for _ in range(min(self.max_inputs_per_tick, len(player.inputs))):
+        count = min(self.max_inputs_per_tick, player.input_credit, len(player.inputs))
+        player.input_credit -= count
+        for _ in range(count):
             seq, value = player.inputs.popleft()
             player.last_seq = seq
+            if value is _REFUSED:
+                continue  # never applied; acknowledged so the client's predictor stops replaying it
             try:
                 self.on_input(player.client, value)
             except Exception:
@@ -368,6 +472,37 @@ class GameServer:
                 player.inputs.clear()
                 player.client.kick("the server could not apply your input")
                 return
+
+    def _guard_world(self) -> None:
+        # No entity may keep a value a snapshot cannot carry (a NaN from simulate(), say): one such
+        # value would make every client refuse every snapshot.  Put back its last good state.
+        invalid = self.world.find_invalid()
+        if not invalid:
+            return
+        latest = self._history.latest
+        for eid, _name, why in invalid:
+            entity = self.world.get(eid)
+            if entity is None or not entity_problems(entity):
+                continue  # already repaired (two bad fields of one entity)
+            self._log_invalid(eid, entity, why, "simulate() or a hook")
+            good = latest.entities.get(eid) if latest is not None else None
+            if good is not None and type(good) is type(entity) and not entity_problems(good):
+                _assign(entity, good.copy())
+                continue
+            try:
+                defaults = type(entity)()
+                for name, _ in entity_problems(entity):
+                    setattr(entity, name, getattr(defaults, name))
+            except Exception:
+                log.exception("entity %s (%s) cannot be repaired; despawning it", eid, entity.type_name)
+                self.world.despawn(eid)
+
+    def _log_invalid(self, eid: int, entity: Entity, why: str, by: str) -> None:
+        if eid in self._logged_entities:
+            return
+        self._logged_entities.add(eid)
+        log.error("entity %s (%s): %s, set by %s; the update is refused and the entity keeps its last good "
+                  "state (logged once per entity)", eid, entity.type_name, why, by)  # fmt: skip
 
     def _send_snapshots(self) -> None:
         snapshot = self.world.snapshot(self.tick, self.time)

@@ -105,7 +105,9 @@ def play_until(game: Any, predicate: Any, timeout: float = 10.0, message: str = 
     while not predicate():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {message}")
-        game.step(dt=1 / 60)
+        # Real frame times, as in a real game: the client sends one input per fixed step of real time,
+        # which is all the server applies (it applies one input per client per tick).
+        game.step()
         time.sleep(1 / 240)  # pace the frame loop like a real one; the predicate decides when we are done
 
 
