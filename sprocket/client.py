@@ -35,8 +35,11 @@ __all__ = ["DEFAULT_PORT", "Sprocket"]
 class _ClientIO(IOThread):
     """The I/O thread of one Sprocket: resolve, connect, handshake, then shuttle frames."""
 
-    def __init__(self, host: str, port: int, settings: Settings) -> None:
+    def __init__(
+        self, host: str, port: int, settings: Settings, source_address: tuple[str, int] | None = None
+    ) -> None:
         super().__init__(f"sprocket-client-{host}:{port}", settings)
+        self.source_address = source_address
         # No strong reference back to the Sprocket: an unclosed, forgotten Sprocket must be collectable.
         self.host = host
         self.port = port
@@ -67,6 +70,16 @@ class _ClientIO(IOThread):
         family, kind, proto, _, addr = infos[0]
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
+        if self.source_address is not None:
+            try:
+                sock.bind(self.source_address)
+            except OSError as exc:
+                sock.close()
+                self._fail(
+                    CloseCode.REFUSED,
+                    f"cannot bind to {self.source_address[0]}:{self.source_address[1]}: {exc}",
+                )
+                return
         code = sock.connect_ex(addr)
         if not is_connect_in_progress(code):
             sock.close()
@@ -216,6 +229,8 @@ class Sprocket(Endpoint):
         max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 8x their size on
             the wire plus 64 bytes per array or map) while they wait for ``get()``; past it, reading pauses.
         ssl_context: an ``ssl.SSLContext`` to speak TLS (``server_hostname`` defaults to ``host``).
+        source_address: ``(host, port)`` to connect from (e.g. ``("127.0.0.2", 0)``, or one network card's
+            address); default: let the system choose.
         on_connect: ``callback(sprocket)``, run inside ``get()`` once connected.
         on_disconnect: ``callback(sprocket, reason)``, run inside ``get()`` when disconnected.
 
@@ -245,6 +260,7 @@ class Sprocket(Endpoint):
         max_inbox_bytes: int = 16 << 20,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        source_address: tuple[str, int] | None = None,
         on_connect: Callable[[Sprocket], Any] | None = None,
         on_disconnect: Callable[[Sprocket, str], Any] | None = None,
     ) -> None:
@@ -265,7 +281,15 @@ class Sprocket(Endpoint):
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self._warned_dropping = False
-        self._start(_ClientIO(host, self.port, self.settings))
+        if source_address is not None:
+            if not (
+                isinstance(source_address, tuple)
+                and len(source_address) == 2
+                and isinstance(source_address[0], str)
+            ):
+                raise InvalidType(f"source_address must be a (host, port) tuple, got {source_address!r}")
+            source_address = (source_address[0], check_port("source_address port", source_address[1]))
+        self._start(_ClientIO(host, self.port, self.settings, source_address))
 
     # -- state ---------------------------------------------------------------------------------------
 

@@ -224,7 +224,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
         raise DecodeError(f"extension values nested deeper than {MAX_EXT_DEPTH}")
     state.exts += 1
     if state.exts > MAX_EXT_VALUES:
-        raise DecodeError(f"more than {MAX_EXT_VALUES} extension values in one packet")
+        raise DecodeError(
+            f"over the decode budget: more than {MAX_EXT_VALUES} extension values in one packet"
+        )
     state.depth += 1
     try:
         if code == EXT_TUPLE:
@@ -279,7 +281,7 @@ def _count_container(value: Any) -> Any:
     state = _state
     state.containers += 1
     if state.containers > MAX_CONTAINERS:
-        raise DecodeError(f"more than {MAX_CONTAINERS} arrays and maps in one packet")
+        raise DecodeError(f"over the decode budget: more than {MAX_CONTAINERS} arrays and maps in one packet")
     return value
 
 

@@ -484,6 +484,9 @@ class Connection:
         self.state = CLOSED
         self.close_code = code
         self.close_reason = reason
+        # Nothing more is parsed: let an unfinished frame's bytes go now, not when the last reference to
+        # this object does (a client handle can outlive its connection by a long way).
+        self._buffer = bytearray()
         self._events.append(Closed(code, reason, by_peer, rejected))
 
     def _fail(self, code: CloseCode, reason: str) -> None:

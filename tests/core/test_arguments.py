@@ -170,3 +170,18 @@ def test_a_tls_context_of_the_right_type_is_accepted() -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     with Servo("127.0.0.1", 0, ssl_context=context) as servo:
         assert servo.port
+
+
+def test_a_sprocket_can_connect_from_a_chosen_address() -> None:
+    with Servo("127.0.0.1", 0) as servo:
+        s = Sprocket("127.0.0.1", servo.port, source_address=("127.0.0.2", 0)).wait_connected()
+        try:
+            wait_until(lambda: servo.get() is not None and servo.clients, 5, "the client to join")
+            assert servo.clients[0].ip == "127.0.0.2"
+        finally:
+            s.close()
+    for bad in ("127.0.0.2", ("127.0.0.2",), (2, 0)):
+        with pytest.raises(InvalidType, match="source_address"):
+            Sprocket("127.0.0.1", 7777, source_address=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="source_address port"):
+        Sprocket("127.0.0.1", 7777, source_address=("127.0.0.2", 70000))
