@@ -226,8 +226,8 @@ class Sprocket(Endpoint):
         connect_timeout: seconds allowed for TCP connect plus handshake.
         close_timeout: seconds ``close()`` waits to flush what is queued.
         max_send_queue: bytes that may wait to be sent before the connection is dropped.
-        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 8x their size on
-            the wire plus 64 bytes per array or map) while they wait for ``get()``; past it, reading pauses.
+        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 16x their size
+            on the wire for small ones) while they wait for ``get()``; past it, reading pauses.
         ssl_context: an ``ssl.SSLContext`` to speak TLS (``server_hostname`` defaults to ``host``).
         source_address: ``(host, port)`` to connect from (e.g. ``("127.0.0.2", 0)``, or one network card's
             address); default: let the system choose.

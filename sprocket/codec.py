@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgpack
+from msgpack import unpackb as _unpackb
 
 from .errors import DecodeError, InvalidArgument, PacketTooLarge, RegistrationError, UnsendableValue
 from .packet import Packet
@@ -45,15 +46,19 @@ MAX_EXT_DEPTH = 32
 # Decode budgets: what one packet may ask of the decoder, so that no packet within max_packet_size costs
 # more than a few tens of milliseconds of CPU or a few times its size in memory (docs/PROTOCOL.md, "Decode
 # budgets").  Over a budget is a DecodeError: the peer that sent it is disconnected, everyone else carries on.
-MAX_CONTAINERS = 100_000  # arrays + maps in one packet
+MAX_CONTAINERS = 100_000  # arrays + maps in one packet (counted in payloads of COUNT_FROM bytes and more)
 MAX_EXT_VALUES = 20_000  # extension values (tuples, sets, frozensets, big ints, registered types) per packet
 MAX_EQUAL_HASHES = 8  # distinct keys of a set or non-string map that may share one hash value
 CHECK_HASHES_FROM = 32  # sets and non-string maps smaller than this are too small to flood
-# Memory estimate of a decoded packet, for back-pressure: BYTES_FACTOR x its size, plus CONTAINER_BYTES per
-# array or map (an empty map is one byte on the wire and about 70 in memory; a short string three bytes and
-# about 50; a float nine and 24).
+# Memory estimate of a decoded packet, for back-pressure.  Payloads of COUNT_FROM bytes and more have their
+# arrays and maps counted: BYTES_FACTOR x the size plus CONTAINER_BYTES per array or map (an empty map is one
+# byte on the wire and about 70 in memory; a short string three bytes and about 50; a float nine and 24).
+# Smaller ones are not counted (it would cost every small packet a Python call per map): SMALL_FACTOR x
+# their size, which a packet of empty maps exceeds by at most 4.5x (by 4096 x 72 bytes at the most).
+COUNT_FROM = 4096
 BYTES_FACTOR = 8
 CONTAINER_BYTES = 64
+SMALL_FACTOR = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +217,7 @@ class _DecodeState(threading.local):
     depth = 0
     exts = 0
     containers = 0
+    counting = False  # count arrays and maps (payloads of COUNT_FROM bytes and more)
     any_keys = False  # maps may have non-string keys (second pass, each map checked in Python)
 
 
@@ -222,7 +228,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
     state = _state
     if state.depth >= MAX_EXT_DEPTH:
         raise DecodeError(f"extension values nested deeper than {MAX_EXT_DEPTH}")
-    state.exts += 1
+    if state.counting:  # (a payload under COUNT_FROM bytes cannot hold MAX_EXT_VALUES: no need to count)
+        state.exts += 1
     if state.exts > MAX_EXT_VALUES:
         raise DecodeError(
             f"over the decode budget: more than {MAX_EXT_VALUES} extension values in one packet"
@@ -301,12 +308,15 @@ def _unpack(data: bytes | bytearray | memoryview) -> Any:
     # First pass: string (and bytes) map keys only, maps built in C: their hashes are salted per process,
     # so they cannot be flooded.  A packet with other keys fails with ValueError and decode_value decodes
     # it again with any_keys set.
-    if _state.any_keys:
+    state = _state
+    if state.any_keys:
         return _unpack_any_keys(data)
-    return msgpack.unpackb(
-        data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1,
-        list_hook=_count_container, object_hook=_count_container,
-    )  # fmt: skip
+    if state.counting:
+        return msgpack.unpackb(
+            data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1,
+            list_hook=_count_container, object_hook=_count_container,
+        )  # fmt: skip
+    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1)
 
 
 def _unpack_any_keys(data: bytes | bytearray | memoryview) -> Any:
@@ -330,25 +340,43 @@ def decode_value(data: bytes | bytearray | memoryview) -> tuple[Any, int]:
     Raises:
         DecodeError: the bytes are not valid msgpack, or over a decode budget (see the MAX_* constants).
     """
+    size = len(data)
+    if size < COUNT_FROM:
+        # The fast path of every small packet: maps with string keys only, built in C, nothing counted.
+        try:
+            return _unpackb(
+                data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1
+            ), SMALL_FACTOR * size
+        except ValueError as exc:
+            if "not allowed for map key" not in str(exc):
+                raise DecodeError(f"undecodable payload (ValueError: {exc})") from exc
+        except DecodeError:
+            raise
+        except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
+            raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
+        any_keys = True  # a map with keys other than strings: decode again, checking each such map
+    else:
+        any_keys = False
     state = _state
-    state.exts = state.containers = state.depth = 0
-    state.any_keys = False
+    state.exts = state.containers = 0
+    state.counting = True
+    state.any_keys = any_keys
     try:
         try:
             value = _unpack(data)
         except ValueError as exc:
-            if "not allowed for map key" not in str(exc):
+            if any_keys or "not allowed for map key" not in str(exc):
                 raise
-            state.exts = state.containers = state.depth = 0
+            state.exts = state.containers = 0
             state.any_keys = True
             value = _unpack(data)
     except DecodeError:
         raise
-    except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
+    except Exception as exc:
         raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
     finally:
-        state.any_keys = False
-    return value, BYTES_FACTOR * len(data) + CONTAINER_BYTES * state.containers
+        state.any_keys = state.counting = False
+    return value, BYTES_FACTOR * size + CONTAINER_BYTES * state.containers
 
 
 class MsgpackCodec(Codec):
@@ -389,7 +417,12 @@ class MsgpackCodec(Codec):
     def decode_sized(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], int]:
         """:meth:`decode`, plus an estimate of the packet's size in memory (see :func:`decode_value`)."""
         value, cost = decode_value(data)
-        return _check_fields(value), cost
+        if type(value) is not dict:
+            raise DecodeError(f"a packet must be a map of fields, got {type(value).__name__}")
+        for key in value:
+            if type(key) is not str:
+                raise DecodeError(f"packet field names must be strings, got {type(key).__name__}")
+        return value, cost
 
 
 def _check_fields(value: Any) -> dict[str, Any]:

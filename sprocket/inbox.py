@@ -40,48 +40,56 @@ def _nothing(*_: Any) -> None:
 
 
 class Backlog:
-    """One sender's share of the inbox: cost appended (I/O thread) and collected (user thread).
+    """One sender's share of a server's inbox, kept by the I/O thread alone.
 
     ``owner`` is the I/O thread's record of that sender's socket, handed back to ``Inbox.set_peer_reading``.
     """
 
-    __slots__ = ("bytes_in", "bytes_out", "limit", "owner", "paused")
+    __slots__ = ("held", "limit", "owner", "paused")
 
     def __init__(self, limit: int, owner: Any) -> None:
-        self.bytes_in = 0  # I/O thread
-        self.bytes_out = 0  # user thread
+        self.held = 0  # cost of this sender's packets still in the inbox (as far as the ledger knows)
         self.limit = limit
         self.owner = owner
-        self.paused = False  # I/O thread writes; the user's thread reads
+        self.paused = False
 
     def has_room(self) -> bool:
         """True when less than half of ``limit`` waits uncollected."""
-        return self.bytes_in - self.bytes_out < self.limit // 2
+        return self.held < self.limit // 2
 
 
 class Inbox:
     """Received packets and connection events waiting for ``get()``/``events()``.
 
     Args:
-        max_bytes: received payload bytes that may wait uncollected before reading pauses.
+        max_bytes: what received packets may cost (the codec's memory estimate) while they wait uncollected,
+            before reading pauses.
 
-    The I/O thread sets :attr:`set_reading` (called with False to stop reading sockets, True to resume)
-    and :attr:`wake` (called from the user's thread when reading may resume) when it adopts the inbox.
+    The I/O thread sets :attr:`set_reading` (called with False to stop reading every socket, True to
+    resume), :attr:`set_peer_reading` (the same for one sender) and :attr:`wake` (called from the user's
+    thread when reading may resume) when it adopts the inbox.
+
+    Per-sender shares cost the user's thread nothing: the I/O thread keeps a ledger of what each read
+    appended, in order, and since the inbox is first in, first out, the user's one running total of what it
+    collected tells which ledger entries are gone (:meth:`settle`).
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.items: collections.deque[Any] = collections.deque()
         self.max_bytes = max_bytes
-        self.bytes_in = 0  # I/O thread: payload bytes appended
-        self.bytes_out = 0  # user thread: payload bytes collected
+        self.bytes_in = 0  # I/O thread: cost of the packets appended
+        self.bytes_out = 0  # user thread: cost of the packets collected
         self.events_in = 0  # I/O thread: connection events appended
         self.events_out = 0  # user thread: connection events taken out
         self.packets_out = 0  # user thread: packets returned to the user
         self.reading_paused = False  # I/O thread writes; the user's thread reads
+        self.peers_paused = 0  # I/O thread writes: how many senders are not read; the user's thread reads
         self.set_reading: Callable[[bool], None] = _nothing
         self.set_peer_reading: Callable[[Any, bool], None] = _nothing
         self.wake: Callable[[], None] = _nothing
-        self.paused_backlogs: set[Backlog] = set()  # I/O thread
+        # I/O thread only: (bytes_in after the entry, backlog, cost) per read that appended packets.
+        self._ledger: collections.deque[tuple[int, Backlog, int]] = collections.deque()
+        self._paused_backlogs: set[Backlog] = set()
 
     # -- the I/O thread's side -----------------------------------------------------------------------
 
@@ -92,71 +100,83 @@ class Inbox:
         self.events_in += 1
         self.items.append(item)
 
-    def sink(self, sender: Any, backlog: Backlog | None = None) -> Sink:
-        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` (I/O thread), counted
-        against ``backlog`` too if one is given."""
+    def sink(self, sender: Any) -> Sink:
+        """A protocol ``data_sink`` that turns payloads into Packets from ``sender`` (I/O thread).
+
+        The I/O thread calls :meth:`appended` after each read to apply the limits."""
         # One call per received packet, so everything it needs is bound here.
         append = self.items.append
-        new, set_fields, set_size, set_cost, set_backlog, set_sender = packet_setters()
-        limit = self.max_bytes
+        new, set_fields, set_size, set_cost, set_sender = packet_setters()
 
         def sink(fields: dict[str, Any], size: int, cost: int) -> None:
             packet = new(Packet)
             set_fields(packet, fields)
             set_size(packet, size)
             set_cost(packet, cost)
-            set_backlog(packet, backlog)
             set_sender(packet, sender)
             append(packet)
             self.bytes_in += cost
-            if self.bytes_in - self.bytes_out > limit and not self.reading_paused:
-                self.pause()
-            if backlog is not None:
-                backlog.bytes_in += cost
-                if backlog.bytes_in - backlog.bytes_out > backlog.limit and not backlog.paused:
-                    self.pause_peer(backlog)
 
         return sink
 
-    def pause(self) -> None:
-        """Stop reading sockets because too much waits uncollected (I/O thread)."""
-        self.reading_paused = True
-        self.set_reading(False)
-        # The user may have emptied the inbox between our test and the flag becoming visible, seeing no
-        # pause and so not waking us: look again now that the flag is set.
-        if self.has_room():
-            self.resume()
+    def appended(self, backlog: Backlog | None, cost: int) -> None:
+        """After a read that appended packets costing ``cost`` from one sender (I/O thread): count them
+        against that sender's ``backlog`` (if any) and pause reading where a limit is passed."""
+        if backlog is not None:
+            self._ledger.append((self.bytes_in, backlog, cost))
+            backlog.held += cost
+            if backlog.held > backlog.limit and not backlog.paused:
+                self.settle()
+                if not backlog.has_room() and backlog.held > backlog.limit:
+                    self._pause_peer(backlog)
+        if self.bytes_in - self.bytes_out > self.max_bytes and not self.reading_paused:
+            self.reading_paused = True
+            self.set_reading(False)
+            # The user may have emptied the inbox between our test and the flag becoming visible, seeing
+            # no pause and so not waking us: look again now that the flag is set.
+            if self.has_room():
+                self._resume()
 
-    def resume(self) -> None:
-        """Read sockets again (I/O thread)."""
-        self.reading_paused = False
-        self.set_reading(True)
-
-    def pause_peer(self, backlog: Backlog) -> None:
-        """Stop reading one sender, whose share of the inbox is full (I/O thread)."""
-        backlog.paused = True
-        self.paused_backlogs.add(backlog)
-        self.set_peer_reading(backlog.owner, False)
-        if backlog.has_room():  # collected meanwhile (see pause())
-            self.resume_peer(backlog)
-
-    def resume_peer(self, backlog: Backlog) -> None:
-        """Read that sender again (I/O thread)."""
-        backlog.paused = False
-        self.paused_backlogs.discard(backlog)
-        self.set_peer_reading(backlog.owner, True)
+    def settle(self) -> None:
+        """Credit each sender with what the user has collected since the last call (I/O thread)."""
+        ledger = self._ledger
+        collected = self.bytes_out
+        while ledger and ledger[0][0] <= collected:
+            _, backlog, cost = ledger.popleft()
+            backlog.held -= cost
 
     def resume_where_room(self) -> None:
         """Resume reading wherever the user has collected enough (I/O thread, after a wake-up)."""
         if self.reading_paused and self.has_room():
-            self.resume()
-        for backlog in [b for b in self.paused_backlogs if b.has_room()]:
-            self.resume_peer(backlog)
+            self._resume()
+        if self._paused_backlogs:
+            self.settle()
+            for backlog in [b for b in self._paused_backlogs if b.has_room()]:
+                backlog.paused = False
+                self._paused_backlogs.discard(backlog)
+                self.peers_paused = len(self._paused_backlogs)
+                self.set_peer_reading(backlog.owner, True)
+
+    def forget(self, backlog: Backlog | None) -> None:
+        """A sender's socket closed (I/O thread): it no longer needs resuming."""
+        if backlog is not None and backlog in self._paused_backlogs:
+            self._paused_backlogs.discard(backlog)
+            self.peers_paused = len(self._paused_backlogs)
+
+    def _pause_peer(self, backlog: Backlog) -> None:
+        backlog.paused = True
+        self._paused_backlogs.add(backlog)
+        self.peers_paused = len(self._paused_backlogs)
+        self.set_peer_reading(backlog.owner, False)
+
+    def _resume(self) -> None:
+        self.reading_paused = False
+        self.set_reading(True)
 
     @property
     def paused(self) -> bool:
         """True while some socket is not read because of this inbox (all of them, or a client's)."""
-        return self.reading_paused or bool(self.paused_backlogs)
+        return self.reading_paused or self.peers_paused > 0
 
     def has_room(self) -> bool:
         """True when less than half of ``max_bytes`` waits uncollected: reading may resume."""
@@ -168,26 +188,16 @@ class Inbox:
 
     @property
     def backlog(self) -> int:
-        """Payload bytes received and not yet collected."""
+        """What the packets received and not yet collected cost (the codec's estimate, in bytes)."""
         return self.bytes_in - self.bytes_out
 
     # -- the user's side ---------------------------------------------------------------------------------
 
     def _collected(self, packets: list[Packet]) -> None:
-        # Count what the user took, in total and per sender; wake the I/O thread if reading may resume.
-        nbytes = 0
-        wake = False
-        for packet in packets:
-            cost = packet._cost
-            nbytes += cost
-            backlog = packet._backlog
-            if backlog is not None:
-                backlog.bytes_out += cost
-                if backlog.paused:
-                    wake = True
+        # Count what the user took; wake the I/O thread if reading may resume.
         self.packets_out += len(packets)
-        self.bytes_out += nbytes
-        if wake or (self.reading_paused and self.has_room()):
+        self.bytes_out += sum([p._cost for p in packets])
+        if self.peers_paused or (self.reading_paused and self.has_room()):
             self.wake()
 
     def take_packets(self, seen: Callable[[Any], None], callback: Callable[[Any], None]) -> list[Packet]:

@@ -284,6 +284,8 @@ class IOThread:
                 self._close_socket(peer)
             return
         self.stats["bytes_in"] += len(data)
+        inbox = self.inbox
+        before = inbox.bytes_in
         conn.receive_data(data, now)
         buffered = conn.buffered
         if buffered != peer.buffered:
@@ -292,6 +294,9 @@ class IOThread:
             if self.incomplete_bytes > self.settings.max_incomplete_bytes:
                 self._shed_incomplete()
         self._after_io(peer)
+        added = inbox.bytes_in - before
+        if added:
+            inbox.appended(peer.backlog, added)
 
     def _shed_incomplete(self) -> None:
         # Too many bytes of unfinished frames held across all peers (many slow or parked senders): drop the
@@ -428,8 +433,7 @@ class IOThread:
             self.peers.pop(fd, None)
             sock.close()
         self._forget_incomplete(peer)
-        if peer.backlog is not None:
-            self.inbox.paused_backlogs.discard(peer.backlog)
+        self.inbox.forget(peer.backlog)
         if not peer.conn.closed:
             peer.conn.lost("connection closed")
         for event in peer.conn.events():

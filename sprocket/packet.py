@@ -29,12 +29,11 @@ class Packet(MutableMapping[str, Any]):
         InvalidType: a field name is not a string (``InvalidType`` is a ``TypeError``).
     """
 
-    __slots__ = ("_backlog", "_cost", "_fields", "_size", "sender")
+    __slots__ = ("_cost", "_fields", "_size", "sender")
 
     _fields: dict[str, Any]
     _size: int  # encoded size in bytes of a received packet (0 for packets built locally)
     _cost: int  # estimated size in memory of a received packet, for back-pressure (0 if built locally)
-    _backlog: Any  # the sender's backlog counter on a server (sprocket.inbox.Backlog), else None
     sender: Any
 
     def __init__(self, _fields: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
@@ -50,7 +49,6 @@ class Packet(MutableMapping[str, Any]):
         object.__setattr__(self, "_fields", data)
         object.__setattr__(self, "_size", 0)
         object.__setattr__(self, "_cost", 0)
-        object.__setattr__(self, "_backlog", None)
         object.__setattr__(self, "sender", None)
 
     @property
@@ -71,7 +69,7 @@ class Packet(MutableMapping[str, Any]):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("sender", "_size", "_cost", "_backlog"):
+        if name in ("sender", "_size", "_cost"):
             object.__setattr__(self, name, value)
         elif hasattr(type(self), name):
             raise AttributeError(f"{name!r} is a Packet method; set the field with p[{name!r}] = ...")
@@ -126,7 +124,6 @@ class Packet(MutableMapping[str, Any]):
         object.__setattr__(self, "_fields", dict(state))
         object.__setattr__(self, "_size", 0)
         object.__setattr__(self, "_cost", 0)
-        object.__setattr__(self, "_backlog", None)
         object.__setattr__(self, "sender", None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,11 +159,10 @@ _new = object.__new__
 _set_fields = Packet._fields.__set__  # type: ignore[attr-defined]
 _set_size = Packet._size.__set__  # type: ignore[attr-defined]
 _set_cost = Packet._cost.__set__  # type: ignore[attr-defined]
-_set_backlog = Packet._backlog.__set__  # type: ignore[attr-defined]
 _set_sender = Packet.sender.__set__  # type: ignore[attr-defined]
 
 
-def packet_setters() -> tuple[Any, Any, Any, Any, Any, Any]:
-    """(object.__new__, and the setters of _fields, _size, _cost, _backlog, sender): for building received
-    Packets fast."""
-    return _new, _set_fields, _set_size, _set_cost, _set_backlog, _set_sender
+def packet_setters() -> tuple[Any, Any, Any, Any, Any]:
+    """(object.__new__, and the setters of _fields, _size, _cost, sender): for building received Packets
+    fast."""
+    return _new, _set_fields, _set_size, _set_cost, _set_sender

@@ -201,7 +201,7 @@ class _ServerIO(IOThread):
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
-            self.inbox.sink(peer.handle, peer.backlog)(*event)
+            self.inbox.sink(peer.handle)(*event)
         elif isinstance(event, HelloReceived):
             self._handshake_over(peer)
             if peer.conn.closed:
@@ -222,7 +222,7 @@ class _ServerIO(IOThread):
             limit = self.settings.max_inbox_bytes_per_client
             assert limit is not None
             peer.backlog = Backlog(limit, peer)
-            peer.conn.data_sink = self.inbox.sink(peer.handle, peer.backlog)
+            peer.conn.data_sink = self.inbox.sink(peer.handle)
             peer.conn.accept(client_id, time.monotonic())
         elif isinstance(event, Closed):
             if peer.handle is None:
@@ -281,9 +281,9 @@ class Servo(Endpoint):
         handshake_timeout: seconds a new connection has to complete its handshake.
         close_timeout: seconds ``close()`` waits to flush goodbyes.
         max_send_queue: bytes queued for one client before it is dropped ("send queue full").
-        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 8x their size on
-            the wire plus 64 bytes per array or map) while they wait for ``get()``; past it, reading pauses.
-        max_inbox_bytes_per_client: the same for one client (default ``max_inbox_bytes // 8``): past it only
+        max_inbox_bytes: what received packets may cost in memory (the codec's estimate: 16x their size
+            on the wire for small ones) while they wait for ``get()``; past it, reading pauses.
+        max_inbox_bytes_per_client: the same for one client (default ``max_inbox_bytes // 4``): past it only
             that client is not read, so one flooding client cannot crowd out the others.
         max_pending: connections allowed to be mid-handshake at once; more are refused ("busy").
         max_pending_per_ip: of those, how many may come from one IP address (default 64).

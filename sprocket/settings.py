@@ -105,7 +105,7 @@ class Settings:
     max_clients: int | None = None
     max_pending: int = 512
     max_pending_per_ip: int = 64
-    max_inbox_bytes_per_client: int | None = None  # None: max_inbox_bytes // 8
+    max_inbox_bytes_per_client: int | None = None  # None: max_inbox_bytes // 4
     max_incomplete_bytes: int = 32 << 20
     max_packets_per_second: float | None = None
 
@@ -122,7 +122,7 @@ class Settings:
         check_size("max_pending", self.max_pending)
         check_size("max_pending_per_ip", self.max_pending_per_ip)
         if self.max_inbox_bytes_per_client is None:
-            object.__setattr__(self, "max_inbox_bytes_per_client", max(1, self.max_inbox_bytes // 8))
+            object.__setattr__(self, "max_inbox_bytes_per_client", max(1, self.max_inbox_bytes // 4))
         check_size("max_inbox_bytes_per_client", self.max_inbox_bytes_per_client)
         check_size("max_incomplete_bytes", self.max_incomplete_bytes, minimum=self.max_packet_size)
         if self.max_packets_per_second is not None:

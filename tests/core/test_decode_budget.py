@@ -11,6 +11,7 @@ from sprocket import DecodeError
 from sprocket.codec import (
     BYTES_FACTOR,
     CONTAINER_BYTES,
+    COUNT_FROM,
     EXT_BIGINT,
     EXT_FROZENSET,
     EXT_SET,
@@ -18,6 +19,7 @@ from sprocket.codec import (
     MAX_CONTAINERS,
     MAX_EQUAL_HASHES,
     MAX_EXT_VALUES,
+    SMALL_FACTOR,
     MsgpackCodec,
     decode_value,
 )
@@ -113,10 +115,22 @@ def test_the_budget_is_per_packet() -> None:
         codec.decode(packet)
 
 
-def test_the_memory_estimate_counts_containers() -> None:
-    empty_maps = field(b"\xdc" + struct.pack(">H", 1000) + b"\x80" * 1000)
+def test_the_memory_estimate_counts_containers_of_large_payloads() -> None:
+    empty_maps = field(b"\xdd" + struct.pack(">I", 5000) + b"\x80" * 5000)
+    assert len(empty_maps) >= COUNT_FROM
     fields, cost = codec.decode_sized(empty_maps)
-    assert len(fields["v"]) == 1000
-    assert cost == BYTES_FACTOR * len(empty_maps) + CONTAINER_BYTES * (1000 + 2)
-    text = field(msgpack.packb("x" * 1000))
+    assert len(fields["v"]) == 5000
+    assert cost == BYTES_FACTOR * len(empty_maps) + CONTAINER_BYTES * (5000 + 2)
+    text = field(msgpack.packb("x" * 5000))
     assert decode_value(text)[1] == BYTES_FACTOR * len(text) + CONTAINER_BYTES
+
+
+def test_small_payloads_are_estimated_from_their_size() -> None:
+    small = field(b"\xdc" + struct.pack(">H", 1000) + b"\x80" * 1000)
+    assert len(small) < COUNT_FROM
+    assert codec.decode_sized(small)[1] == SMALL_FACTOR * len(small)
+    with_int_keys = codec.encode({"v": {1: 2, 3: 4}})  # decoded a second time, each map checked and counted
+    assert codec.decode_sized(with_int_keys) == (
+        {"v": {1: 2, 3: 4}},
+        BYTES_FACTOR * len(with_int_keys) + 2 * CONTAINER_BYTES,
+    )
