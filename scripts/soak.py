@@ -195,7 +195,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             elif isinstance(item, Joined):
                 joined += 1
             elif isinstance(item, Left):
-                left[item.code] = left.get(item.code, 0) + 1
+                left[str(item.code)] = left.get(str(item.code), 0) + 1
                 if item.code != "closed" or item.client.id not in done:
                     problems.append(f"client {item.client.id} left early: {item.code}: {item.reason}")
         now = time.monotonic()
