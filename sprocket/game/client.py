@@ -294,7 +294,12 @@ class GameClient:
 
         The list holds your own packets (:class:`~sprocket.Packet`), :class:`~sprocket.Connected`,
         :class:`~sprocket.Disconnected`, :class:`PlayerJoined` and :class:`PlayerLeft`.  Snapshots are
-        consumed here.  Never blocks.
+        consumed here.  Never blocks, and never raises because of what the server sent: a malformed
+        game message closes the connection, and the list ends with a ``Disconnected`` (code
+        ``protocol``) whose reason says what was wrong; after that it is always empty.
+
+        Raises:
+            ClosedError: you closed the Sprocket yourself.
         """
         out: list[Any] = []
         if self._error is not None:
@@ -362,8 +367,11 @@ class GameClient:
     def send_input(self, input: Any) -> int:
         """Send one fixed step's input (and predict its effect locally); returns its sequence number.
 
-        Call once per fixed step of :attr:`dt`.  ``input`` must be sendable (a dict of numbers is typical).
-        Inputs sent while not connected are dropped (returns 0).
+        Call once per fixed step of :attr:`dt`: the server applies one input per client per tick, so
+        inputs sent faster only queue up (and, past 30, are dropped).  ``input`` must be sendable (a dict
+        of numbers is typical) and pass the server's input checks.  Inputs sent while not connected are
+        dropped (returns 0).  If the game rule raises while predicting, the traceback is logged, the
+        input is still sent, and the entity is shown interpolated from then on.
 
         Raises:
             UnsendableValue: ``input`` cannot be encoded.

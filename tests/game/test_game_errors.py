@@ -209,6 +209,31 @@ PURE_CASES: list[tuple[str, Callable[[], Any], str, type]] = [
         "max_catch_up",
         TYPE,
     ),
+    ("GameServer(input_schema=...)", lambda: local_server(input_schema={"x": "fast"}), "input_schema", TYPE),
+    (
+        "GameServer(input_schema=(2, 1))",
+        lambda: local_server(input_schema={"x": (2, 1)}),
+        "input_schema",
+        VALUE,
+    ),
+    (
+        "GameServer.max_bad_inputs=0",
+        lambda: type("S", (GameServer,), {"max_bad_inputs": 0})(host="127.0.0.1", port=0),
+        "max_bad_inputs",
+        VALUE,
+    ),
+    (
+        "GameServer.input_catch_up=-1",
+        lambda: type("S", (GameServer,), {"input_catch_up": -1})(host="127.0.0.1", port=0),
+        "input_catch_up",
+        VALUE,
+    ),
+    (
+        "GameServer.max_input_depth=0",
+        lambda: type("S", (GameServer,), {"max_input_depth": 0})(host="127.0.0.1", port=0),
+        "max_input_depth",
+        VALUE,
+    ),
     # clients, checked before they connect
     ("GameBot(rule=3)", lambda: GameBot("127.0.0.1", 9, rule=3), "rule", TYPE),
     ("GameBot(sprocket='x')", lambda: GameBot(sprocket="x"), "sprocket", TYPE),
@@ -230,6 +255,18 @@ def _network_cases() -> Iterator[tuple[str, Callable[[Any], Any], str, type]]:
         lambda o: GameClient(o["sprocket"], interpolation_delay=-1.0),
         "interpolation_delay",
         VALUE,
+    )
+    yield (
+        "GameClient(max_entities=0)",
+        lambda o: GameClient(o["sprocket"], max_entities=0),
+        "max_entities",
+        VALUE,
+    )
+    yield (
+        "GameClient(max_snapshot_bytes='1')",
+        lambda o: GameClient(o["sprocket"], max_snapshot_bytes="1"),
+        "max_snapshot_bytes",
+        TYPE,
     )
     yield "GameClient.advance(nan)", lambda o: GameClient(o["sprocket"]).advance(NAN), "dt", VALUE
     yield "GameBot.run(duration=inf)", lambda o: GameBot(sprocket=o["sprocket"]).run(INF), "duration", VALUE
