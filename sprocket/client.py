@@ -20,7 +20,7 @@ from typing import Any
 from .codec import Codec, encode_packet, get_codec
 from .codes import CloseCode
 from .endpoint import Endpoint, run_callback
-from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidType, Rejected
+from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, InvalidType, Rejected
 from .events import Connected, Disconnected
 from .iothread import SEND, IOThread, Peer, is_connect_in_progress
 from .packet import Packet
@@ -412,6 +412,34 @@ class Sprocket(Endpoint):
         if io.error_code is CloseCode.TIMEOUT and not io.connected.is_set():
             raise ConnectTimeout(reason)
         raise ConnectionFailed(reason)
+
+    def close(self, code: CloseCode | str = CloseCode.CLOSED, reason: str = "closed") -> None:
+        """Flush what is queued (up to ``close_timeout``), say goodbye with ``code`` and ``reason``, and stop
+        the I/O thread.
+
+        ``code`` tells the server why: ``closed`` (the default), or ``protocol`` (it sent something this
+        client could not accept), ``timeout``, ``limit`` or ``send_queue_full``; ``reason`` is a sentence
+        for its logs.  Leaves no thread or socket behind.  Idempotent; ``get()``/``send()`` raise
+        ClosedError afterwards.
+
+        Raises:
+            InvalidArgument: ``code`` is not one a client may say (see :class:`~sprocket.CloseCode`).
+        """
+        word = CloseCode.from_wire(code, CloseCode.REFUSED)
+        if not word.peer_may_say:
+            raise InvalidArgument(
+                f"a client cannot close with code {code!r}; use closed, protocol, timeout or limit"
+            )
+        if not isinstance(reason, str):
+            raise InvalidType(f"reason must be a str, got {reason!r}")
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        self._io.stop(
+            wait=True,
+            goodbye=None if word is CloseCode.CLOSED and reason == "closed" else (word, reason[:500]),
+        )
 
     def _callback(self, event: Any) -> None:
         if isinstance(event, Connected):

@@ -47,7 +47,7 @@ LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
 SEND = 1  # (SEND, peer or None, frame): None means "the one peer" (a Sprocket's server)
 BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those
 KICK = 3  # (KICK, peer, reason): say goodbye with code "kicked"
-STOP = 4  # (STOP, None, None): goodbye to everyone, flush, end the thread
+STOP = 4  # (STOP, None, goodbye or None): goodbye to everyone, flush, end the thread
 
 
 class Peer:
@@ -124,10 +124,11 @@ class IOThread:
         self.outbox.append((op, target, arg))
         self.wake()
 
-    def stop(self, wait: bool = True) -> None:
-        """Ask the thread to say goodbye to every peer, flush (up to ``close_timeout``) and exit."""
+    def stop(self, wait: bool = True, goodbye: tuple[CloseCode, str] | None = None) -> None:
+        """Ask the thread to say goodbye to every peer (``goodbye``'s code and reason, or the subclass's
+        :meth:`goodbye`), flush (up to ``close_timeout``) and exit."""
         if not self.stopping:
-            self.submit(STOP, None, None)
+            self.submit(STOP, None, goodbye)
         if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(self.close_timeout + 2.0)
 
@@ -202,20 +203,21 @@ class IOThread:
                 target.conn.close(CloseCode.KICKED, arg)
                 dirty[id(target)] = target
             elif op == STOP:
-                self._begin_stop()
+                self._begin_stop(arg)
         self.stats["packets_out"] += packets_out
         # Coalescing: every frame queued above leaves in one send() per peer.
         for peer in dirty.values():
             self._after_io(peer)
 
-    def _begin_stop(self) -> None:
+    def _begin_stop(self, goodbye: tuple[CloseCode, str] | None = None) -> None:
         if self.stopping:
             return
         self.stopping = True
         self._stop_deadline = time.monotonic() + self.close_timeout
         self.on_stopping()
+        code, reason = goodbye or self.goodbye()
         for peer in list(self.peers.values()):
-            self.close_peer(peer, *self.goodbye())
+            self.close_peer(peer, code, reason)
 
     # -- per-peer I/O ----------------------------------------------------------------------------------
 

@@ -359,7 +359,7 @@ class GameClient:
         self._welcomed = False
         log.warning("closing the connection to %s:%s: %s", self.sprocket.host, self.sprocket.port, reason)
         try:
-            self.sprocket.close()
+            self.sprocket.close(CloseCode.PROTOCOL, reason)
         except Exception:  # closing must not raise either; the log has it
             log.exception("could not close the connection cleanly")
         out.append(Disconnected(reason, CloseCode.PROTOCOL))

@@ -185,3 +185,16 @@ def test_a_sprocket_can_connect_from_a_chosen_address() -> None:
             Sprocket("127.0.0.1", 7777, source_address=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="source_address port"):
         Sprocket("127.0.0.1", 7777, source_address=("127.0.0.2", 70000))
+
+
+def test_a_sprocket_can_say_why_it_closes() -> None:
+    with Servo("127.0.0.1", 0) as servo:
+        s = Sprocket("127.0.0.1", servo.port).wait_connected()
+        with pytest.raises(InvalidArgument, match="kicked"):
+            s.close("kicked", "I kick myself")
+        with pytest.raises(InvalidType, match="reason"):
+            s.close(sprocket.CloseCode.PROTOCOL, 42)  # type: ignore[arg-type]
+        assert s.connected
+        s.close(sprocket.CloseCode.PROTOCOL, "the server sent a snapshot from the future")
+        left = wait_until(lambda: [e for e in servo.events() if isinstance(e, sprocket.Left)], 5, "the leave")
+        assert (left[0].code, left[0].reason) == ("protocol", "the server sent a snapshot from the future")
