@@ -230,10 +230,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
         raise DecodeError(f"extension values nested deeper than {MAX_EXT_DEPTH}")
     if state.counting:  # (a payload under COUNT_FROM bytes cannot hold MAX_EXT_VALUES: no need to count)
         state.exts += 1
-    if state.exts > MAX_EXT_VALUES:
-        raise DecodeError(
-            f"over the decode budget: more than {MAX_EXT_VALUES} extension values in one packet"
-        )
+        if state.exts > MAX_EXT_VALUES:
+            raise DecodeError(
+                f"over the decode budget: more than {MAX_EXT_VALUES} extension values in one packet"
+            )
     state.depth += 1
     try:
         if code == EXT_TUPLE:
@@ -375,8 +375,11 @@ def decode_value(data: bytes | bytearray | memoryview) -> tuple[Any, int]:
     except Exception as exc:
         raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
     finally:
+        # Whatever happened (a budget exceeded part-way included), the next packet starts from zero.
+        containers = state.containers
         state.any_keys = state.counting = False
-    return value, BYTES_FACTOR * size + CONTAINER_BYTES * state.containers
+        state.exts = state.containers = 0
+    return value, BYTES_FACTOR * size + CONTAINER_BYTES * containers
 
 
 class MsgpackCodec(Codec):

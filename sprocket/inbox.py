@@ -54,8 +54,8 @@ class Backlog:
         self.paused = False
 
     def has_room(self) -> bool:
-        """True when less than half of ``limit`` waits uncollected."""
-        return self.held < self.limit // 2
+        """True when at most half of ``limit`` waits uncollected."""
+        return self.held <= self.limit // 2
 
 
 class Inbox:
@@ -123,12 +123,16 @@ class Inbox:
         """After a read that appended packets costing ``cost`` from one sender (I/O thread): count them
         against that sender's ``backlog`` (if any) and pause reading where a limit is passed."""
         if backlog is not None:
+            self.settle()  # amortised: each entry is settled once, so the ledger stays as long as the inbox
             self._ledger.append((self.bytes_in, backlog, cost))
             backlog.held += cost
             if backlog.held > backlog.limit and not backlog.paused:
+                self._pause_peer(backlog)
+                # The user may have collected it between our count and the flag becoming visible, and so
+                # not woken us: look again now that the flag is set (as for the global pause below).
                 self.settle()
-                if not backlog.has_room() and backlog.held > backlog.limit:
-                    self._pause_peer(backlog)
+                if backlog.has_room():
+                    self.resume_where_room()
         if self.bytes_in - self.bytes_out > self.max_bytes and not self.reading_paused:
             self.reading_paused = True
             self.set_reading(False)
@@ -179,8 +183,8 @@ class Inbox:
         return self.reading_paused or self.peers_paused > 0
 
     def has_room(self) -> bool:
-        """True when less than half of ``max_bytes`` waits uncollected: reading may resume."""
-        return self.bytes_in - self.bytes_out < self.max_bytes // 2
+        """True when at most half of ``max_bytes`` waits uncollected: reading may resume."""
+        return self.bytes_in - self.bytes_out <= self.max_bytes // 2
 
     def __len__(self) -> int:
         """Items (packets and events) waiting."""

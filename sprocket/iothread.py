@@ -298,7 +298,8 @@ class IOThread:
         self._after_io(peer)
         added = inbox.bytes_in - before
         if added:
-            inbox.appended(peer.backlog, added)
+            # A peer whose connection just ended is not paused (it will not be read again anyway).
+            inbox.appended(peer.backlog if not conn.closed else None, added)
 
     def _shed_incomplete(self) -> None:
         # Too many bytes of unfinished frames held across all peers (many slow or parked senders): drop the
@@ -469,6 +470,7 @@ class IOThread:
             self._watch(peer, read=not paused, write=bool(peer.out))
 
     def _housekeeping(self, now: float) -> None:
+        self.inbox.settle()  # keeps the per-client ledger short even when nobody is paused
         self.inbox.resume_where_room()  # a safety net: get() normally wakes us for this
         for peer in list(self.peers.values()):
             if peer.linger_until:

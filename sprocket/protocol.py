@@ -108,10 +108,15 @@ def password_proof(password: str, nonce: bytes) -> bytes:
     return hmac.new(password.encode("utf-8"), nonce, hashlib.sha256).digest()
 
 
+def _clean_text(text: object, limit: int) -> str:
+    """A peer's words as logs and screens may show them: printable characters only (no newlines, escapes
+    or NULs), at most ``limit`` of them."""
+    return "".join(ch for ch in str(text)[: limit * 4] if ch.isprintable())[:limit]
+
+
 def _clean_name(name: object) -> str:
-    """A HELLO name as logs and screens may show it: printable characters only (no newlines, escapes or
-    NULs), at most 64 of them."""
-    return "".join(ch for ch in str(name)[:256] if ch.isprintable())[:64]
+    """A HELLO name: :func:`_clean_text`, at most 64 characters."""
+    return _clean_text(name, 64)
 
 
 def _finite(value: object) -> bool:
@@ -228,7 +233,7 @@ class Connection:
         self._partial_since: float | None = None
         # Rate limit on DATA frames: a token bucket holding at most one second's worth.
         self._rate = settings.max_packets_per_second
-        self._tokens = self._rate or 0.0
+        self._tokens = max(self._rate or 0.0, 1.0)
         self._tokens_at = now
         self._out: list[bytes] = []
         self._events: list[Event] = []
@@ -311,6 +316,14 @@ class Connection:
                         CloseCode.PROTOCOL, f"handshake frame of {length} bytes is too large (limit {limit})"
                     )
                 return
+            if length > HANDSHAKE_FRAME_LIMIT + 1 and end - pos > 4 and buf[pos + 4] != DATA:
+                # Only DATA may be large: control frames are small maps decoded without budgets.
+                del buf[:]
+                self._fail(
+                    CloseCode.PROTOCOL,
+                    f"a control frame of {length} bytes is too large (limit {HANDSHAKE_FRAME_LIMIT + 1})",
+                )
+                return
             if end - pos - 4 < length:
                 break
             start = pos + FRAME_OVERHEAD
@@ -348,7 +361,8 @@ class Connection:
     def _take_token(self, now: float) -> bool:
         rate = self._rate
         assert rate is not None
-        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate) - 1.0
+        # The bucket holds one second's worth, and at least one packet (a rate below 1/s must let one in).
+        self._tokens = min(max(rate, 1.0), self._tokens + (now - self._tokens_at) * rate) - 1.0
         self._tokens_at = now
         if self._tokens >= 0.0:
             return True
@@ -494,6 +508,8 @@ class Connection:
         self.close(code, reason)
 
     def _control_frame(self, kind: int, body: bytes, now: float) -> None:
+        if kind in (PING, PONG) and self._rate is not None and not self._take_token(now):
+            return None  # heartbeats count against the packet rate too: a PING flood is a flood
         if kind == PING:
             if len(body) != _PING.size:
                 return self._fail(CloseCode.PROTOCOL, "malformed PING frame")
@@ -516,7 +532,7 @@ class Connection:
             code = CloseCode.from_wire(info.get("code"), CloseCode.CLOSED)
             if not code.peer_may_say and not (self.role == "client" and code in SERVER_ONLY):
                 code = CloseCode.CLOSED
-            reason = str(info.get("reason", ""))[:500]
+            reason = _clean_text(info.get("reason", ""), 500)
             if not reason or reason == "closed":
                 reason = f"the {'server' if self.role == 'client' else 'client'} closed the connection"
             return self._finish(code, reason, by_peer=True)
@@ -593,7 +609,7 @@ class Connection:
             code = CloseCode.from_wire(info.get("code"), CloseCode.REJECTED)
             if not code.is_refusal:
                 code = CloseCode.REJECTED
-            reason = str(info.get("reason", "no reason given"))[:500]
+            reason = _clean_text(info.get("reason", "no reason given"), 500)
             return self._finish(code, reason, by_peer=True, rejected=True)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
         self._fail(CloseCode.PROTOCOL, f"unexpected {name} frame during the handshake")

@@ -97,3 +97,35 @@ def test_play_without_pygame_says_what_to_install() -> None:
     assert result.returncode == 1, result.stderr
     assert "sprocket play: needs pygame" in result.stderr and "sprocket[game]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "sprocket.demos.hockey:HockeyServer", "--port", "99999"),
+        ("session", "--port", "70000"),
+        ("play", "--host", "--port", "-1"),
+        ("play", "--join", "127.0.0.1:abc"),
+        ("play", "--join", "127.0.0.1:70000"),
+    ],
+)
+def test_a_bad_port_is_a_usage_error_not_a_traceback(args: tuple[str, ...]) -> None:
+    result = sprocket(*args)
+    assert result.returncode == 2, result.stderr
+    assert "a port is a whole number from 0 to 65535" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_finds_a_module_in_the_current_folder_with_the_installed_command(tmp_path: Path) -> None:
+    # The console script (unlike python -m) does not put the current folder on the import path by itself.
+    (tmp_path / "myserver.py").write_text(
+        "from sprocket.game import GameServer\nclass MyServer(GameServer):\n    pass\n"
+    )
+    command = Path(sys.executable).parent / "sprocket"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    run = [str(command), "serve", "myserver:MyServer", "--port", "0", "--duration", "0.2"]
+    ok = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert ok.returncode == 0 and "MyServer listening on" in ok.stdout, ok.stderr
+    typo = subprocess.run(
+        [*run[:2], "myserver:MyServr"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert typo.returncode == 1 and "has no 'MyServr'" in typo.stderr

@@ -21,10 +21,19 @@ from collections.abc import Sequence
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from sprocket import DEFAULT_PORT, ConnectionFailed, Servo
+from sprocket.game.serve import port_arg
 from sprocket.testing import LagProxy
 
 from .bot import HockeyBot
 from .server import HockeyServer
+
+
+def join_arg(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` for ``--join``: (host, port), the port defaulting to 7777; a usage error otherwise."""
+    host, colon, port_text = text.rpartition(":") if ":" in text else (text, "", "")
+    if not host:
+        raise argparse.ArgumentTypeError(f"give a host to join, as HOST or HOST:PORT, not {text!r}")
+    return host, port_arg(port_text) if colon else DEFAULT_PORT
 
 
 def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
@@ -36,11 +45,11 @@ def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Names
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--host", action="store_true", help="host a game and wait for a second player")
-    mode.add_argument("--join", metavar="HOST[:PORT]", help="join the game hosted at HOST")
+    mode.add_argument("--join", metavar="HOST[:PORT]", type=join_arg, help="join the game hosted at HOST")
     mode.add_argument("--server", action="store_true", help="run only the headless server")
     parser.add_argument("--bot", action="store_true", help="run a headless bot instead of a window")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to host on (default {DEFAULT_PORT})"
+        "--port", type=port_arg, default=DEFAULT_PORT, help=f"port to host on (default {DEFAULT_PORT})"
     )
     parser.add_argument("--name", default=None, help="your player name")
     parser.add_argument("--lag", type=float, default=0.0, metavar="MS", help="add this much round-trip lag")
@@ -81,8 +90,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     proxy = None
     join_hint = ""
     if args.join:
-        host, _, port_text = args.join.partition(":")
-        port = int(port_text) if port_text else DEFAULT_PORT
+        host, port = args.join
     else:
         # Host in this process: on the network with --host, privately on a free port otherwise.
         bind = "0.0.0.0" if args.host else "127.0.0.1"

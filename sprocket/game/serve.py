@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +20,22 @@ from sprocket import DEFAULT_PORT
 
 from .server import GameServer
 
-__all__ = ["load_class", "main"]
+__all__ = ["load_class", "main", "port_arg"]
+
+
+def port_arg(text: str) -> int:
+    """An argparse ``type`` for a port number: an int from 0 to 65535, or a usage error saying so.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not such a number (argparse turns it into a usage error).
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535, not {text!r}")
+    return port
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -32,10 +49,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         description="Run a sprocket GameServer subclass headless.",
     )
     parser.add_argument(
-        "server", help="the GameServer subclass, as module:Class (e.g. demos.hockey:HockeyServer)"
+        "server",
+        help="the GameServer subclass, as module:Class (e.g. server:MyServer for server.py in this "
+        "folder, or sprocket.demos.hockey:HockeyServer)",
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     args = parser.parse_args(argv)
@@ -51,12 +70,15 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 
 def load_class(spec: str, base: type) -> Any:
-    """Import ``module:Class`` and check it subclasses ``base``.
+    """Import ``module:Class`` and check it subclasses ``base``.  The current folder is searched first, as
+    ``python -m`` does, so ``server:MyServer`` finds ``./server.py``.
 
     Raises:
         SystemExit: with a readable message when the module or class cannot be found.
     """
     module_name, _, class_name = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -69,6 +91,8 @@ def load_class(spec: str, base: type) -> Any:
             raise SystemExit(f"name the class: {module_name}:SomeClass (a {base.__name__} subclass)")
         return candidates[0]
     cls = getattr(module, class_name, None)
+    if cls is None:
+        raise SystemExit(f"{module_name} has no {class_name!r} (is it spelled as in {module.__file__}?)")
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise SystemExit(f"{spec} is not a {base.__name__} subclass")
     return cls

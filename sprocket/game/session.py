@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 from sprocket.testing.lag import LagProxy
 
+from .serve import port_arg
+
 __all__ = ["main"]
 
 
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
         "--lag", type=float, default=0.0, metavar="MS", help="round-trip lag for every client"
     )
     parser.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="lag variation (+- MS)")
-    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--port", type=port_arg, default=0, help="server port (default: a free one)")
     parser.add_argument(
         "--duration", type=float, default=None, help="end the session after this many seconds"
     )

@@ -134,3 +134,13 @@ def test_small_payloads_are_estimated_from_their_size() -> None:
         {"v": {1: 2, 3: 4}},
         BYTES_FACTOR * len(with_int_keys) + 2 * CONTAINER_BYTES,
     )
+
+
+def test_a_refused_packet_leaves_no_budget_spent_for_the_next() -> None:
+    # Review finding: a packet over the extension budget left its count behind, so the next small packet
+    # holding a single tuple was refused too (an attacker could get honest clients dropped).
+    over = field(b"\xdd" + struct.pack(">I", MAX_EXT_VALUES + 1) + b"\xd4\x01\x90" * (MAX_EXT_VALUES + 1))
+    with pytest.raises(DecodeError):
+        codec.decode(over)
+    assert codec.decode(codec.encode({"pos": (1, 2)})) == {"pos": (1, 2)}
+    assert codec.decode(codec.encode({"big": list(range(3000)), "pos": (1, 2)}))["pos"] == (1, 2)

@@ -103,3 +103,45 @@ def test_hello_names_keep_printable_characters_only() -> None:
     assert isinstance(event, HelloReceived)
     assert event.name is not None and event.name.startswith("evil[31m name") and event.name.isprintable()
     assert len(event.name) == 64
+
+
+def test_control_frames_stay_small_once_open() -> None:
+    # Only DATA is decoded within the decode budgets, so only DATA may be large (review finding: a 1 MiB BYE
+    # of empty maps cost 65-217 ms and ~70 MiB to refuse).
+    server, client = make_pair()
+    handshake(server, client)
+    huge_bye = (
+        ((1 << 20) + 1).to_bytes(4, "big") + b"\x08" + b"\xdd" + (1 << 20).to_bytes(4, "big") + b"\x80" * 16
+    )
+    server.receive_data(huge_bye, 101.0)
+    (closed,) = closes(server)
+    assert closed.code is CloseCode.PROTOCOL and "control frame" in closed.reason
+    assert server.buffered == 0
+
+
+def test_heartbeats_count_against_the_packet_rate() -> None:
+    server, client = make_pair(server_max_packets_per_second=100.0)
+    handshake(server, client)
+    server.receive_data(frame(0x06, bytes(8)) * 500, 101.0)
+    (closed,) = closes(server)
+    assert closed.code is CloseCode.LIMIT
+    assert len(server.data_to_send()) < 200 * 21  # it stopped answering PINGs when it closed
+
+
+def test_a_rate_below_one_per_second_still_lets_a_packet_in() -> None:
+    server, client = make_pair(server_max_packets_per_second=0.5)
+    handshake(server, client)
+    server.receive_data(PAYLOAD, 200.0)
+    assert not server.closed
+    server.receive_data(PAYLOAD, 200.1)
+    assert closes(server)[0].code is CloseCode.LIMIT
+
+
+def test_goodbye_reasons_keep_printable_characters_only() -> None:
+    server, client = make_pair()
+    handshake(server, client)
+    client.receive_data(
+        frame(0x08, msgpack.packb({"code": "closed", "reason": "bye\n\x1b[2J\x00now"})), 101.0
+    )
+    (closed,) = closes(client)
+    assert closed.reason == "bye[2Jnow"

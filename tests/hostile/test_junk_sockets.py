@@ -313,7 +313,7 @@ def test_a_legal_but_maximum_size_packet_passes(servo: Servo) -> None:
 def test_a_bye_with_junk_fields_is_still_a_goodbye(servo: Servo) -> None:
     with RawPeer(servo.port) as peer:
         peer.handshake()
-        peer.send_frame(BYE, msgpack.packb({"code": 12345, "reason": ["not", "text"] * 1000}))
+        peer.send_frame(BYE, msgpack.packb({"code": 12345, "reason": ["not", "text"] * 300}))
         events = wait_until(lambda: [e for e in servo.events() if isinstance(e, Left)], 5, "the leave")
     (left,) = events
     assert left.code == "protocol" and "malformed BYE" in left.reason  # nested fields are refused
@@ -322,7 +322,7 @@ def test_a_bye_with_junk_fields_is_still_a_goodbye(servo: Servo) -> None:
 def test_a_bye_cannot_claim_a_code_it_has_no_right_to(servo: Servo) -> None:
     with RawPeer(servo.port) as peer:
         peer.handshake()
-        peer.send_frame(BYE, msgpack.packb({"code": "12345", "reason": "x" * 5000}))
+        peer.send_frame(BYE, msgpack.packb({"code": "12345", "reason": "x" * 4000}))
         events = wait_until(lambda: [e for e in servo.events() if isinstance(e, Left)], 5, "the leave")
     (left,) = events
     assert left.code == "closed" and len(left.reason) <= 500  # unknown codes become "closed"; bounded
@@ -360,3 +360,14 @@ def test_deeply_nested_hello_is_refused_with_a_reason_not_an_internal_error(
     )
     assert all(t is not None for t in told), "the peer should be told why (a REJECT or BYE)"
     assert not tracebacks, "hostile input must not reach the internal-error path"
+
+
+def test_a_huge_bye_is_refused_before_it_is_read(servo: Servo) -> None:
+    # Control frames are small maps decoded without the DATA budgets: a big BYE of empty maps would cost
+    # the server tens of milliseconds and ~70 MiB to refuse, so it is refused from its header.
+    with RawPeer(servo.port) as peer:
+        peer.handshake()
+        peer.sock.sendall((60_000).to_bytes(4, "big") + bytes([BYE]) + b"\x80" * 4096)  # < max_packet_size
+        events = wait_until(lambda: [e for e in servo.events() if isinstance(e, Left)], 5, "the leave")
+    (left,) = events
+    assert left.code == "protocol" and "control frame" in left.reason
