@@ -19,6 +19,7 @@ import dataclasses
 import enum
 import pickle
 import threading
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -169,11 +170,34 @@ class Codec(abc.ABC):
 
 def _unsendable(value: Any) -> UnsendableValue:
     t = type(value)
-    return UnsendableValue(
-        f"cannot send a value of type {t.__module__}.{t.__qualname__}: register it with "
-        f"sprocket.register({t.__qualname__}) on both ends (dataclass, NamedTuple, Enum, or a class with "
-        "to_dict/from_dict), or convert it to plain data (numbers, strings, lists, dicts...)"
+    name = f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
+    if t.__module__ in ("builtins", "datetime", "decimal", "fractions", "uuid", "pathlib") or isinstance(
+        value, (types.FunctionType, types.MethodType, types.ModuleType, type)
+    ):
+        # Not a class of the user's own (a function, complex, datetime...): registering it would not work.
+        return UnsendableValue(
+            f"cannot send a value of type {name}: convert it to plain data first (numbers, strings, lists, "
+            "dicts...), e.g. a datetime as its timestamp()"
+        )
+    how = (
+        f"sprocket.register({t.__qualname__})"
+        if _converters_known(t)
+        else f"sprocket.register({t.__qualname__}, to_dict=..., from_dict=...)"
     )
+    return UnsendableValue(
+        f"cannot send a value of type {name}: register it with {how} on both ends (dataclass, NamedTuple, "
+        "Enum, or a class with to_dict/from_dict), or convert it to plain data (numbers, strings, lists, "
+        "dicts...)"
+    )
+
+
+def _converters_known(cls: type) -> bool:
+    # True if register(cls) would work without converters.
+    try:
+        _converters(cls, None, None)
+    except RegistrationError:
+        return False
+    return True
 
 
 def _default(value: Any) -> Any:

@@ -633,7 +633,9 @@ class Connection:
             )
         app = info.get("app")
         if self.app is not None and app != self.app:
-            return self.reject(CloseCode.APP, f"this server runs {self.app!r}, not {app!r}")
+            return self.reject(
+                CloseCode.APP, f"this server runs {self.app!r}, not {app!r}: connect with app={self.app!r}"
+            )
         if self.password is not None:
             auth = info.get("auth")
             expected = password_proof(self.password, self._nonce)

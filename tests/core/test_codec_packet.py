@@ -155,9 +155,32 @@ def test_random_bytes_only_ever_raise_decode_error(data: bytes) -> None:
 
 
 def test_unsendable_value_names_field_and_type() -> None:
-    with pytest.raises(UnsendableValue, match=r"field 'who'.*object.*sprocket.register"):
+    with pytest.raises(UnsendableValue, match=r"field 'who'.*object.*convert it to plain data"):
         codec.encode({"ok": 1, "who": object()})
     assert isinstance(UnsendableValue("x"), TypeError)
+
+
+class Plain:
+    """A class of the user's own that register() cannot convert without help."""
+
+
+@dataclasses.dataclass
+class Unregistered:
+    a: int
+
+
+@pytest.mark.parametrize(
+    ("value", "advice"),
+    [
+        (Plain(), r"sprocket.register\(Plain, to_dict=..., from_dict=...\)"),  # register() alone would fail
+        (Unregistered(1), r"sprocket.register\(Unregistered\) on both ends"),
+        (complex(1, 2), "convert it to plain data"),  # registering a built-in would fail: not advised
+        (lambda: 1, "convert it to plain data"),
+    ],
+)
+def test_the_advice_for_an_unsendable_value_is_one_that_works(value: object, advice: str) -> None:
+    with pytest.raises(UnsendableValue, match=advice):
+        codec.encode({"v": value})
 
 
 def test_unregistered_type_from_the_peer_is_a_decode_error() -> None:
