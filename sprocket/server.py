@@ -287,7 +287,7 @@ class Servo(Endpoint):
             that client is not read, so one flooding client cannot crowd out the others.
         max_pending: connections allowed to be mid-handshake at once; more are refused ("busy").
         max_pending_per_ip: of those, how many may come from one IP address (default 64).
-        max_incomplete_bytes: bytes of unfinished frames held across all clients (default 32 MiB, at least
+        max_incomplete_bytes: bytes of unfinished frames held across all clients (default 16 MiB, at least
             ``max_packet_size``); past it the client holding the most is disconnected (code ``limit``).
             Whatever the total, a frame must finish arriving within ``timeout`` seconds.
         max_packets_per_second: disconnect a client that sends more than this (code ``limit``; bursts of up
@@ -324,7 +324,7 @@ class Servo(Endpoint):
         max_pending: int = 512,
         max_pending_per_ip: int = 64,
         max_inbox_bytes_per_client: int | None = None,
-        max_incomplete_bytes: int = 32 << 20,
+        max_incomplete_bytes: int = 16 << 20,
         max_packets_per_second: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
         on_join: Callable[[Client], Any] | None = None,

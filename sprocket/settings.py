@@ -106,7 +106,7 @@ class Settings:
     max_pending: int = 512
     max_pending_per_ip: int = 64
     max_inbox_bytes_per_client: int | None = None  # None: max_inbox_bytes // 4
-    max_incomplete_bytes: int = 32 << 20
+    max_incomplete_bytes: int = 16 << 20
     max_packets_per_second: float | None = None
 
     def __post_init__(self) -> None:
