@@ -22,7 +22,14 @@ from .entity import Entity
 from .interpolation import InterpolationBuffer
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT, PlayerJoined, PlayerLeft
 from .prediction import Predictor, Rule
-from .snapshot import Snapshot, SnapshotError, SnapshotHistory, decode_snapshot, snapshot_cost
+from .snapshot import (
+    DEFAULT_MAX_ENTITIES,
+    Snapshot,
+    SnapshotError,
+    SnapshotHistory,
+    decode_snapshot,
+    snapshot_cost,
+)
 
 log = logging.getLogger("sprocket")
 
@@ -216,7 +223,7 @@ class GameClient:
             or ``clock`` not callable, or ``interpolation_delay`` or a ``max_*`` not a number.
     """
 
-    max_entities: int = 5000
+    max_entities: int = DEFAULT_MAX_ENTITIES
     max_snapshot_bytes: int = 64 << 20
     max_refused_snapshots: int = 20
 
@@ -457,10 +464,16 @@ class GameClient:
             self._refuse(str(exc))
             return
         now = self.server_time()
-        if not abs(snapshot.time - now) <= MAX_CLOCK_ERROR:
+        if not snapshot.time - now <= MAX_CLOCK_ERROR:  # also NaN
             self._refuse(
-                f"its time, {snapshot.time!r}, is {MAX_CLOCK_ERROR:g}+ s from the server's clock ({now:.3f})"
+                f"its time, {snapshot.time!r}, is {MAX_CLOCK_ERROR:g}+ s ahead of the server's clock "
+                f"({now:.3f})"
             )
+            return
+        if now - snapshot.time > MAX_CLOCK_ERROR:
+            # Old news, not a hostile server: this game loop was paused (a debugger, a long load) while the
+            # connection stayed alive.  Skip it without counting it against the server.
+            self._refuse(f"it is {now - snapshot.time:.0f} s old (was this loop paused?)", count=False)
             return
         self._refused_in_a_row = 0
         self.snapshots_received += 1

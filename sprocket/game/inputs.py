@@ -27,6 +27,7 @@ Pure: no sockets, threads, clocks or pygame.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class InputLimits:
     not an int >= 1 (``max_number``: a number > 0).
     """
 
-    max_number: float = 1e9
+    max_number: float = 2.0**53
     max_items: int = 64
     max_depth: int = 4
     max_string: int = 256
@@ -149,8 +150,8 @@ class _Walk:
                 if problem is not None:
                     return problem
             return None
-        fields = getattr(value, "__dict__", None)
-        if not isinstance(value, (list, tuple, set, frozenset)) and isinstance(fields, dict):
+        fields = _fields_of(value)
+        if fields is not None:
             return self.check(fields, where, depth)  # a registered dataclass or object: its fields
         try:
             size = len(value)  # type: ignore[arg-type]
@@ -171,12 +172,35 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _fields_of(value: object) -> dict[str, Any] | None:
+    """The data a registered object travels as (dataclass fields, ``__slots__``, ``to_dict()`` or its
+    ``__dict__``), or None for anything else (plain containers and scalars included)."""
+    if isinstance(value, (list, tuple, set, frozenset, str, bytes, Mapping)):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        try:
+            data = to_dict()
+        except Exception:
+            return None
+        return data if isinstance(data, dict) else None
+    slots = [name for cls in type(value).__mro__ for name in getattr(cls, "__slots__", ())]
+    if slots:
+        return {name: getattr(value, name, None) for name in slots if not name.startswith("__")}
+    fields = getattr(value, "__dict__", None)
+    return fields if isinstance(fields, dict) else None
+
+
 def _field_problem(name: str, spec: Any, value: object) -> str | None:
     if isinstance(spec, tuple):
         low, high = spec
         if not _is_number(value):
             return f"{name} must be a number from {low:g} to {high:g}, got {describe(value)}"
-        if not low <= value <= high:  # type: ignore[operator]
+        # A hair of tolerance: a normalised vector or a sum of floats may land a rounding error outside.
+        slack = 1e-9 * max(1.0, abs(low), abs(high))
+        if not low - slack <= value <= high + slack:  # type: ignore[operator]
             return f"{name} must be from {low:g} to {high:g}, got {_short(value)}"
     elif isinstance(spec, frozenset):
         try:

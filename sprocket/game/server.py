@@ -28,7 +28,14 @@ from .hooks import check_hooks
 from .inputs import InputLimits, check_schema, input_problem
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
 from .prediction import Rule, run_rule
-from .snapshot import SnapshotError, SnapshotHistory, World, encode_snapshot, entity_problems
+from .snapshot import (
+    DEFAULT_MAX_ENTITIES,
+    SnapshotError,
+    SnapshotHistory,
+    World,
+    encode_snapshot,
+    entity_problems,
+)
 
 log = logging.getLogger("sprocket")
 
@@ -37,6 +44,7 @@ log = logging.getLogger("sprocket")
 _REFUSED = object()
 # Seconds between two warnings about one client's refused inputs (the first is always logged).
 _WARN_EVERY = 5.0
+_REFUSAL_WINDOW = 60.0  # seconds over which refused inputs are counted towards max_bad_inputs
 
 __all__ = ["GameServer", "Player", "ServerStats"]
 
@@ -59,7 +67,8 @@ class Player:
     last_seq: int = 0  # the newest input sequence number applied
     acked_tick: int | None = None  # the newest snapshot the client confirmed: the delta baseline
     dropped_inputs: int = 0  # inputs dropped because too many were queued
-    refused_inputs: int = 0  # inputs refused by the input checks (see GameServer.max_bad_inputs)
+    refused_inputs: int = 0  # inputs refused by the input checks in the current minute (max_bad_inputs)
+    refusals_since: float = 0.0  # when that minute began
     input_credit: int = 0  # inputs this client may still have applied (one more per tick, capped)
     bytes_out: int = 0
     snapshots_sent: int = 0
@@ -123,21 +132,23 @@ class GameServer:
     skipped), and the input policy below.
 
     Inputs are never trusted.  Each one is checked when it arrives, before the rule sees it
-    (:mod:`sprocket.game.inputs`): it must be plain data — finite numbers within ``±max_input_number``
+    (:mod:`sprocket.game.inputs`): it must be plain data — finite numbers within ``±max_input_number`` (2**53)
     (1e9), strings of at most ``max_input_string`` (256), containers nested at most ``max_input_depth``
     (4) deep holding at most ``max_input_items`` (64) values — and, if you declare ``input_schema``
     (``{"x": (-1.0, 1.0), "fire": bool}``: a dict input whose fields fit their declarations; see
     :mod:`sprocket.game.inputs` for the forms), fit it.  A refused input is dropped (never applied;
     its sequence number is still acknowledged), a warning naming the client is logged (at most one
-    every 5 s per client), and after ``max_bad_inputs`` (10) refused inputs the client is kicked with
-    a reason saying why.
+    every 5 s per client), and after ``max_bad_inputs`` (10) refused inputs within a minute the client is
+    kicked with a reason saying why (an occasional bad input is forgiven).
 
     Inputs are applied in order, one per client per tick: no client moves faster than the rule allows
     however fast it sends.  A client whose inputs arrived late (a network hiccup, then a burst) catches
     up: its ticks without an input are banked, up to ``input_catch_up`` (8) of them, and spent on
     later ticks at up to ``max_inputs_per_tick`` (3) inputs a tick — so over any stretch of ``T`` ticks
-    a client has at most ``T + input_catch_up`` inputs applied.  At most ``max_queued_inputs`` (30)
-    wait per client; past that the oldest are dropped (and counted in ``Player.dropped_inputs``).
+    a client has at most ``T + input_catch_up`` inputs applied.  At most two more inputs than the client has
+    banked ticks for wait (and never more than ``max_queued_inputs``, 30): past that the oldest are dropped
+    (counted in ``Player.dropped_inputs``; still acknowledged, so the client's prediction corrects itself),
+    so a stall costs a correction once, not input lag for the rest of the session.
 
     The world is checked after every tick: an entity whose ``float`` field became NaN or infinite (or
     whose typed field holds a value of another type), by the rule or by ``simulate()``, gets its last
@@ -162,7 +173,7 @@ class GameServer:
     input_catch_up: int = 8
     input_schema: dict[str, Any] | None = None
     max_bad_inputs: int = 10
-    max_input_number: float = 1e9
+    max_input_number: float = 2.0**53
     max_input_items: int = 64
     max_input_depth: int = 4
     max_input_string: int = 256
@@ -208,6 +219,7 @@ class GameServer:
         self.players: dict[Client, Player] = {}
         self.stats = ServerStats()
         self._history = SnapshotHistory(capacity=max(64, int(self.snapshot_rate * 4)))
+        self._warned_world_size = False
         self._snapshot_every = max(1, round(self.tick_rate / self.snapshot_rate))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -415,8 +427,10 @@ class GameServer:
                 if self._refuse_input(player, problem):
                     return
                 value = _REFUSED
-            if len(player.inputs) >= self.max_queued_inputs:
-                player.inputs.popleft()  # spam or a huge burst: keep the newest, bounded
+            # More waiting than the client has banked ticks for would be input lag for the rest of the
+            # session (one applied per tick, one arriving per tick): keep the newest, bounded.
+            while len(player.inputs) >= min(self.max_queued_inputs, 2 + player.input_credit):
+                player.inputs.popleft()
                 player.dropped_inputs += 1
             player.inputs.append((seq, value))
         elif kind == ACK:
@@ -427,6 +441,10 @@ class GameServer:
 
     def _refuse_input(self, player: Player, problem: str) -> bool:
         """Count and log a refused input; kick its sender at ``max_bad_inputs``.  True if kicked."""
+        now = time.monotonic()
+        if now - player.refusals_since > _REFUSAL_WINDOW:
+            player.refused_inputs = 0  # an occasional bad input is forgiven: only a run of them kicks
+            player.refusals_since = now
         player.refused_inputs += 1
         client = player.client
         who = f"client {client.id}" + (f" ({client.name!r})" if client.name else "")
@@ -436,7 +454,6 @@ class GameServer:
             player.inputs.clear()
             client.kick(f"sent {player.refused_inputs} invalid inputs (the last: {problem})")
             return True
-        now = time.monotonic()
         if now - player.warned_at >= _WARN_EVERY:
             unlogged = player.unlogged_refusals
             more = f" (and {unlogged} more since the last warning)" if unlogged else ""
@@ -507,6 +524,13 @@ class GameServer:
     def _send_snapshots(self) -> None:
         snapshot = self.world.snapshot(self.tick, self.time)
         self._history.add(snapshot)
+        if len(snapshot.entities) > DEFAULT_MAX_ENTITIES and not self._warned_world_size:
+            self._warned_world_size = True
+            log.warning(
+                "the world holds %d entities: clients refuse snapshots of more than %d unless they are made "
+                "with a larger max_entities (GameClient, NetworkedGame and GameBot take it)",
+                len(snapshot.entities), DEFAULT_MAX_ENTITIES,
+            )  # fmt: skip
         encoded: dict[tuple[int | None, int, int | None], EncodedPacket] = {}
         for player in self.players.values():
             base = self._history.get(player.acked_tick) if player.acked_tick is not None else None

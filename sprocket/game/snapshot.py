@@ -53,6 +53,9 @@ __all__ = [
     "snapshot_cost",
 ]
 
+#: How many entities a client accepts in one snapshot unless told otherwise (GameClient.max_entities).
+DEFAULT_MAX_ENTITIES = 5000
+
 
 class SnapshotError(SprocketError, ValueError):
     """A snapshot wire dict that cannot be decoded (malformed, hostile, or against the wrong base)."""

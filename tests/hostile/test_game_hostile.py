@@ -600,3 +600,71 @@ def test_an_input_flood_is_not_a_speed_hack(reliability: Reliability) -> None:
         attacker.close()
         honest.sprocket.close()
         server.close()
+
+
+def test_a_network_stall_costs_a_correction_once_not_input_lag_for_the_session() -> None:
+    # Review finding: inputs held back 40 ticks by a stall, then delivered in one burst, stayed queued for
+    # good (one applied per tick, one arriving per tick): ~350 ms of input lag for the rest of the session.
+    # Also a burst with no gap before it (a client whose clock runs fast) must not leave lasting lag.
+    server = ReadmeServer(Servo("127.0.0.1", 0))
+    player_peer = RawPeer(server.port)
+    try:
+        player_peer.handshake(name="stalled")
+        wait_until(lambda: server.step() or len(server.players) == 1, 10, "the player in the game")
+        (player,) = server.players.values()
+        seq = 0
+
+        def send(count: int) -> None:
+            nonlocal seq
+            frames = b""
+            for _ in range(count):
+                seq += 1
+                frames += packet_frame(_g="in", s=seq, i={"x": 1.0, "y": 0.0})
+            player_peer.sock.sendall(frames)
+            wanted = seq
+            # Wait until the server's servo holds them, without running a tick.
+            wait_until(
+                lambda: server._network() or (player.inputs and player.inputs[-1][0] == wanted), 5, "inputs"
+            )
+
+        for _ in range(30):  # steady play: one input per tick
+            send(1)
+            server.step()
+        for _ in range(40):  # a stall: the server ticks on, nothing arrives...
+            server.step()
+        send(40)  # ...and the 40 inputs held up come in one burst
+        server.step()
+        for _ in range(120):  # two seconds of steady play after it
+            send(1)
+            server.step()
+        assert len(player.inputs) <= 1, "inputs still queued long after the stall: lasting input lag"
+        assert seq - player.last_seq <= 1
+        send(40)  # a burst with no gap before it
+        for _ in range(60):
+            send(1)
+            server.step()
+        assert len(player.inputs) <= 2 and seq - player.last_seq <= 2
+    finally:
+        player_peer.close()
+        server.close()
+
+
+def test_old_snapshots_after_a_paused_loop_are_skipped_without_blaming_the_server(
+    fake_server: FakeServer,
+) -> None:
+    # Review finding: a game loop paused over 60 s (a debugger, a long load) found a minute of queued
+    # snapshots "60+ s from the server's clock" and closed the connection as if the server were hostile.
+    victim = Victim("poll", fake_server.servo.port)
+    try:
+        client = fake_server.wait_client()
+        client.send(**hello(client.id))
+        old = time.monotonic() - 90.0
+        for tick in range(1, 31):  # more than max_refused_snapshots (20) in a row, all 90 s old
+            client.send(**snap(tick, when=old + tick / 20))
+        client.send(**snap(100))
+        victim.until(lambda: victim.net.snapshots_received >= 1, "the fresh snapshot to be used")
+        assert victim.net.error is None and victim.net.ready
+        client.send(**snap(101, when=time.monotonic() + 90.0))  # from the future: that is the server's fault
+        victim.until(lambda: victim.net.snapshots_refused >= 1, "the future snapshot to be refused")
+    finally:
+        victim.close()
