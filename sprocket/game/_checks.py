@@ -16,7 +16,7 @@ from typing import Any
 
 from sprocket.errors import InvalidArgument, InvalidType
 
-__all__ = ["InvalidType", "check_callable", "check_count", "check_number", "describe"]
+__all__ = ["InvalidType", "as_float", "check_callable", "check_count", "check_number", "describe"]
 
 
 def describe(value: object) -> str:
@@ -27,6 +27,14 @@ def describe(value: object) -> str:
     if isinstance(value, (bool, int, float, str, type(None))):
         return text
     return f"{text} (a {type(value).__name__})"
+
+
+def as_float(value: int | float) -> float:
+    """``value`` as a float, an int too large for one becoming infinity (instead of raising OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _is_number(value: object) -> bool:

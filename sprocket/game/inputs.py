@@ -36,7 +36,7 @@ from typing import Any
 
 from sprocket.errors import InvalidArgument
 
-from ._checks import InvalidType, check_count, check_number, describe
+from ._checks import InvalidType, as_float, check_count, check_number, describe
 
 __all__ = ["InputLimits", "InputSchema", "check_schema", "input_problem"]
 
@@ -125,10 +125,7 @@ class _Walk:
         if value is None or isinstance(value, (bool, Enum)):
             return None
         if isinstance(value, (int, float)):
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
+            number = as_float(value)
             if not math.isfinite(number):
                 return f"{where} must be finite, got {_short(value)}"
             if abs(number) > limits.max_number:

@@ -37,7 +37,7 @@ from typing import Any, TypeGuard
 
 from sprocket.errors import InvalidArgument, SprocketError
 
-from ._checks import InvalidType, check_count, check_number, describe
+from ._checks import InvalidType, as_float, check_count, check_number, describe
 from .entity import Entity, EntityError, entity_type, field_kinds
 
 __all__ = [
@@ -281,10 +281,7 @@ def field_problem(cls: type[Entity], name: str, expected: type | None, value: ob
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{cls.type_name}.{name} must be a number, got {type(value).__name__}"
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
+        number = as_float(value)
         if not math.isfinite(number):
             return f"{cls.type_name}.{name} must be finite, got {number!r}"
     elif expected is int:
