@@ -63,15 +63,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 5.0, what: str = "th
         InvalidArgument: ``timeout`` is negative, not finite or not a number.
         Whatever ``condition`` raises, unchanged.
     """
-    limit = check_timeout(timeout)
-    deadline = time.monotonic() + limit
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(what, limit, value)
-        time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+    return _until(condition, timeout, what, lambda deadline: time.sleep(min(POLL_INTERVAL, deadline)))
 
 
 def step_until(
@@ -96,13 +88,23 @@ def step_until(
         InvalidArgument: ``timeout`` is negative, not finite or not a number.
         Whatever ``condition`` or the game's hooks raise, unchanged.
     """
+
+    def one_frame(_: float) -> None:
+        game.step(dt)
+        time.sleep(POLL_INTERVAL)  # pacing for the other threads; the condition decides when we are done
+
+    return _until(condition, timeout, what, one_frame)
+
+
+def _until(condition: Callable[[], T], timeout: float, what: str, between: Callable[[float], None]) -> T:
+    # The one deadline loop: check, fail at the deadline, else ``between(seconds left)`` and check again.
     limit = check_timeout(timeout)
     deadline = time.monotonic() + limit
     while True:
         value = condition()
         if value:
             return value
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise WaitTimeout(what, limit, value)
-        game.step(dt)
-        time.sleep(POLL_INTERVAL)  # pacing for the other threads; the condition decides when we are done
+        between(left)
