@@ -375,8 +375,9 @@ class GameClient:
         """Send one fixed step's input (and predict its effect locally); returns its sequence number.
 
         Call once per fixed step of :attr:`dt`: the server applies one input per client per tick, so
-        inputs sent faster only queue up (and, past 30, are dropped).  ``input`` must be sendable (a dict
-        of numbers is typical) and pass the server's input checks.  Inputs sent while not connected are
+        inputs sent faster only queue up (and past two more than the ticks the server banked, the oldest
+        are dropped).  ``input`` must be sendable (a dict of numbers is typical) and pass the server's
+        input checks.  Inputs sent while not connected are
         dropped (returns 0).  If the game rule raises while predicting, the traceback is logged, the
         input is still sent, and the entity is shown interpolated from then on.
 

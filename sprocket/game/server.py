@@ -132,8 +132,8 @@ class GameServer:
     skipped), and the input policy below.
 
     Inputs are never trusted.  Each one is checked when it arrives, before the rule sees it
-    (:mod:`sprocket.game.inputs`): it must be plain data — finite numbers within ``±max_input_number`` (2**53)
-    (1e9), strings of at most ``max_input_string`` (256), containers nested at most ``max_input_depth``
+    (:mod:`sprocket.game.inputs`): it must be plain data — finite numbers within ``±max_input_number``
+    (2**53), strings of at most ``max_input_string`` (256), containers nested at most ``max_input_depth``
     (4) deep holding at most ``max_input_items`` (64) values — and, if you declare ``input_schema``
     (``{"x": (-1.0, 1.0), "fire": bool}``: a dict input whose fields fit their declarations; see
     :mod:`sprocket.game.inputs` for the forms), fit it.  A refused input is dropped (never applied;
