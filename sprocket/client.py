@@ -173,6 +173,7 @@ class _ClientIO(IOThread):
             # Only now may packets go straight to the inbox: any that arrived in the same read as the
             # WELCOME are Received events after this one, so Connected always comes first.
             peer.conn.data_sink = self.inbox.sink(None)
+            self._refresh_reading(peer)  # now OPEN: a full inbox applies to it
             self.connected.set()
         elif isinstance(event, Closed):
             self.is_connected = False

@@ -444,6 +444,10 @@ class IOThread:
         self.on_peer_closed(peer)
 
     def _must_pause(self, peer: Peer) -> bool:
+        if not peer.conn.is_open:
+            # Still handshaking: what it sends is a few KiB of handshake and never reaches the inbox, so
+            # back-pressure must not stop a newcomer from joining while the application collects slowly.
+            return False
         backlog = peer.backlog
         return self.inbox.reading_paused or (backlog is not None and backlog.paused)
 

@@ -224,6 +224,7 @@ class _ServerIO(IOThread):
             peer.backlog = Backlog(limit, peer)
             peer.conn.data_sink = self.inbox.sink(peer.handle)
             peer.conn.accept(client_id, time.monotonic())
+            self._refresh_reading(peer)  # now OPEN: a full inbox applies to it as to everyone
         elif isinstance(event, Closed):
             if peer.handle is None:
                 self._handshake_over(peer)

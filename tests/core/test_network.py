@@ -494,3 +494,23 @@ def test_a_callback_that_raises_loses_no_packets(servo: Servo) -> None:
     assert [p.n for p in servo.get()] == [1, 2]  # handed out by the next call instead of lost
     a.close()
     b.close()
+
+
+def test_a_newcomer_joins_while_the_server_is_not_reading_its_clients() -> None:
+    # Reviewer finding: a global back-pressure pause stopped reading peers still handshaking, so a join
+    # could time out while the application collected slowly.  Handshakes are tiny and never reach the
+    # inbox: they go on.
+    with Servo("127.0.0.1", 0, max_inbox_bytes=4096, handshake_timeout=2.0) as servo:
+        flooder = Sprocket("127.0.0.1", servo.port).wait_connected(5)
+        try:
+            for i in range(200):
+                flooder.send(i=i, pad="x" * 200)
+            wait_until(lambda: servo._io.inbox.reading_paused, 5, "the server to stop reading")
+            newcomer = Sprocket("127.0.0.1", servo.port, connect_timeout=2.0)
+            try:
+                newcomer.wait_connected(5)  # joins although nobody has called get() yet
+                assert servo._io.inbox.reading_paused
+            finally:
+                newcomer.close()
+        finally:
+            flooder.close()
