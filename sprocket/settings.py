@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import ssl
-from typing import Any
 
 from .codec import Codec, MsgpackCodec, get_codec
 from .errors import InvalidArgument, InvalidType
@@ -140,7 +139,3 @@ class Settings:
             raise InvalidType(
                 f"ssl_context must be an ssl.SSLContext or None, got {type(self.ssl_context).__name__}"
             )
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
