@@ -17,7 +17,7 @@ from typing import Any
 
 from sprocket import CloseCode, Connected, Disconnected, Packet, Sprocket
 
-from ._checks import InvalidType, check_callable, check_count, check_number, describe
+from ._checks import InvalidType, as_float, check_callable, check_count, check_number, describe
 from .entity import Entity
 from .interpolation import InterpolationBuffer
 from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT, PlayerJoined, PlayerLeft
@@ -72,10 +72,7 @@ def _rate_field(packet: Packet, name: str) -> float:
     value = _field(packet, "hello", name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Malformed(f"a 'hello' message whose {name!r} is {describe(value)}, not a number")
-    try:
-        rate = float(value)
-    except OverflowError:
-        rate = math.inf
+    rate = as_float(value)
     if not 0.0 < rate <= MAX_RATE:  # also refuses NaN
         raise _Malformed(f"a 'hello' message whose {name!r} is {value!r}, not a rate in (0, {MAX_RATE:g}]")
     return rate

@@ -359,10 +359,7 @@ def decode_snapshot(
         raise SnapshotError(f"snapshot 'tick' must be an int, got {type(tick).__name__}")
     if isinstance(time, bool) or not isinstance(time, (int, float)):
         raise SnapshotError(f"snapshot 'time' must be a number, got {type(time).__name__}")
-    try:
-        time = float(time)
-    except OverflowError:
-        time = math.inf
+    time = as_float(time)
     if not math.isfinite(time):
         raise SnapshotError(f"snapshot 'time' must be finite, got {time!r}")
 
