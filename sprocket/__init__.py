@@ -33,7 +33,7 @@ from .errors import (
     UnsendableValue,
     UsageError,
 )
-from .events import Connected, Disconnected, Joined, Left
+from .events import Connected, Disconnected, Dropped, Joined, Left, Reconnected, Reconnecting, Resumed
 from .packet import EncodedPacket, Packet
 from .protocol import PROTOCOL_VERSION
 from .server import Client, Servo
@@ -55,6 +55,7 @@ __all__ = [
     "ConnectionFailed",
     "DecodeError",
     "Disconnected",
+    "Dropped",
     "EncodedPacket",
     "InvalidArgument",
     "InvalidType",
@@ -64,7 +65,10 @@ __all__ = [
     "PacketTooLarge",
     "ProtocolError",
     "RegistrationError",
+    "Reconnected",
+    "Reconnecting",
     "Rejected",
+    "Resumed",
     "Servo",
     "Sprocket",
     "SprocketError",

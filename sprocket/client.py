@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import selectors
 import socket
 import ssl
@@ -18,18 +19,25 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .codec import Codec, encode_packet, get_codec
-from .codes import CloseCode
+from .codes import RESUMABLE, CloseCode
 from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, InvalidType, Rejected
-from .events import Connected, Disconnected
+from .events import Connected, Disconnected, Reconnected, Reconnecting
 from .iothread import SEND, IOThread, Peer, is_connect_in_progress
 from .packet import Packet
 from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
+from .session import Session
 from .settings import DEFAULT_PORT, Settings, check_duration, check_port
 
 log = logging.getLogger("sprocket")
 
 __all__ = ["DEFAULT_PORT", "Sprocket"]
+
+# Reconnecting: the first attempt comes after about this long, each failed one doubles the wait up to
+# RECONNECT_MAX_DELAY, and each wait is shortened by a random part of itself (jitter: many clients dropped
+# by one outage do not all come back in the same instant).
+RECONNECT_FIRST_DELAY = 0.1
+RECONNECT_MAX_DELAY = 4.0
 
 
 class _ClientIO(IOThread):
@@ -57,10 +65,21 @@ class _ClientIO(IOThread):
         self.error_code: CloseCode | None = None
         self.rejected = False
         self.client_id: int | None = None
+        # Reconnecting (I/O thread writes, the user's thread reads the flag).
+        self.session: Session | None = None  # the session to resume, once a WELCOME offered one
+        self.reconnecting = False
+        self.drop: tuple[str, CloseCode] | None = None  # why the connection dropped
+        self.give_up_at = 0.0
+        self.next_attempt: float | None = None
+        self.delay = RECONNECT_FIRST_DELAY
+        self.attempts = 0
 
     # -- connecting ----------------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        self._connect()
+
+    def _connect(self) -> None:
         self.connect_deadline = time.monotonic() + self.connect_timeout
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
@@ -115,11 +134,17 @@ class _ClientIO(IOThread):
                 sock.close()
                 self._fail(CloseCode.REFUSED, f"TLS setup failed: {exc}")
                 return
-        conn = Connection("client", time.monotonic(), settings)
+        conn = Connection("client", time.monotonic(), settings, session=self.session)
         self.peer = Peer(sock, conn, addr)
         self.add_peer(self.peer)
 
     def on_housekeeping(self, now: float) -> None:
+        attempt = self.next_attempt
+        if attempt is not None and now >= attempt and not self.stopping:
+            self.next_attempt = None
+            self.attempts += 1
+            self.error = f"{self._drop_reason()}; reconnecting (attempt {self.attempts})"
+            self._connect()
         if self.connecting is not None and now >= self.connect_deadline:
             sock, self.connecting = self.connecting, None
             self.selector.unregister(sock)
@@ -130,22 +155,98 @@ class _ClientIO(IOThread):
             )
 
     def _fail(self, code: CloseCode, reason: str) -> None:
-        # The connection never opened: report, and let the thread end.
+        if self.reconnecting:
+            self._retry_later(reason)
+            return
+        self._give_up(code, reason)
+
+    def _give_up(self, code: CloseCode, reason: str, rejected: bool = False) -> None:
+        # No connection, and none coming: report, and let the thread end.
+        self.reconnecting = False
+        self.next_attempt = None
+        self.rejected = rejected
         self.error, self.error_code = reason, code
         log.info("%s", reason)
-        self.inbox.put_event(Disconnected(reason, code))
+        self.inbox.put_event(Disconnected(reason, code, rejected))
         self.finished.set()
         self.stopping = True
         self._stop_deadline = 0.0
 
+    # -- reconnecting --------------------------------------------------------------------------------
+
+    def _drop_reason(self) -> str:
+        return self.drop[0] if self.drop is not None else "connection lost"
+
+    def _dropped(self, reason: str, code: CloseCode) -> None:
+        # The open connection dropped and the session can be resumed: get it back.
+        session = self.session
+        assert session is not None
+        now = time.monotonic()
+        self.reconnecting = True
+        self.drop = (reason, code)
+        # Past the grace period the server has let the session go; a little more covers clock skew and the
+        # time it took us to notice.
+        self.give_up_at = now + session.grace + self.connect_timeout
+        self.delay = RECONNECT_FIRST_DELAY
+        self.attempts = 0
+        self.connected.clear()
+        self.error, self.error_code = f"{reason}; reconnecting", code
+        log.info("connection to %s:%s dropped (%s); reconnecting", self.host, self.port, reason)
+        self.inbox.put_event(Reconnecting(reason, code))
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        delay = self.delay * (0.5 + 0.5 * random.random())
+        self.delay = min(self.delay * 2, RECONNECT_MAX_DELAY)
+        self.next_attempt = min(now + delay, max(now, self.give_up_at))
+
+    def _retry_later(self, reason: str) -> None:
+        # One attempt failed (refused, timed out, dropped during the handshake): try again, or give up.
+        now = time.monotonic()
+        log.info("reconnect attempt %d to %s:%s failed: %s", self.attempts, self.host, self.port, reason)
+        if now >= self.give_up_at:
+            grace = self.session.grace if self.session is not None else 0.0
+            drop_reason, drop_code = self.drop or (reason, CloseCode.LOST)
+            self.session = None
+            self._give_up(
+                drop_code,
+                f"{drop_reason}; could not reconnect within the server's {grace:g} s grace period "
+                f"(last attempt: {reason})",
+            )
+            return
+        self.error = f"{self._drop_reason()}; reconnecting (attempt {self.attempts} failed: {reason})"
+        self._schedule(now)
+
+    def _resume_refused(self, reason: str) -> None:
+        # The server no longer holds the session: join afresh, as a new client.
+        session = self.session
+        lost = session.sent - session.peer_acked if session is not None else 0
+        self.session = None
+        self.client_id = None
+        if lost > 0:
+            reason += f"; {lost} packet(s) sent while away may not have arrived"
+        log.info("could not resume the session with %s:%s (%s); joining afresh", self.host, self.port, reason)
+        self.rejected = True
+        self.inbox.put_event(
+            Disconnected(
+                f"could not resume: {reason}; joining again as a new client", CloseCode.SESSION_LOST, True
+            )
+        )
+        self.next_attempt = time.monotonic()
+
     # -- the connection ------------------------------------------------------------------------------
 
-    def route(self, frame: bytes) -> Peer | None:
-        """I/O thread: a frame from send() goes to the server once connected; until then it waits."""
+    def route(self, target: Any, frame: bytes) -> Peer | None:
+        """I/O thread: a frame from send() goes to the server once connected; until then it waits (in the
+        session while reconnecting, to be replayed)."""
         peer = self.peer
         if peer is not None and peer.conn.is_open:
             return peer
         if self.finished.is_set():
+            return None
+        session = self.session
+        if session is not None and self.reconnecting:
+            session.record(frame)
             return None
         self.early.append(frame)
         self.early_bytes += len(frame)
@@ -162,21 +263,50 @@ class _ClientIO(IOThread):
         if type(event) is Received:
             self.inbox.sink(None)(*event)
         elif isinstance(event, Welcomed):
-            self.client_id = event.client_id
             self.send_limit = min(self.send_limit, peer.conn.peer_max_packet_size)
             self.is_connected = True
-            self.stats["packets_out"] += peer.conn.send_many(self.early)
-            self.early.clear()
-            self.early_bytes = 0
-            log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
-            self.inbox.put_event(Connected(event.client_id))
+            self.reconnecting = False
+            self.next_attempt = None
+            self.error = self.error_code = None
+            self.rejected = False
+            if event.resumed:
+                log.info("reconnected to %s:%s: session resumed", self.host, self.port)
+                self.inbox.put_event(Reconnected())
+            else:
+                self.client_id = event.client_id
+                self.session = peer.conn.session
+                self.stats["packets_out"] += peer.conn.send_many(self.early)
+                self.early.clear()
+                self.early_bytes = 0
+                log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
+                self.inbox.put_event(Connected(event.client_id))
             # Only now may packets go straight to the inbox: any that arrived in the same read as the
             # WELCOME are Received events after this one, so Connected always comes first.
             peer.conn.data_sink = self.inbox.sink(None)
             self._refresh_reading(peer)  # now OPEN: a full inbox applies to it
             self.connected.set()
         elif isinstance(event, Closed):
+            was_open = self.is_connected
             self.is_connected = False
+            if self.reconnecting and not self.stopping:
+                # An attempt ended before its WELCOME.
+                if event.rejected and event.code is CloseCode.SESSION_LOST:
+                    self._resume_refused(event.reason)
+                elif event.rejected and event.code is not CloseCode.BUSY:
+                    self.session = None
+                    self._give_up(event.code, f"the server rejected the connection: {event.reason}", True)
+                else:
+                    self._retry_later(event.reason)
+                return
+            if (
+                was_open
+                and self.session is not None
+                and self.settings.reconnect
+                and event.code in RESUMABLE
+                and not self.stopping
+            ):
+                self._dropped(event.reason, event.code)
+                return
             code = event.code
             if event.rejected:
                 reason = f"the server rejected the connection: {event.reason}"
@@ -190,7 +320,9 @@ class _ClientIO(IOThread):
             self.finished.set()
 
     def on_peer_closed(self, peer: Peer) -> None:
-        # One connection per Sprocket: when it is over, so is the thread.
+        # When the connection is over, so is the thread, unless it is being got back.
+        if peer is not self.peer or (self.reconnecting and not self.stopping):
+            return
         self.finished.set()
         if not self.stopping:
             self.stopping = True
@@ -232,8 +364,19 @@ class Sprocket(Endpoint):
         ssl_context: an ``ssl.SSLContext`` to speak TLS (``server_hostname`` defaults to ``host``).
         source_address: ``(host, port)`` to connect from (e.g. ``("127.0.0.2", 0)``, or one network card's
             address); default: let the system choose.
+        reconnect: when an open connection drops (``lost`` or ``timeout``, not a goodbye or a kick), get it
+            back by itself (default True): retry after about 0.1 s, doubling up to 4 s with jitter, for as
+            long as the server holds the session (its ``grace``), and resume it: the same ``id``, and
+            every packet sent either way meanwhile delivered once, in order.  If the server no longer holds
+            the session, a :class:`~sprocket.Disconnected` (code ``session_lost``) is followed by a fresh
+            join as a new client.  False: a drop ends the connection, as a goodbye does.
+        resume_buffer: bytes of sent packets kept until the server acknowledges them, for replay after a
+            resume (default 1 MiB, and at least ``max_packet_size``).
         on_connect: ``callback(sprocket)``, run inside ``get()`` once connected.
         on_disconnect: ``callback(sprocket, reason)``, run inside ``get()`` when disconnected.
+        on_drop: ``callback(sprocket, reason)``, run inside ``get()`` when the connection dropped and the
+            Sprocket is reconnecting.
+        on_resume: ``callback(sprocket)``, run inside ``get()`` when it is back, the session resumed.
 
     Raises:
         InvalidArgument: an argument is out of range (a port outside 0-65535, a negative or non-finite
@@ -262,8 +405,12 @@ class Sprocket(Endpoint):
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         source_address: tuple[str, int] | None = None,
+        reconnect: bool = True,
+        resume_buffer: int | None = None,
         on_connect: Callable[[Sprocket], Any] | None = None,
         on_disconnect: Callable[[Sprocket, str], Any] | None = None,
+        on_drop: Callable[[Sprocket, str], Any] | None = None,
+        on_resume: Callable[[Sprocket], Any] | None = None,
     ) -> None:
         if not isinstance(host, str):
             raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
@@ -272,7 +419,8 @@ class Sprocket(Endpoint):
             timeout=timeout, handshake_timeout=check_duration("connect_timeout", connect_timeout),
             close_timeout=close_timeout, max_send_queue=max_send_queue, max_inbox_bytes=max_inbox_bytes,
             password=password, app=app, name=name,
-            ssl_context=ssl_context, server_hostname=server_hostname,
+            ssl_context=ssl_context, server_hostname=server_hostname, reconnect=reconnect,
+            resume_buffer=resume_buffer,
         )  # fmt: skip
         self.host = host
         self.port = check_port("port", port)
@@ -281,6 +429,8 @@ class Sprocket(Endpoint):
         self.max_packet_size = max_packet_size
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
+        self.on_drop = on_drop
+        self.on_resume = on_resume
         self._warned_dropping = False
         if source_address is not None:
             if not (
@@ -296,12 +446,19 @@ class Sprocket(Endpoint):
 
     @property
     def connected(self) -> bool:
-        """True while the connection is open (handshake done, not yet lost or closed)."""
+        """True while the connection is open (handshake done, not lost, not closed; false while
+        reconnecting)."""
         return self._io.is_connected and not self._closed
 
     @property
+    def reconnecting(self) -> bool:
+        """True while the connection is down and the Sprocket is getting it back (see ``reconnect``)."""
+        return self._io.reconnecting and not self._closed
+
+    @property
     def error(self) -> str | None:
-        """Why this client is not connected, in words (None while connecting or connected)."""
+        """Why this client is not connected, in words (None while connecting or connected).  While
+        reconnecting it says what happened and that it is reconnecting."""
         return None if self.connected else self._io.error
 
     @property
@@ -345,8 +502,9 @@ class Sprocket(Endpoint):
     def send(self, **fields: Any) -> None:
         """Send a packet made from keyword arguments: ``s.send(x=3, y=2)``.  Never blocks.
 
-        Before the connection is up the packet waits in a queue; after the connection is lost it is
-        dropped (``error`` says why, and the drop is logged once).
+        Before the connection is up the packet waits in a queue, and while reconnecting it is kept for
+        the resumed session; once the connection is over for good it is dropped (``error`` says why, and
+        the drop is logged once).
 
         Raises:
             UnsendableValue: a value cannot be encoded (the message names the field and type).
@@ -447,6 +605,10 @@ class Sprocket(Endpoint):
             run_callback(self.on_connect, self)
         elif isinstance(event, Disconnected):
             run_callback(self.on_disconnect, self, event.reason)
+        elif isinstance(event, Reconnecting):
+            run_callback(self.on_drop, self, event.reason)
+        elif isinstance(event, Reconnected):
+            run_callback(self.on_resume, self)
 
 
 def _strerror(code: int) -> str:

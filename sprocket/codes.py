@@ -30,7 +30,9 @@ class CloseCode(str, enum.Enum):
     - ``refused``: the connection could not be made (client side: nobody listening, bad address).
 
     Refusals (a REJECT frame during the handshake): ``password``, ``full``, ``codec``, ``app``,
-    ``version``, ``busy``, ``limit`` and ``rejected`` (any other refusal).
+    ``version``, ``busy``, ``limit``, ``session_lost`` (a resume the server cannot honour: unknown or
+    expired session, a token that does not match, or more was sent while away than could be kept) and
+    ``rejected`` (any other refusal).
     """
 
     CLOSED = "closed"
@@ -48,6 +50,7 @@ class CloseCode(str, enum.Enum):
     APP = "app"
     VERSION = "version"
     BUSY = "busy"
+    SESSION_LOST = "session_lost"
     REJECTED = "rejected"
 
     # A str enum shows its value, so codes read naturally in messages and f-strings.
@@ -80,7 +83,7 @@ class CloseCode(str, enum.Enum):
 _REFUSALS = frozenset(
     {
         CloseCode.PASSWORD, CloseCode.FULL, CloseCode.CODEC, CloseCode.APP, CloseCode.VERSION,
-        CloseCode.BUSY, CloseCode.LIMIT, CloseCode.REJECTED,
+        CloseCode.BUSY, CloseCode.LIMIT, CloseCode.SESSION_LOST, CloseCode.REJECTED,
     }
 )  # fmt: skip
 # Codes accepted in a BYE from either side; a client's BYE may not claim the server-only ones.
@@ -88,3 +91,6 @@ _BYE_ANY = frozenset(
     {CloseCode.CLOSED, CloseCode.TIMEOUT, CloseCode.PROTOCOL, CloseCode.SEND_QUEUE_FULL, CloseCode.LIMIT}
 )
 SERVER_ONLY = frozenset({CloseCode.SHUTDOWN, CloseCode.KICKED})
+# How a connection may end and still be resumed: it dropped (no goodbye) or went silent.  Every goodbye,
+# from either side, ends the session too.
+RESUMABLE = frozenset({CloseCode.LOST, CloseCode.TIMEOUT})

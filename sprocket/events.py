@@ -1,7 +1,8 @@
 """Connection events, delivered in the user's thread in order with the packets: plain records.
 
-``Servo.events()`` returns :class:`Joined`, :class:`~sprocket.Packet` and :class:`Left` items in the order
-they happened; ``Sprocket.events()`` returns :class:`Connected`, packets and :class:`Disconnected`.
+``Servo.events()`` returns :class:`Joined`, :class:`~sprocket.Packet`, :class:`Dropped`, :class:`Resumed`
+and :class:`Left` items in the order they happened; ``Sprocket.events()`` returns :class:`Connected`,
+packets, :class:`Reconnecting`, :class:`Reconnected` and :class:`Disconnected`.
 ``get()`` returns only the packets and runs the matching callbacks instead (see :mod:`sprocket.inbox` for
 the ordering rule).
 
@@ -18,7 +19,7 @@ from .codes import CloseCode
 if TYPE_CHECKING:  # for annotations only: events sit below the server in the import tower
     from .server import Client
 
-__all__ = ["Connected", "Disconnected", "Joined", "Left"]
+__all__ = ["Connected", "Disconnected", "Dropped", "Joined", "Left", "Reconnected", "Reconnecting", "Resumed"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,31 @@ class Left:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """Server side: ``client``'s connection dropped (``code`` ``lost`` or ``timeout``), but its seat is held
+    for the Servo's ``grace`` seconds.  Seen after its last packet.
+
+    ``client`` stays in ``servo.clients`` with ``client.connected`` false; packets sent to it meanwhile are
+    kept and delivered when it comes back (:class:`Resumed`).  If it does not, :class:`Left` follows.
+    """
+
+    client: Client
+    reason: str
+    code: CloseCode
+    ends_connection: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Server side: ``client`` came back within the grace period: the same handle, the same id.  Seen
+    before any packet it sent on its new connection; nothing sent either way in between is lost or
+    repeated."""
+
+    client: Client
+    ends_connection: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class Connected:
     """Client side: the handshake completed; ``id`` is this client's id on the server."""
 
@@ -66,3 +92,28 @@ class Disconnected:
     code: CloseCode
     rejected: bool = False
     ends_connection: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Reconnecting:
+    """Client side: the connection dropped (``code`` ``lost`` or ``timeout``) and the Sprocket is getting
+    it back by itself (``Sprocket(reconnect=True)``, the default).  Seen after the last packet received
+    before the drop.
+
+    Packets you send meanwhile are kept and delivered once the connection is back.  What follows is
+    :class:`Reconnected` (the same session: nothing lost), or :class:`Disconnected` (the server no longer
+    holds the session, or it could not be reached within its grace period).
+    """
+
+    reason: str
+    code: CloseCode
+    ends_connection: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """Client side: the connection is back and the session resumed: the same ``id``, and every packet
+    sent either way while it was down is delivered, once, in order.  Seen before the first packet
+    received on the new connection."""
+
+    ends_connection: ClassVar[bool] = False

@@ -31,6 +31,7 @@ from typing import Any
 from .codes import CloseCode
 from .inbox import Backlog, Inbox
 from .protocol import Closed, Connection, Event
+from .session import Session
 from .settings import Settings
 
 log = logging.getLogger("sprocket")
@@ -44,9 +45,9 @@ HOUSEKEEPING_INTERVAL = 0.05
 LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
 
 # What the user's thread puts in the outbox: (op, target, arg) tuples, handled in order.
-SEND = 1  # (SEND, peer or None, frame): None means "the one peer" (a Sprocket's server)
-BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those
-KICK = 3  # (KICK, peer, reason): say goodbye with code "kicked"
+SEND = 1  # (SEND, handle or None, frame): route() says which peer; None means "the one peer" (a Sprocket's)
+BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those, and every session away
+KICK = 3  # (KICK, handle, reason): say goodbye with code "kicked" (kick() says how)
 STOP = 4  # (STOP, None, goodbye or None): goodbye to everyone, flush, end the thread
 
 
@@ -92,6 +93,9 @@ class IOThread:
         self.incomplete_bytes = 0  # sum of every peer's `buffered`: incomplete frames held in memory
         self._wake_pending = False
         self.peers: dict[int, Peer] = {}  # by file descriptor
+        # Sessions whose connection dropped and that wait for a resume, by handle: broadcasts are kept
+        # for them (a Servo's clients in their grace period).
+        self.away: dict[Any, Session] = {}
         self.max_send_queue = settings.max_send_queue
         self.close_timeout = settings.close_timeout
         self.stopping = False
@@ -188,7 +192,7 @@ class IOThread:
         while box:
             op, target, arg = box.popleft()
             if op == SEND:
-                peer = target if target is not None else self.route(arg)
+                peer = self.route(target, arg)
                 if peer is not None:
                     # send_data may close the peer instead (a frame over its limit): handled below too.
                     packets_out += peer.conn.send_data(arg)
@@ -199,9 +203,13 @@ class IOThread:
                         continue
                     packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
+                for handle, session in self.away.items():
+                    if handle not in target:
+                        session.record(arg)
             elif op == KICK:
-                target.conn.close(CloseCode.KICKED, arg)
-                dirty[id(target)] = target
+                peer = self.kick(target, arg)
+                if peer is not None:
+                    dirty[id(peer)] = peer
             elif op == STOP:
                 self._begin_stop(arg)
         self.stats["packets_out"] += packets_out
@@ -493,9 +501,13 @@ class IOThread:
     def on_start(self) -> None:
         """Runs first in the thread (e.g. resolve and connect)."""
 
-    def route(self, frame: bytes) -> Peer | None:
-        """Where a ``SEND`` with no target goes: the peer to queue ``frame`` on, or None if the subclass
+    def route(self, target: Any, frame: bytes) -> Peer | None:
+        """Where a ``SEND`` to ``target`` goes: the peer to queue ``frame`` on, or None if the subclass
         kept (or dropped) it itself."""
+        return None
+
+    def kick(self, target: Any, reason: str) -> Peer | None:
+        """Handle a ``KICK`` of ``target``: return the peer to flush (its goodbye queued), or None."""
         return None
 
     def on_event(self, peer: Peer, event: Event) -> None:

@@ -38,6 +38,7 @@ import msgpack
 
 from .codes import SERVER_ONLY, CloseCode
 from .errors import DecodeError, InvalidArgument, UsageError
+from .session import SESSION_ID_SIZE, TOKEN_SIZE, Session, pack_count, resume_proof, unpack_count
 from .settings import MIN_PACKET_LIMIT, Settings
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Connection",
     "HelloReceived",
     "Received",
+    "ResumeRequest",
     "Welcomed",
     "data_frame",
 ]
@@ -64,10 +66,11 @@ DATA = 0x05  # either way, OPEN only: one codec-encoded packet
 PING = 0x06  # either way: float64 sender time
 PONG = 0x07  # either way: float64 echoed time, float64 responder time
 BYE = 0x08  # either way: {"code", "reason"}; the sender closes after sending it
+ACK = 0x09  # either way, OPEN and in a session only: uint64 count of DATA frames received in the session
 
 FRAME_NAMES = {
     CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME", REJECT: "REJECT",
-    DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE",
+    DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE", ACK: "ACK",
 }  # fmt: skip
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
@@ -140,25 +143,57 @@ def _welcome(info: dict[str, Any], own_max: int) -> tuple[int, float, int, float
     return client_id, float(server_time), peer_max, float(ping_interval)
 
 
+def _resume_request(info: dict[str, Any]) -> ResumeRequest | None:
+    """A HELLO's resume fields, or None if any is missing or unusable."""
+    session_id, proof = info.get("resume"), info.get("proof")
+    received, base = info.get("received"), info.get("base")
+    if not (isinstance(session_id, bytes) and len(session_id) == SESSION_ID_SIZE):
+        return None
+    if not (isinstance(proof, bytes) and len(proof) == 32):
+        return None
+    if type(received) is not int or type(base) is not int or received < 0 or base < 0:
+        return None
+    return ResumeRequest(session_id, proof, received, base)
+
+
 # -- events ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """The resume fields of a HELLO: which session, the proof of its token, and the client's counts.
+
+    ``received``: DATA frames the client received in the session; ``base``: the client no longer holds its
+    frames up to this number (so the server must have received at least that many).
+    """
+
+    session_id: bytes
+    proof: bytes
+    received: int
+    base: int
 
 
 @dataclass(frozen=True)
 class HelloReceived:
     """Server side: a well-formed HELLO passed the version, codec, app and password checks.
 
+    ``session``: the client asks for a resumable session; ``resume``: it asks to resume one.
     The server must now call :meth:`Connection.accept` or :meth:`Connection.reject`.
     """
 
     name: str | None
     app: str | None
+    session: bool = False
+    resume: ResumeRequest | None = None
 
 
 @dataclass(frozen=True)
 class Welcomed:
-    """Client side: the server accepted us; ``client_id`` is our id on that server."""
+    """Client side: the server accepted us; ``client_id`` is our id on that server.  ``resumed``: the
+    session given to the Connection was resumed (its replay is already queued)."""
 
     client_id: int
+    resumed: bool = False
 
 
 class Received(NamedTuple):
@@ -199,7 +234,13 @@ class Connection:
     """
 
     def __init__(
-        self, role: str, now: float, settings: Settings | None = None, *, nonce: bytes | None = None
+        self,
+        role: str,
+        now: float,
+        settings: Settings | None = None,
+        *,
+        nonce: bytes | None = None,
+        session: Session | None = None,
     ) -> None:
         if role not in ("client", "server"):
             raise InvalidArgument(f"role must be 'client' or 'server', not {role!r}")
@@ -216,6 +257,10 @@ class Connection:
         self.name = settings.name
         self.state = HANDSHAKE
         self.client_id: int | None = None
+        # The session this connection carries (None: not resumable).  A client passes the session to
+        # resume; a server attaches one in accept(); a client gets a new one from a WELCOME that offers it.
+        self.session: Session | None = None
+        self._resuming = session if role == "client" else None
         self.close_code: CloseCode | None = None
         self.close_reason: str | None = None
         # Round trip and clock estimates (seconds).
@@ -254,6 +299,11 @@ class Connection:
     def closed(self) -> bool:
         """True once the connection is over (flush :meth:`data_to_send`, then close the socket)."""
         return self.state == CLOSED
+
+    @property
+    def nonce(self) -> bytes:
+        """The CHALLENGE nonce of this connection (server: the one it sent)."""
+        return self._nonce
 
     @property
     def is_open(self) -> bool:
@@ -300,6 +350,7 @@ class Connection:
         pos = 0
         end = len(buf)
         limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+        session = self.session
         while end - pos >= 4 and not self._deciding:
             (length,) = _HEADER.unpack_from(buf, pos)
             if length == 0 or length > limit:
@@ -339,6 +390,9 @@ class Connection:
                     del buf[:]
                     self._fail(CloseCode.PROTOCOL, str(exc))
                     return
+                if session is not None:
+                    session.received += 1
+                    session.unacked_bytes += length
                 sink = self.data_sink
                 if sink is None:
                     self._events.append(Received(fields, length - 1, cost))
@@ -350,6 +404,9 @@ class Connection:
                     del buf[:]
                     return
                 limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+                session = self.session
+        if session is not None and session.ack_due() and self.state == OPEN:
+            self._out.append(frame(ACK, pack_count(session.take_ack())))
         # While the server decides on a HELLO, later frames wait here: they are parsed after accept().
         del buf[:pos]
         # A frame must finish arriving within `timeout` of the moment it became the one we wait for.
@@ -398,6 +455,10 @@ class Connection:
             )
             return
         if now >= self._next_ping:
+            session = self.session
+            if session is not None and session.received != session.acked_out:
+                # Heartbeats carry the acknowledgement of whatever trickled in since the last one.
+                self._out.append(frame(ACK, pack_count(session.take_ack())))
             self._out.append(frame(PING, _PING.pack(now)))
             self._pings_sent.append(now)
             self._next_ping = now + self.ping_interval
@@ -429,6 +490,9 @@ class Connection:
             self.close(CloseCode.LIMIT, f"a {size}-byte packet was over your max_packet_size ({limit})")
             return False
         self._out.append(frame_bytes)
+        session = self.session
+        if session is not None:
+            session.record(frame_bytes)
         return True
 
     def send_many(self, frames: list[bytes]) -> int:
@@ -453,27 +517,43 @@ class Connection:
 
     # -- server side ---------------------------------------------------------------------------------
 
-    def accept(self, client_id: int, now: float) -> None:
-        """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on."""
+    def accept(
+        self, client_id: int, now: float, session: Session | None = None, resume_from: int | None = None
+    ) -> None:
+        """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on.
+
+        With ``session``, the WELCOME hands the client that session's id, token and grace period, and the
+        connection counts, acknowledges and keeps its DATA frames.  With ``resume_from`` too (the resume
+        request's ``received``; check :meth:`Session.can_replay` first), the WELCOME says ``resumed`` and
+        how many frames the server received, and the frames the client missed follow it.
+
+        Raises:
+            UsageError: not answering a HelloReceived, or ``resume_from`` without a session.
+        """
         if self.role != "server" or self.state != HANDSHAKE or not self._deciding:
             raise UsageError("accept() answers a HelloReceived event, once")
+        if resume_from is not None and session is None:
+            raise UsageError("accept(resume_from=...) needs the session being resumed")
         self._deciding = False
         self.client_id = client_id
         self.state = OPEN
         self._last_received = now
         self._next_ping = now + self.ping_interval
-        self._out.append(
-            _control(
-                WELCOME,
-                {
-                    "id": client_id,
-                    "time": now,
-                    "ping_interval": self.ping_interval,
-                    "timeout": self.timeout,
-                    "max_packet_size": self.max_packet_size,
-                },
-            )
-        )
+        welcome: dict[str, Any] = {
+            "id": client_id,
+            "time": now,
+            "ping_interval": self.ping_interval,
+            "timeout": self.timeout,
+            "max_packet_size": self.max_packet_size,
+        }
+        if session is not None:
+            self.session = session
+            welcome.update(session=session.id, token=session.token, grace=session.grace)
+            if resume_from is not None:
+                welcome.update(resumed=True, received=session.take_ack())
+        self._out.append(_control(WELCOME, welcome))
+        if session is not None and resume_from is not None:
+            self._out.extend(session.replay(resume_from))
         if self._buffer:
             self._parse(now)
 
@@ -536,6 +616,8 @@ class Connection:
             if not reason or reason == "closed":
                 reason = f"the {'server' if self.role == 'client' else 'client'} closed the connection"
             return self._finish(code, reason, by_peer=True)
+        if kind == ACK and self.state == OPEN and self.session is not None:
+            return self._ack(body)
         if self.state == HANDSHAKE:
             if self.role == "client":
                 return self._client_handshake(kind, body, now)
@@ -545,6 +627,23 @@ class Connection:
                 return self._server_hello(body)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
         return self._fail(CloseCode.PROTOCOL, f"unexpected {name} frame in state {self.state}")
+
+    def _ack(self, body: bytes) -> None:
+        session = self.session
+        assert session is not None
+        count = unpack_count(body)
+        if count is None:
+            return self._fail(CloseCode.PROTOCOL, "malformed ACK frame")
+        if not session.acknowledge(count):
+            return self._fail(
+                CloseCode.PROTOCOL,
+                f"ACK of {count} frames, but {session.sent} were sent and {session.peer_acked} already "
+                "acknowledged",
+            )
+        # The client acknowledges at once after a resumed WELCOME: it has the new token, so the old one
+        # stops working (server side; a client's session never has a previous token).
+        session.previous_token = None
+        return None
 
     def _fields(self, body: bytes, what: str) -> dict[str, Any] | None:
         # Control frames are flat maps of scalars.  Anything nested is refused before any of it is
@@ -573,19 +672,25 @@ class Connection:
             auth = password_proof(self.password, nonce) if self.password is not None else None
             self._hello_sent = True
             self._hello_sent_at = now
-            self._out.append(
-                _control(
-                    HELLO,
-                    {
-                        "version": PROTOCOL_VERSION,
-                        "codec": self.codec.name,
-                        "app": self.app,
-                        "name": self.name,
-                        "auth": auth,
-                        "max_packet_size": self.max_packet_size,
-                    },
+            hello: dict[str, Any] = {
+                "version": PROTOCOL_VERSION,
+                "codec": self.codec.name,
+                "app": self.app,
+                "name": self.name,
+                "auth": auth,
+                "max_packet_size": self.max_packet_size,
+            }
+            if self.settings.reconnect:
+                hello["session"] = True
+            resuming = self._resuming
+            if resuming is not None:
+                hello.update(
+                    resume=resuming.id,
+                    proof=resume_proof(resuming.token, nonce),
+                    received=resuming.take_ack(),
+                    base=resuming.base,
                 )
-            )
+            self._out.append(_control(HELLO, hello))
             return
         if kind == WELCOME and self._hello_sent:
             info = self._fields(body, "WELCOME")
@@ -595,12 +700,19 @@ class Connection:
             if welcome is None:
                 return self._fail(CloseCode.PROTOCOL, "malformed WELCOME frame")
             client_id, server_time, self.peer_max_packet_size, ping_interval = welcome
+            resuming = self._resuming
+            if resuming is not None:
+                problem = self._resumed(info, resuming)
+                if problem:
+                    return self._fail(CloseCode.PROTOCOL, f"malformed WELCOME frame: {problem}")
+            else:
+                self.session = self._offered_session(info)
             self.ping_interval = min(self.ping_interval, ping_interval)
             self.client_id = client_id
             self.state = OPEN
             self._next_ping = now + self.ping_interval
             self._measure(now - self._hello_sent_at, server_time, now)
-            self._events.append(Welcomed(client_id))
+            self._events.append(Welcomed(client_id, resumed=resuming is not None))
             return
         if kind == REJECT:
             info = self._fields(body, "REJECT")
@@ -613,6 +725,42 @@ class Connection:
             return self._finish(code, reason, by_peer=True, rejected=True)
         name = FRAME_NAMES.get(kind, f"unknown type 0x{kind:02x}")
         self._fail(CloseCode.PROTOCOL, f"unexpected {name} frame during the handshake")
+
+    def _offered_session(self, info: dict[str, Any]) -> Session | None:
+        # A fresh WELCOME's session fields, if we asked for a session and they are usable.
+        session_id, token, grace = info.get("session"), info.get("token"), info.get("grace")
+        if not self.settings.reconnect or session_id is None:
+            return None
+        if not (
+            isinstance(session_id, bytes)
+            and len(session_id) == SESSION_ID_SIZE
+            and isinstance(token, bytes)
+            and len(token) == TOKEN_SIZE
+            and _finite(grace)
+            and grace >= 0  # type: ignore[operator]
+        ):
+            return None  # not resumable, but the connection itself is fine
+        assert self.settings.resume_buffer is not None
+        return Session(session_id, token, grace=float(grace), limit=self.settings.resume_buffer)  # type: ignore[arg-type]
+
+    def _resumed(self, info: dict[str, Any], session: Session) -> str:
+        # A resumed WELCOME: take the new token and queue the replay.  Returns what is wrong, or "".
+        token, received = info.get("token"), info.get("received")
+        if info.get("resumed") is not True or info.get("session") != session.id:
+            return "it does not resume the session asked for"
+        if not isinstance(token, bytes) or len(token) != TOKEN_SIZE or type(received) is not int:
+            return "missing or bad token or received count"
+        if not session.can_replay(received):
+            return (
+                f"the server says it received {received} packets; {session.sent} were sent and those up "
+                f"to {session.base} are no longer held"
+            )
+        session.token = token
+        self.session = session
+        self._out.extend(session.replay(received))
+        # Acknowledge at once: it tells the server we hold the new token (the old one stops working).
+        self._out.append(frame(ACK, pack_count(session.take_ack())))
+        return ""
 
     def _server_hello(self, body: bytes) -> None:
         info = self._fields(body, "HELLO")
@@ -650,11 +798,18 @@ class Connection:
                 f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}",
             )
         self.peer_max_packet_size = peer_max
+        resume: ResumeRequest | None = None
+        if info.get("resume") is not None:
+            resume = _resume_request(info)
+            if resume is None:
+                return self.reject(CloseCode.SESSION_LOST, "malformed resume request")
         name = info.get("name")
         self._events.append(
             HelloReceived(
                 name=_clean_name(name) if name is not None else None,
                 app=app if isinstance(app, str) else None,
+                session=info.get("session") is True,
+                resume=resume,
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import hmac
 import logging
 import selectors
 import socket
@@ -18,10 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .codec import Codec, encode_packet, get_codec
-from .codes import CloseCode
+from .codes import RESUMABLE, CloseCode
 from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, InvalidType
-from .events import Joined, Left
+from .events import Dropped, Joined, Left, Resumed
 from .inbox import Backlog
 from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
 from .packet import EncodedPacket, Packet
@@ -31,12 +32,19 @@ from .protocol import (
     Event,
     HelloReceived,
     Received,
+    ResumeRequest,
     data_frame,
     reject_frame,
 )
+from .session import Session, new_session_id, new_token, resume_proof
 from .settings import DEFAULT_PORT, Settings, check_port
 
 log = logging.getLogger("sprocket")
+
+UNKNOWN_SESSION = "the server does not know this session (it ended, or the server restarted)"
+BAD_TOKEN = "the resume token does not match (forged, replayed or out of date)"
+# Why recently ended sessions ended, kept so that a late resume hears the real reason.
+ENDED_SESSIONS_KEPT = 1024
 
 BUSY_REJECT = reject_frame(CloseCode.BUSY, "the server is busy with other connections; try again in a moment")
 
@@ -46,17 +54,22 @@ __all__ = ["Client", "Servo"]
 class Client:
     """The server's handle for one connected client.  Hashable; use it as a dict key.
 
+    The same handle lasts the client's whole session: when its connection drops and it comes back within
+    the Servo's ``grace`` period, it is still this object with this ``id`` (``connected`` is false in
+    between, and packets sent to it meanwhile are delivered when it is back).
+
     Attributes:
         id: unique per Servo, assigned by the server (1, 2, 3...).
-        ip, port: the client's address.
+        ip, port: the client's address (updated when it resumes from another one).
         name: the name the client gave (``Sprocket(name=...)``), or None.
     """
 
-    __slots__ = ("__weakref__", "_io", "_peer", "id", "ip", "name", "port")
+    __slots__ = ("__weakref__", "_io", "_peer", "_session", "id", "ip", "name", "port")
 
     def __init__(self, io: _ServerIO, peer: Peer, client_id: int, name: str | None) -> None:
         self._io = io
         self._peer = peer
+        self._session: Session | None = None
         self.id = client_id
         self.ip: str = peer.addr[0]
         self.port: int = peer.addr[1]
@@ -64,7 +77,8 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """True until the connection is over (as the I/O thread sees it, which may be ahead of events)."""
+        """True while the client's connection is open (as the I/O thread sees it, which may be ahead of
+        events): false once it left, and while it is away during the grace period."""
         return self._peer.conn.is_open
 
     @property
@@ -78,7 +92,8 @@ class Client:
         return self._peer.conn.jitter
 
     def send(self, **fields: Any) -> None:
-        """Send a packet to this client only.  Never blocks; dropped if the client has gone.
+        """Send a packet to this client only.  Never blocks.  Kept for delivery while the client is away
+        in its grace period; dropped once it has left.
 
         Raises:
             UnsendableValue: a value cannot be encoded.
@@ -95,18 +110,19 @@ class Client:
         Raises:
             InvalidType: ``packet`` is none of those.
         """
-        self._submit(SEND, self._peer, _frame(self._io, packet))
+        self._submit(SEND, self, _frame(self._io, packet))
 
     def _send(self, fields: Mapping[str, Any]) -> None:
-        self._submit(SEND, self._peer, _frame(self._io, fields))
+        self._submit(SEND, self, _frame(self._io, fields))
 
     def kick(self, reason: str = "kicked by the server") -> None:
-        """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked``.
+        """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked`` (at
+        once if it is away: its seat is not held any more).
 
         Raises:
             ClosedError: the Servo is closed.
         """
-        self._submit(KICK, self._peer, str(reason)[:500])
+        self._submit(KICK, self, str(reason)[:500])
 
     def _submit(self, op: int, target: Any, arg: Any) -> None:
         io = self._io
@@ -133,6 +149,8 @@ class _ServerIO(IOThread):
         self.pending_per_ip: collections.Counter[str] = collections.Counter()
         self.accept_paused_until = 0.0
         self.refused = 0
+        self.sessions: dict[bytes, Client] = {}  # every client holding a resumable session, by session id
+        self.ended: collections.OrderedDict[bytes, str] = collections.OrderedDict()  # recent, with why
         self.selector.register(listener, selectors.EVENT_READ, self._on_accept)
 
     def _on_accept(self, mask: int) -> None:
@@ -198,6 +216,122 @@ class _ServerIO(IOThread):
         if self.accept_paused_until and now >= self.accept_paused_until and not self.stopping:
             self.accept_paused_until = 0.0
             self.selector.register(self.listener, selectors.EVENT_READ, self._on_accept)
+        for client, session in list(self.away.items()):
+            assert session.away_since is not None
+            if session.overflowed:
+                limit = session.limit
+                self._leave(
+                    client,
+                    f"more than {limit} bytes were queued for it while it was away (resume_buffer)",
+                    CloseCode.SEND_QUEUE_FULL,
+                )
+            elif now - session.away_since >= session.grace:
+                why = f"did not come back within the {session.grace:g} s grace period"
+                self._leave(client, why, CloseCode.TIMEOUT)
+
+    # -- sends and kicks -------------------------------------------------------------------------------
+
+    def route(self, target: Any, frame: bytes) -> Peer | None:
+        peer: Peer = target._peer
+        if peer.conn.is_open:
+            return peer
+        session = self.away.get(target)
+        if session is not None:
+            session.record(frame)  # delivered when it comes back; let go if it does not
+        return None
+
+    def kick(self, target: Any, reason: str) -> Peer | None:
+        peer: Peer = target._peer
+        if peer.conn.is_open:
+            peer.conn.close(CloseCode.KICKED, reason)
+            return peer
+        if target in self.away:
+            self._leave(target, f"kicked while away: {reason}", CloseCode.KICKED)
+        return None
+
+    # -- sessions ------------------------------------------------------------------------------------
+
+    def _leave(self, client: Client, reason: str, code: CloseCode) -> None:
+        # The client is gone for good: free its seat and tell the application.
+        self._forget_session(client, reason)
+        self.client_count -= 1
+        log.info("client %s left: %s", client.id, reason)
+        self.inbox.put_event(Left(client, reason, code))
+
+    def _forget_session(self, client: Client, reason: str) -> None:
+        session = client._session
+        if session is None:
+            return
+        client._session = None
+        self.away.pop(client, None)
+        self.sessions.pop(session.id, None)
+        self.ended[session.id] = f"the session ended: {reason}"
+        if len(self.ended) > ENDED_SESSIONS_KEPT:
+            self.ended.popitem(last=False)
+
+    def _resume(self, peer: Peer, request: ResumeRequest) -> None:
+        conn = peer.conn
+        client = self.sessions.get(request.session_id)
+        if client is None:
+            self.refused += 1
+            why = self.ended.get(request.session_id, UNKNOWN_SESSION)
+            log.info("refused a resume from %s:%s: %s", *peer.addr, why)
+            conn.reject(CloseCode.SESSION_LOST, why)
+            return
+        session = client._session
+        assert session is not None
+        proven = None
+        for token in (session.token, session.previous_token):
+            if token is not None and hmac.compare_digest(resume_proof(token, conn.nonce), request.proof):
+                proven = token
+        if proven is None:
+            self.refused += 1
+            log.warning(
+                "refused a resume of client %s from %s:%s: the token does not match", client.id, *peer.addr
+            )
+            conn.reject(CloseCode.SESSION_LOST, BAD_TOKEN)
+            return
+        if not session.can_replay(request.received) or request.base > session.received:
+            if request.base > session.received:
+                why = "the client could not keep everything it sent while away (more than its resume_buffer)"
+            else:
+                why = f"more than {session.limit} bytes were queued for it while it was away (resume_buffer)"
+            conn.reject(CloseCode.SESSION_LOST, f"cannot resume: {why}")
+            old = client._peer
+            if old.conn.is_open:
+                self._forget_session(client, why)
+                self.close_peer(old, CloseCode.CLOSED, f"the session ended: {why}")
+            else:
+                self._leave(client, f"could not resume: {why}", CloseCode.LOST)
+            return
+        old = client._peer
+        if old.conn.is_open:
+            # Half-open: the old connection looks alive but the client has moved on.  The new one wins.
+            log.info("client %s resumed while its old connection looked open; closing the old one", client.id)
+            old.handle = None
+            old.conn.session = None
+            self.close_peer(old, CloseCode.CLOSED, "replaced by a newer connection of the same session")
+        self.away.pop(client, None)
+        session.away_since = None
+        # Rotate the secret.  The one just proven stays valid until the client acknowledges the WELCOME
+        # that carries the new one (if that WELCOME is lost, the client still holds only the old one).
+        session.previous_token = proven
+        session.token = new_token()
+        client._peer = peer
+        client.ip, client.port = peer.addr
+        peer.handle = client
+        log.info("client %s resumed from %s:%s", client.id, *peer.addr)
+        self.inbox.put_event(Resumed(client))
+        self._open(peer, client, session, request.received)
+
+    def _open(self, peer: Peer, client: Client, session: Session | None, resume_from: int | None) -> None:
+        limit = self.settings.max_inbox_bytes_per_client
+        assert limit is not None
+        peer.backlog = Backlog(limit, peer)
+        peer.conn.data_sink = self.inbox.sink(client)
+        # accept() parses any frames pipelined behind the HELLO, straight into the inbox through the sink.
+        peer.conn.accept(client.id, time.monotonic(), session, resume_from)
+        self._refresh_reading(peer)  # now OPEN: a full inbox applies to it as to everyone
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
@@ -205,6 +339,9 @@ class _ServerIO(IOThread):
         elif isinstance(event, HelloReceived):
             self._handshake_over(peer)
             if peer.conn.closed:
+                return
+            if event.resume is not None:
+                self._resume(peer, event.resume)
                 return
             max_clients = self.settings.max_clients
             if max_clients is not None and self.client_count >= max_clients:
@@ -214,35 +351,45 @@ class _ServerIO(IOThread):
             client_id = self.next_id
             self.next_id += 1
             self.client_count += 1
-            peer.handle = Client(self, peer, client_id, event.name)
-            log.info("client %s joined from %s:%s", client_id, *peer.addr)
-            # Joined goes in first: accept() parses any frames pipelined behind the HELLO, straight
-            # into the inbox through the sink.
-            self.inbox.put_event(Joined(peer.handle))
-            limit = self.settings.max_inbox_bytes_per_client
-            assert limit is not None
-            peer.backlog = Backlog(limit, peer)
-            peer.conn.data_sink = self.inbox.sink(peer.handle)
-            peer.conn.accept(client_id, time.monotonic())
-            self._refresh_reading(peer)  # now OPEN: a full inbox applies to it as to everyone
-        elif isinstance(event, Closed):
-            if peer.handle is None:
-                self._handshake_over(peer)
-                log.info(
-                    "sprocket: connection from %s:%s ended during handshake: %s", *peer.addr, event.reason
+            client = Client(self, peer, client_id, event.name)
+            peer.handle = client
+            session = None
+            settings = self.settings
+            if event.session and settings.grace > 0:
+                assert settings.resume_buffer is not None
+                session = Session(
+                    new_session_id(), new_token(), grace=settings.grace, limit=settings.resume_buffer
                 )
-                return
-            self.client_count -= 1
+                client._session = session
+                self.sessions[session.id] = client
+            log.info("client %s joined from %s:%s", client_id, *peer.addr)
+            self.inbox.put_event(Joined(client))  # first: before any packet pipelined behind the HELLO
+            self._open(peer, client, session, None)
+        elif isinstance(event, Closed):
             client = peer.handle
+            if client is None:
+                # Refused, ended during the handshake, or replaced by a resumed connection.
+                if peer in self.pending:
+                    self._handshake_over(peer)
+                    log.info("connection from %s:%s ended during handshake: %s", *peer.addr, event.reason)
+                return
             code = event.code
             reason = event.reason if event.by_peer or code is not CloseCode.CLOSED else "closed by the server"
-            log.info("client %s left: %s", client.id, reason)
-            self.inbox.put_event(Left(client, reason, code))
+            session = client._session
+            if session is not None and code in RESUMABLE and not self.stopping:
+                session.away_since = time.monotonic()
+                self.away[client] = session
+                log.info("client %s dropped (%s); holding its seat for %gs", client.id, reason, session.grace)
+                self.inbox.put_event(Dropped(client, reason, code))
+                return
+            self._leave(client, reason, code)
 
     def on_peer_closed(self, peer: Peer) -> None:
         self._handshake_over(peer)
 
     def on_stopping(self) -> None:
+        for client in list(self.away):
+            self._leave(client, "the server is shutting down", CloseCode.SHUTDOWN)
         try:
             self.selector.unregister(self.listener)
         except (KeyError, ValueError):
@@ -267,7 +414,9 @@ class Servo(Endpoint):
     background I/O thread.  ``get()`` returns every packet received since the last call, each with
     ``packet.sender`` set to its :class:`Client`.  Joins and leaves arrive in order with the packets:
     as ``on_join(client)`` / ``on_leave(client, reason)`` callbacks run inside ``get()``, or as
-    :class:`~sprocket.Joined` / :class:`~sprocket.Left` items from :meth:`events`.
+    :class:`~sprocket.Joined` / :class:`~sprocket.Left` items from :meth:`events`.  So do drops and
+    resumes within the ``grace`` period (``on_drop`` / ``on_resume``, :class:`~sprocket.Dropped` /
+    :class:`~sprocket.Resumed`): a dropped client stays in :attr:`clients`, with ``connected`` false.
 
     Args:
         host: address to listen on; ``"0.0.0.0"`` (default) accepts from the network, ``"127.0.0.1"``
@@ -294,8 +443,18 @@ class Servo(Endpoint):
         max_packets_per_second: disconnect a client that sends more than this (code ``limit``; bursts of up
             to one second's worth are fine).  None (default): no limit.
         ssl_context: an ``ssl.SSLContext`` (server side) to speak TLS.
+        grace: seconds a client whose connection dropped (``lost`` or ``timeout``) keeps its seat, its
+            ``Client`` handle and its id, waiting for it to resume (default 30; 0: no resuming).  Packets
+            sent to it meanwhile are delivered when it is back.  Only clients that ask for a session
+            (``Sprocket(reconnect=True)``, the default) get one; a goodbye or a kick always ends it.
+        resume_buffer: bytes of sent packets kept per client until it acknowledges them, for replay after
+            a resume (default 1 MiB, and at least ``max_packet_size``).  Past it while a client is away,
+            its seat is let go (it joins afresh when it comes back).
         on_join: ``callback(client)``, run inside ``get()``.
-        on_leave: ``callback(client, reason)``, run inside ``get()``.
+        on_leave: ``callback(client, reason)``, run inside ``get()``: the client is gone for good.
+        on_drop: ``callback(client, reason)``, run inside ``get()``: its connection dropped and its seat
+            is held for ``grace`` seconds.
+        on_resume: ``callback(client)``, run inside ``get()``: it came back (same handle, nothing lost).
 
     Raises:
         ConnectionFailed: the address cannot be bound (port in use, bad address).
@@ -328,8 +487,12 @@ class Servo(Endpoint):
         max_incomplete_bytes: int = 16 << 20,
         max_packets_per_second: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        grace: float = 30.0,
+        resume_buffer: int | None = None,
         on_join: Callable[[Client], Any] | None = None,
         on_leave: Callable[[Client, str], Any] | None = None,
+        on_drop: Callable[[Client, str], Any] | None = None,
+        on_resume: Callable[[Client], Any] | None = None,
     ) -> None:
         if not isinstance(host, str):
             raise InvalidType(f"host must be a str, got {host!r} ({type(host).__name__})")
@@ -340,12 +503,14 @@ class Servo(Endpoint):
             ssl_context=ssl_context,
             max_clients=max_clients, max_pending=max_pending, max_pending_per_ip=max_pending_per_ip,
             max_inbox_bytes_per_client=max_inbox_bytes_per_client, max_incomplete_bytes=max_incomplete_bytes,
-            max_packets_per_second=max_packets_per_second,
+            max_packets_per_second=max_packets_per_second, grace=grace, resume_buffer=resume_buffer,
         )  # fmt: skip
         self.codec = self.settings.codec
         self.max_packet_size = max_packet_size
         self.on_join = on_join
         self.on_leave = on_leave
+        self.on_drop = on_drop
+        self.on_resume = on_resume
         self.clients: list[Client] = []
         listener = _listen(host, check_port("port", port))
         self.host = host
@@ -421,6 +586,10 @@ class Servo(Endpoint):
             run_callback(self.on_join, event.client)
         elif isinstance(event, Left):
             run_callback(self.on_leave, event.client, event.reason)
+        elif isinstance(event, Dropped):
+            run_callback(self.on_drop, event.client, event.reason)
+        elif isinstance(event, Resumed):
+            run_callback(self.on_resume, event.client)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self.clients)} clients"

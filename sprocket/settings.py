@@ -22,6 +22,8 @@ __all__ = ["DEFAULT_PORT", "MIN_PACKET_LIMIT", "Settings", "check_duration", "ch
 DEFAULT_PORT = 7777
 # No peer may announce a max_packet_size below this: it would make every send fail.
 MIN_PACKET_LIMIT = 1024
+# The smallest replay buffer a session may have (the default is 16 times this, 1 MiB).
+MIN_RESUME_BUFFER = 64 * 1024
 
 
 def check_port(name: str, value: object) -> int:
@@ -97,9 +99,13 @@ class Settings:
     password: str | None = None
     app: str | None = None
     ssl_context: ssl.SSLContext | None = None
+    # Sessions: the bytes of sent frames kept until acknowledged, for replay after a resume (None: 1 MiB,
+    # and at least one largest frame).
+    resume_buffer: int | None = None
     # Client only.
     name: str | None = None
     server_hostname: str | None = None
+    reconnect: bool = True
     # Server only.
     max_clients: int | None = None
     max_pending: int = 512
@@ -107,6 +113,7 @@ class Settings:
     max_inbox_bytes_per_client: int | None = None  # None: max_inbox_bytes // 4
     max_incomplete_bytes: int = 16 << 20
     max_packets_per_second: float | None = None
+    grace: float = 30.0  # seconds a dropped client's seat is held (0: sessions off)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codec", get_codec(self.codec))
@@ -131,6 +138,12 @@ class Settings:
             if not (math.isfinite(rate) and rate > 0):
                 raise InvalidArgument(f"max_packets_per_second must be a finite number > 0, got {rate!r}")
             object.__setattr__(self, "max_packets_per_second", float(rate))
+        if self.resume_buffer is None:
+            object.__setattr__(self, "resume_buffer", max(MIN_RESUME_BUFFER * 16, self.max_packet_size + 5))
+        check_size("resume_buffer", self.resume_buffer, minimum=MIN_RESUME_BUFFER)
+        object.__setattr__(self, "grace", check_duration("grace", self.grace, allow_zero=True))
+        if type(self.reconnect) is not bool:
+            raise InvalidType(f"reconnect must be True or False, got {self.reconnect!r}")
         if self.max_clients is not None:
             check_size("max_clients", self.max_clients, minimum=0)
         for name in ("password", "app", "name", "server_hostname"):
