@@ -53,12 +53,16 @@ BAD_OPTIONS: list[tuple[str, object, type[SprocketError]]] = [
     ("password", 1234, InvalidType),
     ("app", b"hockey", InvalidType),
     ("ssl_context", "yes", InvalidType),
+    ("resume_buffer", 1000, InvalidArgument),
+    ("resume_buffer", 2.0**20, InvalidType),
 ]
 CLIENT_ONLY: list[tuple[str, object, type[SprocketError]]] = [
     ("connect_timeout", math.nan, InvalidArgument),
     ("connect_timeout", -2, InvalidArgument),
     ("name", 42, InvalidType),
     ("server_hostname", 1, InvalidType),
+    ("reconnect", "yes", InvalidType),
+    ("reconnect", 1, InvalidType),
 ]
 SERVER_ONLY: list[tuple[str, object, type[SprocketError]]] = [
     ("handshake_timeout", math.inf, InvalidArgument),
@@ -71,6 +75,9 @@ SERVER_ONLY: list[tuple[str, object, type[SprocketError]]] = [
     ("max_packets_per_second", math.nan, InvalidArgument),
     ("max_packets_per_second", 0, InvalidArgument),
     ("max_packets_per_second", "10", InvalidType),
+    ("grace", -1, InvalidArgument),
+    ("grace", math.nan, InvalidArgument),
+    ("grace", "30", InvalidType),
 ]
 
 

@@ -99,7 +99,17 @@ def test_a_welcome_with_unusable_values_is_a_protocol_error(change: dict[str, ob
 def test_close_codes_are_strings_that_read_as_their_word() -> None:
     assert CloseCode.LIMIT == "limit" and f"{CloseCode.LIMIT}" == "limit" and str(CloseCode.BUSY) == "busy"
     refusals = {c.value for c in CloseCode if c.is_refusal}
-    assert refusals == {"password", "full", "codec", "app", "version", "busy", "limit", "rejected"}
+    assert refusals == {
+        "password",
+        "full",
+        "codec",
+        "app",
+        "version",
+        "busy",
+        "limit",
+        "session_lost",
+        "rejected",
+    }
 
 
 def test_reject_takes_only_a_refusal() -> None:

@@ -81,7 +81,7 @@ def test_handshake_then_data_both_ways() -> None:
     server, client = make_pair(client_name="alice")
     pump(server, client, 100.0)
     (hello,) = server.events()
-    assert hello == HelloReceived(name="alice", app=None)
+    assert hello == HelloReceived(name="alice", app=None, session=True)  # reconnect=True by default
     server.accept(7, 100.0)
     pump(server, client, 100.05)
     assert client.events() == [Welcomed(7)]

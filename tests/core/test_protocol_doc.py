@@ -26,6 +26,7 @@ from sprocket.codec import (
 )
 from sprocket.game import messages
 from sprocket.protocol import Connection, Received, Welcomed, data_frame
+from sprocket.session import Session, resume_proof
 from sprocket.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
@@ -78,6 +79,57 @@ class _Session:
         self.bye = self.client.data_to_send()
 
 
+SESSION_ID = bytes(range(0x10, 0x20))
+TOKEN = bytes(range(0x20, 0x40))
+NEW_TOKEN = bytes(range(0x40, 0x60))
+
+
+class _Resume:
+    """The session examples: a client named Ada joins with a session (id 10..1f, token 20..3f), receives 5
+    DATA frames, sends 3 of which the server gets 2, the link drops, and it resumes on a new connection
+    (the same nonce, for the example) where the server rotates the token to 40..5f."""
+
+    def __init__(self) -> None:
+        codec = MsgpackCodec()
+        server = Connection("server", 100.0, Settings(), nonce=NONCE)
+        client = Connection("client", 100.0, Settings(name="Ada"))
+        client.receive_data(server.data_to_send(), 100.0)
+        server.receive_data(client.data_to_send(), 100.25)
+        server.events()
+        self.session = Session(SESSION_ID, TOKEN, grace=30.0, limit=1 << 20)
+        server.accept(7, 100.5, self.session)
+        self.welcome = server.data_to_send()
+        client.receive_data(self.welcome, 100.75)
+        assert client.events() == [Welcomed(7)] and client.session is not None
+        for n in range(1, 6):
+            server.send_data(data_frame(codec.encode({"n": n})))
+        client.receive_data(server.data_to_send(), 101.0)
+        client.events()
+        for n in range(1, 4):
+            client.send_data(data_frame(codec.encode({"n": n})))
+        server.receive_data(client.data_to_send()[:-5], 101.0)  # the third is lost in the drop
+        server.events()
+        # The link drops; the client resumes on a new connection.
+        server2 = Connection("server", 102.0, Settings(), nonce=NONCE)
+        client2 = Connection("client", 102.0, Settings(name="Ada"), session=client.session)
+        client2.receive_data(server2.data_to_send(), 102.0)
+        self.hello = client2.data_to_send()
+        server2.receive_data(self.hello, 102.25)
+        (hello,) = server2.events()
+        assert hello.resume is not None and hello.resume.proof == resume_proof(TOKEN, NONCE)
+        self.session.token = NEW_TOKEN  # the rotation the Servo does, with a fixed value for the example
+        server2.accept(7, 102.5, self.session, hello.resume.received)
+        self.resumed = server2.data_to_send()
+        client2.receive_data(self.resumed, 102.75)
+        assert client2.events() == [Welcomed(7, resumed=True)]
+        after = client2.data_to_send()
+        self.replay, self.ack = after[:-13], after[-13:]
+        server2.receive_data(after, 103.0)
+        (replayed,) = server2.events()
+        assert isinstance(replayed, Received) and replayed.fields == {"n": 3}
+        assert self.session.received == 3 and self.session.peer_acked == 5
+
+
 def _data_x3() -> bytes:
     frame = data_frame(MsgpackCodec().encode({"x": 3}))
     # The example must also be what a receiver decodes back to {"x": 3}.
@@ -101,6 +153,10 @@ EXPECTED: dict[str, Callable[[], bytes]] = {
     "ping": lambda: _Session().ping,
     "pong": lambda: _Session().pong,
     "bye-closed": lambda: _Session().bye,
+    "welcome-session": lambda: _Resume().welcome,
+    "hello-resume": lambda: _Resume().hello,
+    "welcome-resumed": lambda: _Resume().resumed,
+    "replay-and-ack": lambda: _Resume().replay + _Resume().ack,
 }
 
 
@@ -143,7 +199,7 @@ def test_estimator_example_matches_the_code() -> None:
 
 def test_frame_table_lists_every_frame_type_with_its_byte() -> None:
     doc = _doc()
-    names = ["CHALLENGE", "HELLO", "WELCOME", "REJECT", "DATA", "PING", "PONG", "BYE"]
+    names = ["CHALLENGE", "HELLO", "WELCOME", "REJECT", "DATA", "PING", "PONG", "BYE", "ACK"]
     assert {getattr(protocol, n): n for n in names} == protocol.FRAME_NAMES
     rows = dict(re.findall(r"^\| `0x([0-9a-f]{2})` \| `([A-Z]+)` \|", doc, re.MULTILINE))
     assert {int(byte, 16): name for byte, name in rows.items()} == protocol.FRAME_NAMES
