@@ -311,6 +311,9 @@ class _ServerIO(IOThread):
             old.handle = None
             old.conn.session = None
             self.close_peer(old, CloseCode.CLOSED, "replaced by a newer connection of the same session")
+            # The application hears of the drop it could not see, so every Resumed follows a Dropped.
+            why = "its connection stopped working (it came back on a new one before this end noticed)"
+            self.inbox.put_event(Dropped(client, why, CloseCode.LOST))
         self.away.pop(client, None)
         session.away_since = None
         # Rotate the secret.  The one just proven stays valid until the client acknowledges the WELCOME
