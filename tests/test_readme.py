@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,39 @@ def test_the_testing_your_game_example_passes_as_pasted(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^3 passed\b", result.stdout, re.M), result.stdout
+
+
+def test_the_network_drops_example_resumes_with_its_callbacks(capsys: pytest.CaptureFixture[str]) -> None:
+    from sprocket import Servo, Sprocket
+    from sprocket.testing import LagProxy, wait_until
+
+    code = block("servo = Servo(grace=30,")
+    # The example's default ports, swapped for a free one behind a proxy that can cut the link.
+    server_part, client_part = code.replace("Servo(grace=30,", 'Servo("127.0.0.1", 0, grace=30,', 1).split(
+        "s = Sprocket(", 1
+    )
+    namespace: dict[str, Any] = {"Servo": Servo, "Sprocket": Sprocket}
+    exec(compile(server_part, "README", "exec"), namespace)
+    servo = namespace["servo"]
+    with LagProxy("127.0.0.1", servo.port) as proxy:
+        client_part = "s = Sprocket(" + client_part.replace('"127.0.0.1"', f'"127.0.0.1", {proxy.port}', 1)
+        exec(compile(client_part, "README", "exec"), namespace)
+        s = namespace["s"]
+        got: list[Any] = []
+        try:
+            s.wait_connected()
+            wait_until(lambda: (servo.get(), len(servo.clients) == 1)[1], 10, "the client joined")
+            client = servo.clients[0]
+            proxy.disconnect_all()
+            client.send(note="sent while it was away")
+            wait_until(lambda: (servo.get(), got.extend(s.get()), got)[2], 15, "the packet sent while away")
+            assert [p.note for p in got] == ["sent while it was away"]
+            assert servo.clients == [client] and client.connected and s.connected
+        finally:
+            s.close()
+            servo.close()
+    said = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    server_said = [line for line in said if line.startswith("None")]  # the example's client has no name
+    client_said = [line for line in said if not line.startswith("None")]
+    assert server_said == ["None dropped", "None is back"], said
+    assert client_said == ["reconnecting", "back, nothing lost"], said
