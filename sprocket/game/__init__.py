@@ -21,7 +21,7 @@ from .clock import FixedStep, TickSchedule
 from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
 from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
-from .messages import PlayerJoined, PlayerLeft
+from .messages import PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
 from .prediction import Predictor
 from .server import GameServer, Player, ServerStats
 from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_snapshot, encode_snapshot
@@ -41,8 +41,10 @@ __all__ = [
     "NetStats",
     "NetworkedGame",
     "Player",
+    "PlayerDropped",
     "PlayerJoined",
     "PlayerLeft",
+    "PlayerResumed",
     "Predictor",
     "ServerStats",
     "Snapshot",

@@ -73,6 +73,10 @@ class NetworkedGame(ClientHooks):
     * ``on_player_join(player)`` / ``on_player_leave(player)`` — a :class:`PlayerJoined` /
       :class:`PlayerLeft` (the same hooks as :class:`~sprocket.game.GameBot`'s; see
       :class:`~sprocket.game.client.ClientHooks`).
+    * ``on_drop(reason)`` / ``on_resume()`` — your connection dropped and is being got back by itself /
+      it is back (same player, same entity, nothing lost); ``on_player_drop(player)`` /
+      ``on_player_resume(player)`` — the same for another player (a :class:`PlayerDropped` /
+      :class:`PlayerResumed`).
     * ``input()`` — return this fixed step's input (e.g. a dict of keys held) or None; it is sent to the
       server and, with a ``rule``, applied locally at once (prediction).  Called once per server tick
       while in the game (not while connecting).
@@ -88,6 +92,14 @@ class NetworkedGame(ClientHooks):
             class attributes give the defaults.
         interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
         sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
+
+    When the connection drops, the Sprocket reconnects by itself (``reconnect=True``, the default)
+    within the server's grace period.  Meanwhile the game is frozen as it was at the drop
+    (:attr:`entities` does not change, ``input()`` is not called), ``update`` and ``draw`` still run,
+    and :meth:`draw_connection_status` draws "Reconnecting… (n s)" over it, ``n`` the whole seconds
+    since the drop (:attr:`away_for`).  On the resume the game goes on with the same entity: its
+    prediction carries on from the inputs the Sprocket replays, so nothing jumps.  If the server no
+    longer held the session, the game starts again as a new player (see ``on_disconnect``).
 
     Class attributes ``max_entities`` (5000) and ``max_snapshot_bytes`` (64 MiB) cap what a server's
     snapshots may hold and what is kept of them (see :class:`~sprocket.game.GameClient`).  Nothing a
@@ -160,6 +172,7 @@ class NetworkedGame(ClientHooks):
         self._fixed = FixedStep(rate=self.net.tick_rate)
         self._closed = False
         self._status_font: pygame.font.Font | None = None
+        self._big_font: pygame.font.Font | None = None
 
     # -- hooks (on_packet, on_connect, on_disconnect, on_player_join, on_player_leave: ClientHooks) ----
 
@@ -183,10 +196,14 @@ class NetworkedGame(ClientHooks):
     def draw_connection_status(self, screen: pygame.Surface) -> None:
         """While not in the game, draw a line at the bottom saying so ("connecting...", or why the
         connection failed or was closed — :attr:`GameClient.error <sprocket.game.GameClient.error>`,
-        which includes a malformed message from the server).  Set ``show_connection_status = False`` to
-        draw your own instead."""
+        which includes a malformed message from the server); while reconnecting, "Reconnecting… (n s)"
+        in the middle of the (frozen) game, ``n`` the whole seconds since the drop, with the reason below.
+        Set ``show_connection_status = False`` to draw your own instead."""
         if self._status_font is None:
             self._status_font = pygame.font.Font(None, 24)
+        if self.reconnecting:
+            self._draw_reconnecting(screen)
+            return
         s = self.sprocket
         error = self.net.error  # the Sprocket's reason, or why the game layer closed the connection
         lines = [f"connecting to {s.host}:{s.port}..."] if error is None else ["not connected:", error]
@@ -201,6 +218,25 @@ class NetworkedGame(ClientHooks):
             screen.fill((20, 20, 30), box)
             screen.blit(label, label.get_rect(center=box.center))
             y = box.top
+
+    def _draw_reconnecting(self, screen: pygame.Surface) -> None:
+        width, height = screen.get_size()
+        veil = pygame.Surface((width, height), pygame.SRCALPHA)
+        veil.fill((0, 0, 0, 140))
+        screen.blit(veil, (0, 0))
+        if self._big_font is None:
+            self._big_font = pygame.font.Font(None, max(24, min(64, width // 12)))
+        title = self._big_font.render(
+            f"Reconnecting\u2026 ({int(self.away_for or 0.0)} s)", True, (255, 255, 255)
+        )
+        screen.blit(title, title.get_rect(center=(width // 2, height // 2 - 12)))
+        reason = (self.sprocket.error or "").split("; reconnecting")[0]
+        assert self._status_font is not None
+        label = self._status_font.render(reason, True, (200, 205, 220))
+        if label.get_width() > width - 24:
+            fit = (width - 24, max(1, label.get_height() * (width - 24) // label.get_width()))
+            label = pygame.transform.smoothscale(label, fit)
+        screen.blit(label, label.get_rect(center=(width // 2, height // 2 + 24)))
 
     # -- state ------------------------------------------------------------------------------------------
 
@@ -219,6 +255,16 @@ class NetworkedGame(ClientHooks):
     def connected(self) -> bool:
         """True while connected and in the game."""
         return self.net.ready
+
+    @property
+    def reconnecting(self) -> bool:
+        """True while the connection is down and being got back (the game is frozen meanwhile)."""
+        return self.net.reconnecting
+
+    @property
+    def away_for(self) -> float | None:
+        """Seconds since the connection dropped, while :attr:`reconnecting` (else None)."""
+        return self.net.away_for
 
     # -- the loop ---------------------------------------------------------------------------------------
 
@@ -279,7 +325,14 @@ class NetworkedGame(ClientHooks):
         self.frame += 1
 
     def reconnect(self) -> None:
-        """Drop the current connection (if any) and connect again to the same server, as a new player."""
+        """Close the current connection (if any) and join the same server again: always a **fresh join**,
+        as a new player (a new Sprocket: a new client id, a new entity, the game state cleared).
+
+        A dropped connection needs no call: the Sprocket reconnects by itself and *resumes* the session
+        (the same id and entity, nothing lost) for as long as the server holds it (its grace period,
+        30 s by default); if the server no longer does, it joins afresh by itself.  Call this when the
+        connection is over for good: the grace period ran out, the server restarted, the server closed
+        it, or ``reconnect=False`` was given."""
         name, options, delay = self._connect_args
         old = self.sprocket
         old.close()

@@ -42,7 +42,11 @@ class GameBot(ClientHooks):
     about the connection and the other players through the same hooks as a
     :class:`~sprocket.game.NetworkedGame` window: ``on_packet(packet)``, ``on_connect()``,
     ``on_disconnect(reason)``, ``on_player_join(player)``, ``on_player_leave(player)`` (see
-    :class:`~sprocket.game.client.ClientHooks`).  When your class is defined, a hook with the wrong
+    :class:`~sprocket.game.client.ClientHooks`), plus ``on_drop(reason)`` / ``on_resume()`` and
+    ``on_player_drop(player)`` / ``on_player_resume(player)``.  When its connection drops, the bot waits
+    while the Sprocket reconnects (``decide`` is not called; :attr:`entities` stays as it was) and plays
+    on after the resume, with the same entity; if the server no longer held its session, it plays on as
+    a new player after the fresh join.  When your class is defined, a hook with the wrong
     parameters, an unknown ``on_*`` method or a near-miss of a hook's name (``decid``, ``decides``)
     raises :class:`~sprocket.game.HookError`; declare a method of your own that trips the check with
     :func:`~sprocket.game.not_a_hook`.
@@ -124,8 +128,14 @@ class GameBot(ClientHooks):
             if value is not None:
                 self.net.send_input(value)
 
+    def _over(self) -> bool:
+        # Over for good: not while the Sprocket is reconnecting (the bot waits, frozen, and plays on after
+        # the resume or the fresh join that follows a lost session).
+        net = self.net
+        return net.error is not None and not net.ready and not net.reconnecting
+
     def run(self, duration: float | None = None) -> None:
-        """Play until :meth:`stop`, the connection ends, or ``duration`` seconds pass; then close.
+        """Play until :meth:`stop`, the connection ends for good, or ``duration`` seconds pass; then close.
 
         ``duration`` counts from when the connection is up.  Raises ``InvalidArgument`` if ``duration`` is
         negative or not finite (None plays on), before connecting; ``ConnectionFailed`` if the connection
@@ -145,9 +155,9 @@ class GameBot(ClientHooks):
                 last = now
                 for _ in range(steps):
                     self.tick(fixed.dt)
-                    if self.net.error is not None:
+                    if self._over():
                         break  # the connection is over (the bot may have closed it: a malformed message)
-                if self.net.error is not None and not self.net.ready:
+                if self._over():
                     self.stopped_reason = self.net.error
                     log.info("bot %r stopped: %s", self.sprocket.name, self.stopped_reason)
                     break

@@ -15,12 +15,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sprocket import CloseCode, Connected, Disconnected, Packet, Sprocket
+from sprocket import CloseCode, Connected, Disconnected, Packet, Reconnected, Reconnecting, Sprocket
 
 from ._checks import InvalidType, as_float, check_callable, check_count, check_number, describe
 from .entity import Entity
 from .interpolation import InterpolationBuffer
-from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT, PlayerJoined, PlayerLeft
+from .messages import (
+    ACK,
+    BACK,
+    DROP,
+    GAME_FIELD,
+    HELLO,
+    INPUT,
+    JOIN,
+    LEAVE,
+    SNAPSHOT,
+    PlayerDropped,
+    PlayerJoined,
+    PlayerLeft,
+    PlayerResumed,
+)
 from .prediction import Predictor, Rule
 from .snapshot import (
     DEFAULT_MAX_ENTITIES,
@@ -89,8 +103,12 @@ CLIENT_HOOKS: dict[str, tuple[str, ...]] = {
     "on_packet": ("packet",),
     "on_connect": (),
     "on_disconnect": ("reason",),
+    "on_drop": ("reason",),
+    "on_resume": (),
     "on_player_join": ("player",),
     "on_player_leave": ("player",),
+    "on_player_drop": ("player",),
+    "on_player_resume": ("player",),
 }
 
 #: Client-side hooks that were renamed, and what replaced them (for the HookError's message).
@@ -112,12 +130,23 @@ class ClientHooks:
     * ``on_packet(packet)`` — a :class:`~sprocket.Packet` of yours from the server (game-layer messages
       never reach it).
     * ``on_connect()`` / ``on_disconnect(reason)`` — the connection came up / went down (``reason``, a
-      str, says why).
+      str, says why).  ``on_disconnect`` with the Sprocket still reconnecting (``self.net.reconnecting``)
+      means the server no longer held our session (code ``session_lost``): a fresh join follows by
+      itself, as a new player — ``on_connect``, then ``on_player_join`` for everyone — and the game
+      state of the old session is cleared.
+    * ``on_drop(reason)`` / ``on_resume()`` — our connection dropped and the Sprocket is getting it back
+      by itself (``Sprocket(reconnect=True)``, the default) / it is back, the session resumed: the same
+      player id and entity, and nothing sent either way in between lost or repeated.  In between no
+      input is asked for or sent, and :meth:`GameClient.entities` stays frozen as it was at the drop.
     * ``on_player_join(player)`` — a player joined the game: ``player`` is a :class:`PlayerJoined`
       (``player.id`` is their client id on the server, ``player.name`` their name).  You hear of every
       player already there, and of yourself, once, when you enter the game.
     * ``on_player_leave(player)`` — a player left: ``player`` is a :class:`PlayerLeft` (``id``,
       ``name``, and ``reason``, a str).
+    * ``on_player_drop(player)`` / ``on_player_resume(player)`` — another player's connection dropped
+      and the server holds their seat for ``player.grace`` seconds (a :class:`PlayerDropped`: ``id``,
+      ``name``, ``reason``, ``grace``; their entity stays, still) / they are back (a
+      :class:`PlayerResumed`).  If they do not come back, ``on_player_leave`` follows.
 
     The client-side join and leave hooks are not called ``on_join`` / ``on_leave`` because those names
     belong to the server side, where they receive the joining :class:`~sprocket.Client` handle.  What
@@ -139,6 +168,18 @@ class ClientHooks:
     def on_player_leave(self, player: PlayerLeft) -> None:
         """A player left; ``player.reason`` says why."""
 
+    def on_drop(self, reason: str) -> None:
+        """Our connection dropped; the Sprocket is reconnecting by itself (``reason`` says why)."""
+
+    def on_resume(self) -> None:
+        """Our connection is back and the session resumed (same id, same entity, nothing lost)."""
+
+    def on_player_drop(self, player: PlayerDropped) -> None:
+        """Another player's connection dropped; the server holds their seat for ``player.grace`` s."""
+
+    def on_player_resume(self, player: PlayerResumed) -> None:
+        """A dropped player is back."""
+
     def _dispatch(self, item: object) -> None:
         # The one place where what GameClient.poll() returns becomes hook calls.
         if type(item) is Packet:
@@ -151,6 +192,14 @@ class ClientHooks:
             self.on_connect()
         elif isinstance(item, Disconnected):
             self.on_disconnect(item.reason)
+        elif isinstance(item, PlayerDropped):
+            self.on_player_drop(item)
+        elif isinstance(item, PlayerResumed):
+            self.on_player_resume(item)
+        elif isinstance(item, Reconnecting):
+            self.on_drop(item.reason)
+        elif isinstance(item, Reconnected):
+            self.on_resume()
 
 
 class NetStats:
@@ -204,6 +253,16 @@ class GameClient:
             snapshots are kept in any case).  The oldest are forgotten first; the newest is always kept.
         max_refused_snapshots: snapshots in a row that may be refused (malformed, over a limit, or with
             a time far from the server's clock) before the client gives up on the server (default 20).
+
+    When the connection drops, the Sprocket gets it back by itself (``Sprocket(reconnect=True)``, the
+    default) and the game carries on where it was: while :attr:`reconnecting`, :meth:`send_input` sends
+    nothing (:attr:`ready` is false) and :meth:`entities` returns the world as it was at the drop
+    (frozen; :attr:`away_for` counts the seconds).  On the resume the same player id and entity go on: the
+    inputs not yet acknowledged are the ones the Sprocket replays to the server, so the prediction carries
+    on from them (a correction, if any, glides as usual), and the snapshots replayed or delayed across the
+    gap are used but do not count towards the interpolation delay's link statistics.  If the server no
+    longer held the session (``Disconnected`` with code ``session_lost``), the game state is cleared and
+    the Sprocket's fresh join starts it again, as a new player.
 
     Nothing a server sends makes :meth:`poll` raise.  Every game message is checked against
     docs/PROTOCOL.md (types, finite numbers, ranges, required fields); a malformed one is logged and
@@ -259,6 +318,8 @@ class GameClient:
         self.id: int | None = None  # our client id on the server
         self.me: int | None = None  # the entity we control
         self.players: dict[int, str | None] = {}
+        #: Other players whose connection dropped and whose seat the server holds, by id.
+        self.away: dict[int, PlayerDropped] = {}
         self.latest: Snapshot | None = None
         self.predictor: Predictor[Any, Any] | None = None
         self.stats = NetStats()
@@ -274,6 +335,8 @@ class GameClient:
         self._warned_at = -math.inf
         self._unlogged = 0
         self._no_prediction: int | None = None  # an entity the rule failed on: shown interpolated
+        self._dropped_at: float | None = None  # clock() when our connection dropped (while reconnecting)
+        self._frozen: dict[int, Entity] = {}  # what entities() returned last: shown while reconnecting
 
     @property
     def dt(self) -> float:
@@ -284,6 +347,18 @@ class GameClient:
     def ready(self) -> bool:
         """True once the server's hello arrived: the game is running for us."""
         return self._welcomed and self._error is None and self.sprocket.connected
+
+    @property
+    def reconnecting(self) -> bool:
+        """True while our connection is down and the Sprocket is getting it back (see ``on_drop``)."""
+        return self._error is None and self.sprocket.reconnecting
+
+    @property
+    def away_for(self) -> float | None:
+        """Seconds since our connection dropped, while :attr:`reconnecting` (else None)."""
+        if self._dropped_at is None or not self.reconnecting:
+            return None
+        return max(0.0, self.clock() - self._dropped_at)
 
     @property
     def error(self) -> str | None:
@@ -297,9 +372,10 @@ class GameClient:
         """Process everything received; return what the game should hear about, in order.
 
         The list holds your own packets (:class:`~sprocket.Packet`), :class:`~sprocket.Connected`,
-        :class:`~sprocket.Disconnected`, :class:`PlayerJoined` and :class:`PlayerLeft`.  Snapshots are
-        consumed here.  Never blocks, and never raises because of what the server sent: a malformed
-        game message closes the connection, and the list ends with a ``Disconnected`` (code
+        :class:`~sprocket.Disconnected`, :class:`~sprocket.Reconnecting`, :class:`~sprocket.Reconnected`,
+        :class:`PlayerJoined`, :class:`PlayerLeft`, :class:`PlayerDropped` and :class:`PlayerResumed`.
+        Snapshots are consumed here.  Never blocks, and never raises because of what the server sent: a
+        malformed game message closes the connection, and the list ends with a ``Disconnected`` (code
         ``protocol``) whose reason says what was wrong; after that it is always empty.
 
         Raises:
@@ -312,6 +388,14 @@ class GameClient:
             if type(item) is not Packet:
                 if isinstance(item, Disconnected):
                     self._welcomed = False
+                    self._dropped_at = None
+                    if item.code is CloseCode.SESSION_LOST:
+                        self._forget_session()  # a fresh join follows: start again as a new player
+                elif isinstance(item, Reconnecting):
+                    self._dropped_at = self.clock()
+                elif isinstance(item, Reconnected):
+                    self._dropped_at = None
+                    self.buffer.resume()
                 out.append(item)
                 continue
             kind = item.get(GAME_FIELD)
@@ -352,8 +436,44 @@ class GameClient:
             reason = item.get("reason", "")
             if not isinstance(reason, str):
                 raise _Malformed(f"a 'leave' message whose 'reason' is {describe(reason)}, not a str")
+            self.away.pop(pid, None)
             out.append(PlayerLeft(pid, self.players.pop(pid, name), reason))
+        elif kind == DROP:
+            pid = _int_field(item, DROP, "id")
+            name = _name(item.get("name"), DROP)
+            reason = item.get("reason", "")
+            if not isinstance(reason, str):
+                raise _Malformed(f"a 'drop' message whose 'reason' is {describe(reason)}, not a str")
+            grace = item.get("grace", 0.0)
+            if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0.0 <= grace < math.inf:
+                raise _Malformed(f"a 'drop' message whose 'grace' is {grace!r}, not a number of seconds")
+            if pid not in self.players:
+                return  # not a player we know of (a message from before we joined): nothing to show
+            dropped = PlayerDropped(pid, self.players.get(pid, name), reason, float(grace))
+            self.away[pid] = dropped
+            out.append(dropped)
+        elif kind == BACK:
+            pid = _int_field(item, BACK, "id")
+            name = _name(item.get("name"), BACK)
+            if self.away.pop(pid, None) is not None:
+                out.append(PlayerResumed(pid, self.players.get(pid, name)))
         # Unknown kinds are ignored (docs/PROTOCOL.md): room for additions.
+
+    def _forget_session(self) -> None:
+        """The server no longer holds our session: clear the old game so the fresh join starts cleanly."""
+        self.id = None
+        self.me = None
+        self.players = {}
+        self.away = {}
+        self.latest = None
+        self.predictor = None
+        self.buffer.clear()
+        self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
+        self._seq = 0
+        self._seq_base = 0
+        self._no_prediction = None
+        self._refused_in_a_row = 0
+        self._frozen = {}
 
     def _fail(self, reason: str, out: list[Any]) -> None:
         """Close the connection because of what the server sent; tell the game through ``out``."""
@@ -412,11 +532,17 @@ class GameClient:
         return later if math.isfinite(later) else now
 
     def entities(self) -> dict[int, Entity]:
-        """Every entity as it should be drawn now: remote ones interpolated, ours predicted."""
+        """Every entity as it should be drawn now: remote ones interpolated, ours predicted.
+
+        While :attr:`reconnecting`, the world as it was at the drop (the game is frozen until the resume).
+        """
+        if self.reconnecting and self._frozen:
+            return {eid: entity.copy() for eid, entity in self._frozen.items()}
         entities = self.buffer.sample(self.server_time())
         if self.predictor is not None and self.me is not None and self.me in entities:
             entities[self.me] = self.predictor.display
-        return entities
+        self._frozen = entities
+        return {eid: entity.copy() for eid, entity in entities.items()} if self.reconnecting else entities
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -434,7 +560,13 @@ class GameClient:
             if not (isinstance(entry, list) and len(entry) == 2 and _is_int(entry[0])):
                 raise _Malformed(f"a 'hello' message whose player {describe(entry)} is not [id, name]")
             players[entry[0]] = _name(entry[1], HELLO)
+        away = packet.get("away", [])
+        if not isinstance(away, list) or len(away) > MAX_PLAYERS or not all(_is_int(a) for a in away):
+            raise _Malformed(f"a 'hello' message whose 'away' is {describe(away)}, not a list of ids")
         self.tick_rate, self.snapshot_rate, self.id, self.players = rate, snap, pid, players
+        self.away = {
+            a: PlayerDropped(a, players[a], "connection lost", 0.0) for a in away if a in players and a != pid
+        }
         self._welcomed = True
 
     def _snapshot(self, packet: Packet) -> None:

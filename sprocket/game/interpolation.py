@@ -110,6 +110,14 @@ class InterpolationBuffer:
         self._holding = False
         self._late = 0
         self._discarded = 0
+        self._resuming = False
+
+    def resume(self) -> None:
+        """The link was down and is back (a resumed session): the next snapshots may be old ones replayed
+        across the gap, and the first new one comes after a long interval.  Keep using them, but leave the
+        link statistics (latency, jitter, interval: the adaptive delay) and :attr:`late` out of it until a
+        snapshot arrives on time again, so one outage does not make the delay balloon for seconds."""
+        self._resuming = True
 
     # -- input ------------------------------------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class InterpolationBuffer:
         if self._snaps and (snapshot.tick <= self._snaps[-1].tick or snapshot.time <= self._times[-1]):
             self._discarded += 1
             return False
+        measuring = not self._resuming
         offset = arrival - snapshot.time
         gap = snapshot.time - self._times[-1] if self._snaps else 0.0
         if not (math.isfinite(offset) and math.isfinite(gap)):
@@ -137,14 +146,18 @@ class InterpolationBuffer:
             self._discarded += 1
             return False
 
-        if self._latency is None:
+        if self._resuming:
+            latency, interval = self._latency, self._interval
+            if latency is None or offset <= latency + _JITTER_FACTOR * self._jitter + (interval or 0.0):
+                self._resuming = False  # on time again: measure from the next one (this one ends the gap)
+        elif self._latency is None:
             self._latency = offset
         else:
             deviation = abs(offset - self._latency)
             self._latency += _LATENCY_ALPHA * (offset - self._latency)
             rate = _JITTER_RISE if deviation > self._jitter else _JITTER_FALL
             self._jitter += rate * (deviation - self._jitter)
-        if self._snaps:
+        if self._snaps and measuring:
             if self._interval is None:
                 self._interval = gap
                 # Nothing is known about jitter yet: assume some, so the first delay is ~2 intervals.
@@ -152,7 +165,7 @@ class InterpolationBuffer:
             else:
                 self._interval += _INTERVAL_ALPHA * (gap - self._interval)
 
-        if self._render_time is not None and snapshot.time < self._render_time:
+        if measuring and self._render_time is not None and snapshot.time < self._render_time:
             self._late += 1
         self._snaps.append(snapshot)
         self._times.append(snapshot.time)

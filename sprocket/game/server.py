@@ -18,7 +18,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sprocket import DEFAULT_PORT, Client, EncodedPacket, Joined, Left, Packet, PacketTooLarge, Servo
+from sprocket import (
+    DEFAULT_PORT,
+    Client,
+    Dropped,
+    EncodedPacket,
+    Joined,
+    Left,
+    Packet,
+    PacketTooLarge,
+    Resumed,
+    Servo,
+)
 from sprocket.errors import InvalidArgument
 
 from ._checks import InvalidType, check_callable, check_count, check_number, describe
@@ -26,7 +37,7 @@ from .clock import TickSchedule
 from .entity import Entity
 from .hooks import check_hooks
 from .inputs import InputLimits, check_schema, input_problem
-from .messages import ACK, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
+from .messages import ACK, BACK, DROP, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
 from .prediction import Rule, run_rule
 from .snapshot import (
     DEFAULT_MAX_ENTITIES,
@@ -45,12 +56,17 @@ _REFUSED = object()
 # Seconds between two warnings about one client's refused inputs (the first is always logged).
 _WARN_EVERY = 5.0
 _REFUSAL_WINDOW = 60.0  # seconds over which refused inputs are counted towards max_bad_inputs
+# Seconds after a resume during which the ticks banked for the inputs replayed across the gap are kept
+# (the replay arrives a round trip after the resume); then the bank is back to its usual cap.
+_RESUME_SETTLE = 2.0
 
 __all__ = ["GameServer", "Player", "ServerStats"]
 
 HOOKS = {
     "on_join": ("client",),
     "on_leave": ("client", "reason"),
+    "on_drop": ("client", "reason"),
+    "on_resume": ("client",),
     "on_input": ("client", "input"),
     "on_packet": ("client", "packet"),
     "simulate": ("dt",),
@@ -59,10 +75,13 @@ HOOKS = {
 
 @dataclass
 class Player:
-    """The server's record of one connected client in the game."""
+    """The server's record of one client in the game (kept while it is away in its grace period)."""
 
     client: Client
     entity: int | None = None  # the entity this client controls (predicted on its side)
+    away_since: float | None = None  # server time its connection dropped; None while connected
+    last_input_tick: int = 0  # the tick of the last input applied (or of the join)
+    resumed_tick: int = 0  # the tick of its last resume
     inputs: collections.deque[tuple[int, Any]] = field(default_factory=collections.deque)
     last_seq: int = 0  # the newest input sequence number applied
     acked_tick: int | None = None  # the newest snapshot the client confirmed: the delta baseline
@@ -74,6 +93,11 @@ class Player:
     snapshots_sent: int = 0
     warned_at: float = -math.inf  # when a refused input of this client was last logged
     unlogged_refusals: int = 0  # refusals since then that were not logged
+
+    @property
+    def away(self) -> bool:
+        """True while the client's connection is down and its seat held (between on_drop and on_resume)."""
+        return self.away_since is not None
 
 
 @dataclass
@@ -111,11 +135,27 @@ class GameServer:
     * ``on_join(client)`` — a client joined: spawn its entity and call ``self.control(client, id)``.
       ``client`` is its :class:`~sprocket.Client` handle (``client.id``, ``client.name``; on the client
       side, the matching hook is ``on_player_join(player)``, whose ``player.id`` is this ``client.id``).
-    * ``on_leave(client, reason)`` — it left: despawn what it owned.
+    * ``on_leave(client, reason)`` — it left for good (a goodbye, a kick, or it did not come back within
+      the grace period after a drop): despawn what it owned.
+    * ``on_drop(client, reason)`` — its connection dropped (``reason`` says why), and the Servo holds its
+      seat for ``grace`` seconds (:attr:`grace`, the Servo's ``grace``; 30 by default) while it
+      reconnects.  Its :class:`Player` stays in :attr:`players` (``player.away`` true) and its entity in
+      the world; the other clients see it stay (they get a ``"drop"`` message:
+      ``on_player_drop``).  Pause your game here if you like.
+    * ``on_resume(client)`` — it came back within the grace period: the same ``client`` object, id,
+      Player and entity.  Every input and packet it sent across the gap arrives once, in order.
     * ``on_input(client, input)`` — one input of a client.  The default applies the game rule
       (``rule(state, input, dt)``) to the entity the client controls, exactly as the client predicted it.
     * ``on_packet(client, packet)`` — any packet of yours that is not a game-layer message.
     * ``simulate(dt)`` — advance the world one fixed step (the ball, collisions, scores...).
+
+    While a player is away its entity gets **no input**: the rule (``on_input``) is not run for it, so
+    the entity stays exactly where it was (unless ``simulate()`` moves it) — no last input repeated, no
+    default input made up.  Inputs that had arrived but were not yet applied when the connection dropped
+    wait, and are applied after the resume, in order, before the ones the client's Sprocket replays;
+    none of them counts as late or excess (see the input policy: the ticks it was away are banked, up to
+    ``max_queued_inputs``).  No snapshots are sent to an away player; the first after its resume is a
+    delta against the last one it acknowledged (or a full one).
 
     Args:
         servo: a Servo to use; by default one is made from ``host``, ``port`` and ``servo_options``.
@@ -148,7 +188,10 @@ class GameServer:
     a client has at most ``T + input_catch_up`` inputs applied.  At most two more inputs than the client has
     banked ticks for wait (and never more than ``max_queued_inputs``, 30): past that the oldest are dropped
     (counted in ``Player.dropped_inputs``; still acknowledged, so the client's prediction corrects itself),
-    so a stall costs a correction once, not input lag for the rest of the session.
+    so a stall costs a correction once, not input lag for the rest of the session.  After a resume the
+    inputs that waited and the ones replayed across the gap were all made before the drop, in ticks the
+    client was not applied inputs: the ticks since its last applied input are banked for them (up to
+    ``max_queued_inputs``), so none is dropped and they catch up at ``max_inputs_per_tick`` a tick.
 
     The world is checked after every tick: an entity whose ``float`` field became NaN or infinite (or
     whose typed field holds a value of another type), by the rule or by ``simulate()``, gets its last
@@ -231,7 +274,13 @@ class GameServer:
         """A client joined.  Spawn its entity here and ``self.control(client, entity_id)``."""
 
     def on_leave(self, client: Client, reason: str) -> None:
-        """A client left (``reason`` says why).  Despawn what it owned here."""
+        """A client left for good (``reason`` says why).  Despawn what it owned here."""
+
+    def on_drop(self, client: Client, reason: str) -> None:
+        """A client's connection dropped; its seat, Player and entity are held for :attr:`grace` seconds."""
+
+    def on_resume(self, client: Client) -> None:
+        """A dropped client is back (the same handle, Player and entity)."""
 
     def on_input(self, client: Client, input: Any) -> None:
         """Apply one input (already checked: see the input policy).  Default: run ``rule`` on the entity
@@ -351,6 +400,11 @@ class GameServer:
         """The port the server listens on."""
         return self.servo.port
 
+    @property
+    def grace(self) -> float:
+        """Seconds a dropped client's seat is held (the Servo's ``grace``; 0: a drop is a leave)."""
+        return float(self.servo.settings.grace)
+
     def step(self, now: float | None = None) -> None:
         """Run exactly one tick at server time ``now`` (default: the monotonic clock).  Tests drive this.
 
@@ -363,7 +417,8 @@ class GameServer:
         self._network()
         self._bank_input_credit(1)
         for player in list(self.players.values()):
-            self._apply_inputs(player)
+            if player.away_since is None:
+                self._apply_inputs(player)  # an away player's entity gets no input: it stays still
         self.simulate(self.dt)
         self._guard_world()
         self.tick += 1
@@ -382,12 +437,17 @@ class GameServer:
                 self._joined(item.client)
             elif isinstance(item, Left):
                 self._left(item.client, item.reason)
+            elif isinstance(item, Dropped):
+                self._dropped(item.client, item.reason)
+            elif isinstance(item, Resumed):
+                self._resumed(item.client)
 
     def _joined(self, client: Client) -> None:
-        self.players[client] = Player(client)
+        self.players[client] = Player(client, last_input_tick=self.tick)
         roster = [[p.client.id, p.client.name] for p in self.players.values()]
+        away = [p.client.id for p in self.players.values() if p.away_since is not None]
         client.send(**{GAME_FIELD: HELLO, "rate": self.tick_rate, "snap": self.snapshot_rate, "id": client.id,
-                       "players": roster})  # fmt: skip
+                       "players": roster, "away": away})  # fmt: skip
         self.servo.sendall_packet(
             Packet({GAME_FIELD: JOIN, "id": client.id, "name": client.name}), exclude=client
         )
@@ -401,6 +461,33 @@ class GameServer:
         finally:
             del self.players[client]
             self.servo.sendall(**{GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
+
+    def _dropped(self, client: Client, reason: str) -> None:
+        player = self.players.get(client)
+        if player is None:
+            return
+        player.away_since = self.time
+        self.servo.sendall_packet(
+            Packet({GAME_FIELD: DROP, "id": client.id, "name": client.name, "reason": reason,
+                    "grace": self.grace}),
+            exclude=client,
+        )  # fmt: skip
+        self.on_drop(client, reason)
+
+    def _resumed(self, client: Client) -> None:
+        player = self.players.get(client)
+        if player is None:
+            return
+        player.away_since = None
+        player.resumed_tick = self.tick
+        # Everything still to come from it (queued, then replayed by its Sprocket) was made before the drop,
+        # in ticks that passed without an input of its being applied: bank those ticks, so that none of
+        # it is dropped as excess and it all catches up.
+        idle = self.tick - player.last_input_tick
+        player.input_credit = max(player.input_credit, min(self.max_queued_inputs, idle))
+        self.servo.sendall_packet(Packet({GAME_FIELD: BACK, "id": client.id, "name": client.name}),
+                                  exclude=client)  # fmt: skip
+        self.on_resume(client)
 
     def _packet(self, packet: Packet) -> None:
         client = packet.sender
@@ -466,14 +553,21 @@ class GameServer:
         return False
 
     def _bank_input_credit(self, ticks: int) -> None:
-        # Each tick that passes lets each client have one more input applied, up to 1 + input_catch_up.
+        # Each tick that passes lets each client have one more input applied, up to 1 + input_catch_up
+        # (more only after a resume, which banks what the gap needs: see _resumed).
         cap = 1 + self.input_catch_up
+        settle = _RESUME_SETTLE * self.tick_rate
         for player in self.players.values():
-            player.input_credit = min(cap, player.input_credit + ticks)
+            if player.input_credit < cap:
+                player.input_credit = min(cap, player.input_credit + ticks)
+            elif player.input_credit > cap and not player.inputs and self.tick - player.resumed_tick > settle:
+                player.input_credit = cap  # the catch-up after a resume is over
 
     def _apply_inputs(self, player: Player) -> None:
         count = min(self.max_inputs_per_tick, player.input_credit, len(player.inputs))
         player.input_credit -= count
+        if count:
+            player.last_input_tick = self.tick
         for _ in range(count):
             seq, value = player.inputs.popleft()
             player.last_seq = seq
@@ -533,6 +627,8 @@ class GameServer:
             )  # fmt: skip
         encoded: dict[tuple[int | None, int, int | None], EncodedPacket] = {}
         for player in self.players.values():
+            if player.away_since is not None:
+                continue  # nothing to send to a dropped client: it gets a fresh snapshot when it is back
             base = self._history.get(player.acked_tick) if player.acked_tick is not None else None
             key = (base.tick if base else None, player.last_seq, player.entity)
             packet = encoded.get(key)
