@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sprocket import Disconnected, Left, Packet, Servo, Sprocket
+from sprocket import Disconnected, Dropped, Left, Packet, Reconnecting, Servo, Sprocket
 from sprocket.codec import BYTES_FACTOR
 from sprocket.iothread import RECV_SIZE
 from sprocket.netsim import LagProxy
@@ -20,13 +20,36 @@ from tests.hostile.helpers import LegitGame, RawPeer, Sampler, child, pace, rss_
 pytestmark = pytest.mark.timeout(60)
 
 PING, TIMEOUT = 0.1, 1.0
+GRACE = 1.0  # a dropped client's seat is held this long (short, so the final leave comes within the test)
 
 
 @pytest.fixture
 def servo() -> Iterator[Servo]:
-    server = Servo("127.0.0.1", 0, ping_interval=PING, timeout=TIMEOUT, handshake_timeout=TIMEOUT)
+    server = Servo(
+        "127.0.0.1", 0, ping_interval=PING, timeout=TIMEOUT, handshake_timeout=TIMEOUT, grace=GRACE
+    )
     yield server
     server.close()
+
+
+class SeeingDrops:
+    """A Servo as LegitGame sees it, that also keeps the Dropped and Resumed records it hands out (the
+    game's thread owns ``events()``; LegitGame itself keeps only joins and leaves)."""
+
+    def __init__(self, servo: Servo) -> None:
+        self.servo = servo
+        self.port = servo.port
+        self.dropped: list[Dropped] = []
+        self.order: list[tuple[str, int]] = []  # (event name, client id) of every non-packet record
+
+    def events(self) -> list[Any]:
+        items = self.servo.events()
+        for item in items:
+            if type(item) is not Packet:
+                self.order.append((type(item).__name__, item.client.id))
+            if isinstance(item, Dropped):
+                self.dropped.append(item)
+        return items
 
 
 def is_gap_free(seqs: list[int]) -> bool:
@@ -34,66 +57,98 @@ def is_gap_free(seqs: list[int]) -> bool:
 
 
 def test_client_process_killed_mid_game(no_leaks: None, servo: Servo, reliability: Reliability) -> None:
-    with LegitGame(servo) as game, child("client", str(servo.port), "60") as victim:
+    # The killed client asked for a session (the default), so the server first holds its seat (Dropped),
+    # and lets it go (Left, code timeout) only when the grace period ends without a resume.
+    seeing = SeeingDrops(servo)
+    with LegitGame(seeing) as game, child("client", str(servo.port), "60") as victim:
         victim_id = int(victim.wait_line("connected"))
         wait_until(lambda: len(game.others.get(victim_id, [])) >= 30, 5, "half a second of the victim's game")
         killed = time.monotonic()
         victim.kill()  # SIGKILL: no goodbye, no FIN from sprocket, just the kernel cleaning up
-        (left,) = game.wait_left(1, TIMEOUT + 5)
+        wait_until(lambda: seeing.dropped, TIMEOUT + 5, "the drop")
         noticed = time.monotonic() - killed
+        (left,) = game.wait_left(1, GRACE + TIMEOUT + 5)
+        let_go = time.monotonic() - killed
         game.finish()
-    assert left.client.id == victim_id and left.code in ("lost", "timeout")
+    (dropped,) = seeing.dropped
+    assert dropped.client.id == victim_id and dropped.code in ("lost", "timeout")
+    assert left.client is dropped.client and left.code == "timeout" and "grace period" in left.reason
+    assert [e for e in seeing.order if e[1] == victim_id] == [
+        ("Joined", victim_id), ("Dropped", victim_id), ("Left", victim_id)
+    ]  # fmt: skip
+    assert victim_id not in [c.id for c in servo.clients]
     assert is_gap_free(game.others[victim_id])  # everything it managed to send, in order
     game.assert_unharmed()
     reliability.record(
         "Faults",
         "Client process SIGKILLed mid-game",
         tried=f"a child process sending at 60 Hz killed after {len(game.others[victim_id])} packets; "
-        f"heartbeat timeout {TIMEOUT:g} s",
-        outcome=f"server reported the leave ({left.code}: {left.reason!r}) {noticed * 1000:.0f} ms after "
-        f"the kill; its packets were a gap-free prefix; the other client carried on ({game.sent} packets)",
+        f"heartbeat timeout {TIMEOUT:g} s, grace {GRACE:g} s",
+        outcome=f"server reported the drop ({dropped.code}: {dropped.reason!r}) {noticed * 1000:.0f} ms "
+        f"after the kill and the leave ({left.code}: {left.reason!r}) {let_go * 1000:.0f} ms after it; its "
+        f"packets were a gap-free prefix; the other client carried on ({game.sent} packets)",
         noticed_ms=noticed * 1000,
-        code=left.code,
+        left_ms=let_go * 1000,
+        code=dropped.code,
     )
 
 
 def test_server_process_killed(no_leaks: None, reliability: Reliability) -> None:
+    # Three players with reconnect=False end at once; a fourth (the default, reconnect=True) starts
+    # getting its session back, says so, and keeps what it sends for the resume that will not come.
     with child("server", str(PING), str(TIMEOUT)) as server:
         port = int(server.wait_line("port"))
-        players = [Sprocket("127.0.0.1", port, ping_interval=PING, timeout=TIMEOUT) for _ in range(3)]
-        for p in players:
+        players = [
+            Sprocket("127.0.0.1", port, ping_interval=PING, timeout=TIMEOUT, reconnect=False)
+            for _ in range(3)
+        ]
+        hopeful = Sprocket("127.0.0.1", port, ping_interval=PING, timeout=TIMEOUT)
+        for p in [*players, hopeful]:
             p.wait_connected(5)
-        for p in players:
+        for p in [*players, hopeful]:
             for i in range(20):
                 p.send(seq=i)
-        for p in players:
+        for p in [*players, hopeful]:
             assert [e["echo"] for e in collect(p, 20)] == list(range(20))
+        hopeful_id = hopeful.id
         killed = time.monotonic()
         server.kill()
         seen: dict[int, Disconnected] = {}
         noticed: dict[int, float] = {}
+        hopeful_saw: list[Any] = []
 
         def everyone_noticed() -> bool:
             for i, p in enumerate(players):
                 for event in p.events():
                     if isinstance(event, Disconnected) and i not in seen:
                         seen[i], noticed[i] = event, time.monotonic() - killed
-            return len(seen) == len(players)
+            hopeful_saw.extend(hopeful.events())
+            return len(seen) == len(players) and bool(hopeful_saw)
 
         wait_until(everyone_noticed, TIMEOUT + 5, "every client to notice")
         for p in players:
-            assert not p.connected and p.error
+            assert not p.connected and p.error and not p.reconnecting
             p.send(after="the end")  # never raises after the server is gone
             assert p.get() == []
             p.close()
+        (reconnecting,) = hopeful_saw
+        assert isinstance(reconnecting, Reconnecting) and reconnecting.code in ("lost", "timeout")
+        assert hopeful.reconnecting and not hopeful.connected and hopeful.id == hopeful_id
+        assert hopeful.error is not None and "reconnecting" in hopeful.error
+        hopeful.send(meanwhile="kept for the resume")  # never raises while reconnecting
+        assert hopeful.get() == []
+        hopeful.close()  # ends the reconnecting at once (no_leaks: its thread exits)
+        assert not hopeful.reconnecting
     codes = sorted({event.code for event in seen.values()})
     assert set(codes) <= {"lost", "timeout"}
     reliability.record(
         "Faults",
         "Server process SIGKILLed",
-        tried=f"a child process running a Servo killed with 3 clients connected (timeout {TIMEOUT:g} s)",
-        outcome=f"all 3 clients reported Disconnected ({', '.join(codes)}: {seen[0].reason!r}) within "
-        f"{max(noticed.values()) * 1000:.1f} ms; send()/get() afterwards did not raise",
+        tried=f"a child process running a Servo killed with 4 clients connected, 3 of them reconnect=False "
+        f"(timeout {TIMEOUT:g} s)",
+        outcome=f"the 3 reported Disconnected ({', '.join(codes)}: {seen[0].reason!r}) within "
+        f"{max(noticed.values()) * 1000:.1f} ms; the 4th reported Reconnecting ({reconnecting.reason!r}); "
+        "send()/get() afterwards did not raise",
         noticed_ms=max(noticed.values()) * 1000,
     )
 
@@ -101,34 +156,53 @@ def test_server_process_killed(no_leaks: None, reliability: Reliability) -> None
 def test_network_goes_silent_both_ends_time_out(
     no_leaks: None, servo: Servo, reliability: Reliability
 ) -> None:
-    # A relay that holds every byte: the cable is "pulled" without either end being told.
-    with LagProxy("127.0.0.1", servo.port) as proxy, LegitGame(servo) as game:
-        cut = Sprocket("127.0.0.1", proxy.port, name="cut", ping_interval=PING, timeout=TIMEOUT)
+    # A relay that holds every byte: the cable is "pulled" without either end being told.  Both ends time
+    # out; the session lets the client try to come back (its attempts are held by the relay too), and the
+    # server hold its seat for the grace period; then both give up.
+    seeing = SeeingDrops(servo)
+    with LagProxy("127.0.0.1", servo.port) as proxy, LegitGame(seeing) as game:
+        cut = Sprocket(
+            "127.0.0.1", proxy.port, name="cut", ping_interval=PING, timeout=TIMEOUT, connect_timeout=TIMEOUT
+        )
         cut.wait_connected(5)
+        cut_id = cut.id
+        assert [type(e).__name__ for e in cut.events()] == ["Connected"]
         stalled = time.monotonic()
         proxy.stall(30.0)
-        gone: list[Any] = []
-        wait_until(lambda: gone.extend(e for e in cut.events() if isinstance(e, Disconnected)) or gone, 10)
+        seen: list[Any] = []
+        wait_until(lambda: seen.extend(cut.events()) or seen, 10, "the client to notice")
         noticed = time.monotonic()
         client_saw = noticed - stalled
         # Silence is measured from the last byte the client really received (a ping in flight may have
         # landed just before or after the stall began).
         silence = noticed - cut._io.peer.conn._last_received  # type: ignore[union-attr]
-        (left,) = game.wait_left(1, 10)
+        assert cut.reconnecting and cut.error is not None and "reconnecting" in cut.error
+        wait_until(lambda: seeing.dropped, 10, "the server to notice")
         server_saw = time.monotonic() - stalled
+        (left,) = game.wait_left(1, GRACE + 10)
+        wait_until(lambda: seen.extend(cut.events()) or len(seen) >= 2, GRACE + TIMEOUT + 10, "the give-up")
+        gave_up = time.monotonic() - stalled
         game.finish()
         cut.close()
-    assert gone[0].code == "timeout" and left.code == "timeout"
+    reconnecting, gone = seen
+    (dropped,) = seeing.dropped
+    assert isinstance(reconnecting, Reconnecting) and reconnecting.code == "timeout"
+    assert dropped.code == "timeout" and dropped.client.id == cut_id
+    assert left.client is dropped.client and left.code == "timeout" and "grace period" in left.reason
+    assert isinstance(gone, Disconnected) and gone.code == "timeout" and "grace period" in gone.reason
     assert silence >= TIMEOUT  # a lower bound: the timeout, not something else, ended it
     game.assert_unharmed()
     reliability.record(
         "Faults",
         "Network goes silent (every byte held by a relay, no FIN, no RST)",
-        tried=f"sprocket.netsim.LagProxy.stall() on a connected client; timeout {TIMEOUT:g} s",
-        outcome=f"client: Disconnected 'timeout' after {client_saw:.2f} s ({gone[0].reason!r}); "
-        f"server: Left 'timeout' after {server_saw:.2f} s; a direct client carried on",
+        tried=f"sprocket.netsim.LagProxy.stall() on a connected client; timeout {TIMEOUT:g} s, "
+        f"grace {GRACE:g} s",
+        outcome=f"client: Reconnecting 'timeout' after {client_saw:.2f} s, gave up after {gave_up:.2f} s "
+        f"({gone.reason!r}); server: Dropped 'timeout' after {server_saw:.2f} s, then Left "
+        f"({left.reason!r}); a direct client carried on",
         client_s=client_saw,
         server_s=server_saw,
+        client_gave_up_s=gave_up,
     )
 
 
@@ -260,21 +334,19 @@ def test_server_that_never_calls_get_pushes_back_on_a_flooding_client(
                 sent += 1
                 if sent % 64 == 0:  # let the I/O threads run: the flood is as fast as they can go
                     wait_until(lambda: len(flooder._io.outbox) < 8, 10, "the client's I/O thread")
-            wait_until(
-                lambda: io.inbox.paused or not flooder.connected, 10, "the server to pause reading"
-            )
+            wait_until(lambda: io.inbox.paused or not flooder.connected, 10, "the server to pause reading")
         paused = io.inbox.paused
         dropped = not flooder.connected
         events = flooder.events()
         # The server's game loop wakes up: whatever it gets is in order with no gaps.
         got: list[int] = []
-        left: list[Left] = []
+        left: list[Left | Dropped] = []
 
         def drained() -> bool:
             for item in servo.events():
                 if type(item) is Packet:
                     got.append(item["seq"])
-                elif isinstance(item, Left):
+                elif isinstance(item, (Left, Dropped)):
                     left.append(item)
             return len(got) == sent or bool(left)
 
@@ -287,6 +359,11 @@ def test_server_that_never_calls_get_pushes_back_on_a_flooding_client(
     disconnects = [e for e in events if isinstance(e, Disconnected)]
     if len(got) < sent:  # not everything arrived: the client must have said so
         assert [e.code for e in disconnects] == ["send_queue_full"]
+        # Its goodbye could not get through its full queue, so the server saw the connection drop (and
+        # holds its seat for the grace period: it cannot tell), or read the goodbye and let it go.
+        assert [(type(e).__name__, e.code) for e in left] in (
+            [("Dropped", "lost")], [("Left", "send_queue_full")]
+        )  # fmt: skip
     else:
         assert not dropped and not disconnects
     reliability.record(

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from sprocket.codec import MsgpackCodec
 from sprocket.protocol import (
+    ACK,
     BYE,
     CHALLENGE,
     DATA,
@@ -36,9 +37,11 @@ from sprocket.protocol import (
     Received,
     frame,
 )
+from sprocket.session import Session, pack_count
 from sprocket.settings import Settings
 from tests.hostile.conftest import Reliability
-from tests.hostile.helpers import CLOSE_CODES, EXAMPLES, FUZZ, hello_body
+from tests.hostile.helpers import CLOSE_CODES as KNOWN_CLOSE_CODES
+from tests.hostile.helpers import EXAMPLES, FUZZ, hello_body
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,6 +50,8 @@ MAX_PACKET = 1024  # small, so "huge" inputs are cheap to make
 # in any state (HANDSHAKE_FRAME_LIMIT before the handshake, max_packet_size + the type byte after).
 BUFFER_BOUND = 4 + max(HANDSHAKE_FRAME_LIMIT, MAX_PACKET + 1)
 NONCE = bytes(16)
+# Every close code, including the resume refusal (tests.hostile.helpers predates sessions).
+CLOSE_CODES = KNOWN_CLOSE_CODES | {"session_lost"}
 
 
 class Driven:
@@ -86,7 +91,11 @@ class Driven:
             for event in events:
                 self.events.append(event)
                 if isinstance(event, HelloReceived) and not self.conn.closed:
-                    self.conn.accept(1, self.now)  # the server admits at once, as _ServerIO does
+                    # The server admits at once, as _ServerIO does, with a session if one was asked for.
+                    session = None
+                    if event.session:
+                        session = Session(bytes(16), bytes(32), grace=30.0, limit=64 * 1024)
+                    self.conn.accept(1, self.now, session)
         self.sent += self.conn.data_to_send()
         self.check()
 
@@ -153,6 +162,7 @@ def data(**fields: Any) -> bytes:
 
 
 HELLO_FRAME = frame(HELLO, hello_body(name="fuzz"))
+SESSION_HELLO_FRAME = frame(HELLO, hello_body(name="fuzz", session=True))
 
 # -- strategies ------------------------------------------------------------------------------------------
 
@@ -166,7 +176,7 @@ values = st.recursive(
     max_leaves=12,
 )
 kinds = st.one_of(
-    st.sampled_from([CHALLENGE, HELLO, WELCOME, REJECT, DATA, PING, PONG, BYE]), st.integers(0, 255)
+    st.sampled_from([CHALLENGE, HELLO, WELCOME, REJECT, DATA, PING, PONG, BYE, ACK]), st.integers(0, 255)
 )
 
 
@@ -257,12 +267,14 @@ def test_hostile_frames_at_a_server(reliability: Reliability) -> None:
         junk=st.lists(hostile_frames(), min_size=1, max_size=6),
         cuts=cut_points,
         after_hello=st.booleans(),
+        in_session=st.booleans(),
     )
-    def run(junk: list[bytes], cuts: list[int], after_hello: bool) -> None:
+    def run(junk: list[bytes], cuts: list[int], after_hello: bool, in_session: bool) -> None:
         nonlocal frames
         end = Driven("server")
         if after_hello:
-            end.feed(HELLO_FRAME)
+            end.feed(SESSION_HELLO_FRAME if in_session else HELLO_FRAME)
+            assert (end.conn.session is not None) == in_session
         end.feed_chunks(b"".join(junk), cuts)
         codes[end.finish().code] += 1
         frames += len(junk)
@@ -272,7 +284,7 @@ def test_hostile_frames_at_a_server(reliability: Reliability) -> None:
         "Hostile input (in memory)",
         "Malformed frames at the server (bad lengths 0 / 2^32-1 / off-by-n, every type byte, junk bodies)",
         tried=f"{sum(codes.values())} sequences, {frames} frames, all 256 type bytes, bodies up to "
-        f"{MAX_PACKET + 10} B, random chunking",
+        f"{MAX_PACKET + 10} B, random chunking, with and without a session (ACK frames parsed)",
         outcome=f"closed with a reason each time: {dict(codes)}; peer told why in a BYE/REJECT",
         examples=sum(codes.values()),
         frames=frames,
@@ -379,13 +391,76 @@ def test_impossible_lengths_close_at_once_without_allocating(state: str, header:
     assert len(end.conn._buffer) == 0
 
 
-@pytest.mark.parametrize("kind", [0x00, 0x09, 0x42, 0x7F, 0xFF])
+@pytest.mark.parametrize("kind", [0x00, 0x0A, 0x42, 0x7F, 0xFF])
 @pytest.mark.parametrize("state", ["handshake", "open"])
 def test_unknown_frame_types_are_protocol_errors(kind: int, state: str) -> None:
     end = Driven("server") if state == "handshake" else open_server()
     end.feed(frame(kind, b"whatever"))
     closed = end.events[-1]
     assert isinstance(closed, Closed) and closed.code == "protocol" and "unknown type" in closed.reason
+
+
+# -- ACK (0x09): only when OPEN in a session, 8 bytes, a count between what was acknowledged and sent ------
+
+
+def session_server(sent: int = 0) -> Driven:
+    """An OPEN server connection holding a session, that has sent ``sent`` DATA frames."""
+    end = Driven("server")
+    end.feed(SESSION_HELLO_FRAME)
+    assert end.conn.is_open and end.conn.session is not None
+    for i in range(sent):
+        assert end.conn.send_data(data(i=i))
+    end._handle()
+    return end
+
+
+def test_ack_before_the_handshake_is_a_protocol_error() -> None:
+    end = Driven("server")
+    end.feed(frame(ACK, pack_count(0)))
+    closed = end.events[-1]
+    assert isinstance(closed, Closed) and closed.code == "protocol" and "ACK" in closed.reason
+    end = Driven("server")
+    end.feed(frame(HELLO, hello_body(name="fuzz", session=True)) + frame(ACK, pack_count(0)))
+    # Pipelined behind a HELLO asking for a session: parsed only once accepted, and then legal.
+    assert end.conn.is_open and not any(isinstance(e, Closed) for e in end.events)
+
+
+def test_ack_without_a_session_is_a_protocol_error() -> None:
+    end = open_server()  # the HELLO did not ask for a session
+    assert end.conn.session is None
+    end.feed(frame(ACK, pack_count(0)))
+    closed = end.events[-1]
+    assert isinstance(closed, Closed) and closed.code == "protocol" and "ACK" in closed.reason
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00" * 7, b"\x00" * 9, b"\x00" * 16])
+def test_malformed_ack_is_a_protocol_error(body: bytes) -> None:
+    end = session_server(sent=3)
+    end.feed(frame(ACK, body))
+    closed = end.events[-1]
+    assert isinstance(closed, Closed) and closed.code == "protocol" and "malformed ACK" in closed.reason
+
+
+def test_ack_counts_must_lie_between_what_was_acknowledged_and_what_was_sent() -> None:
+    end = session_server(sent=3)
+    session = end.conn.session
+    assert session is not None
+    end.feed(frame(ACK, pack_count(2)))
+    end.feed(frame(ACK, pack_count(2)))  # the same count again is harmless (a heartbeat's repeat)
+    assert not end.conn.closed and session.peer_acked == 2 and session.base == 2 and len(session.frames) == 1
+    end.feed(frame(ACK, pack_count(3)))
+    assert not end.conn.closed and session.peer_acked == 3 and not session.frames and session.held == 0
+    for bad in (4, 2**64 - 1):  # more than was sent
+        over = session_server(sent=3)
+        over.feed(frame(ACK, pack_count(bad)))
+        closed = over.events[-1]
+        assert isinstance(closed, Closed) and closed.code == "protocol"
+        assert f"ACK of {bad} frames" in closed.reason and "3 were sent" in closed.reason
+    end.feed(frame(ACK, pack_count(1)))  # below what it already acknowledged
+    closed = end.events[-1]
+    assert (
+        isinstance(closed, Closed) and closed.code == "protocol" and "already acknowledged" in closed.reason
+    )
 
 
 @pytest.mark.parametrize("kind", [DATA, PONG, WELCOME, CHALLENGE, REJECT])
