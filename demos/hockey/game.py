@@ -13,7 +13,7 @@ from typing import Any
 import pygame
 
 from sprocket import Packet
-from sprocket.game import NetworkedGame, PlayerJoined, PlayerLeft
+from sprocket.game import NetworkedGame, PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
 
 from .rules import HEIGHT, HUD, LEFT_SIDE, WIDTH, WIN_SCORE, Mallet, Match, Puck, move
 
@@ -93,7 +93,15 @@ class HockeyGame(NetworkedGame):
     def on_player_leave(self, player: PlayerLeft) -> None:
         self.banner = (f"{player.name or 'A player'} left", WHITE, 2.0)
 
+    def on_player_drop(self, player: PlayerDropped) -> None:
+        self.banner = None  # the match's "away" screen says who and for how long
+
+    def on_player_resume(self, player: PlayerResumed) -> None:
+        self.banner = (f"{player.name or 'Your opponent'} is back", WHITE, 2.0)
+
     def on_disconnect(self, reason: str) -> None:
+        if self.net.reconnecting:
+            return  # the server let our old seat go; the Sprocket is joining again by itself
         self.disconnected = reason
 
     def on_connect(self) -> None:
@@ -168,6 +176,14 @@ class HockeyGame(NetworkedGame):
 
     def draw_centre(self, screen: pygame.Surface, match: Match | None) -> None:
         cx, cy = WIDTH / 2, HUD + (HEIGHT - HUD) / 2
+        if self.reconnecting:
+            # Our connection dropped: the game is frozen as it was while the Sprocket gets it back.
+            self.shade(screen)
+            self.text(screen, f"Reconnecting\u2026 ({int(self.away_for or 0.0)} s)", 64, AMBER, (cx, cy - 40))
+            reason = (self.sprocket.error or "").split("; reconnecting")[0]
+            self.text(screen, reason, 28, WHITE, (cx, cy + 10))
+            self.text(screen, "Your seat and the score are kept while you are away.", 28, DIM, (cx, cy + 50))
+            return
         if self.disconnected:
             self.shade(screen)
             self.text(screen, "Connection lost", 64, RED, (cx, cy - 50))
@@ -188,10 +204,15 @@ class HockeyGame(NetworkedGame):
                 title, (title.get_width() * 2 // 3, title.get_height() * 2 // 3)
             )
             screen.blit(small, small.get_rect(center=(cx, cy - 110)))
-            for i, (name, ready, colour) in enumerate(
-                ((match.left_name, match.left_ready, BLUE), (match.right_name, match.right_ready, RED))
+            for i, (name, ready, away, colour) in enumerate(
+                (
+                    (match.left_name, match.left_ready, match.left_away, BLUE),
+                    (match.right_name, match.right_ready, match.right_away, RED),
+                )
             ):
                 status = ("READY" if ready else "press SPACE") if name else "waiting for a player..."
+                if name and away > 0:
+                    status = f"reconnecting... {int(away)} s"
                 x = cx - 170 if i == 0 else cx + 170
                 self.text(screen, name or "empty", 40, colour if name else DIM, (x, cy + 40))
                 self.text(screen, status, 28, (140, 255, 170) if ready else DIM, (x, cy + 80))
@@ -203,6 +224,19 @@ class HockeyGame(NetworkedGame):
         elif phase == "countdown":
             n = math.ceil(match.timer)
             self.text(screen, str(n) if n > 0 else "GO!", 120, AMBER, (cx, cy - 130))  # above the puck
+        elif phase == "away":
+            self.shade(screen)
+            gone = [
+                (name or "A player", int(left))
+                for name, left in ((match.left_name, match.left_away), (match.right_name, match.right_away))
+                if left > 0
+            ]
+            who = " and ".join(name for name, _ in gone) or "A player"
+            self.text(screen, f"{who} lost connection", 64, WHITE, (cx, cy - 50))
+            seconds = max((left for _, left in gone), default=0)
+            self.text(screen, f"Waiting for them to come back: {seconds} s", 40, AMBER, (cx, cy + 10))
+            hint = "Same seats, same score: play resumes after a countdown."
+            self.text(screen, hint, 28, DIM, (cx, cy + 55))
         elif phase == "paused":
             self.shade(screen)
             self.text(screen, "Opponent left", 64, WHITE, (cx, cy - 20))

@@ -45,7 +45,12 @@ class Puck(Entity, type_name="hockey.Puck"):
 
 
 class Match(Entity, type_name="hockey.Match"):
-    """The state of the match, synced like any entity.  Phases: lobby, countdown, play, goal, over, paused."""
+    """The state of the match, synced like any entity.
+
+    Phases: lobby, countdown, play, goal, over, paused (a player left: the game resumes when someone
+    takes the empty side), away (a player's connection dropped: the match waits for them to come back
+    within the server's grace period, then counts down and plays on).
+    """
 
     phase: str = "lobby"
     timer: float = 0.0  # seconds left in countdown / goal / over
@@ -56,6 +61,9 @@ class Match(Entity, type_name="hockey.Match"):
     right_name: str = ""
     left_ready: bool = False
     right_ready: bool = False
+    # Whole seconds left of the grace period while that side's player is away (connection dropped); 0: here.
+    left_away: float = 0.0
+    right_away: float = 0.0
 
 
 def _axis(value: Any) -> float:

@@ -6,6 +6,7 @@ Run it on its own with ``python -m sprocket.game.serve demos.hockey:HockeyServer
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -28,11 +29,18 @@ from .rules import (
 )
 
 COUNTDOWN, GOAL_PAUSE, GAME_OVER, STUCK_AFTER = 3.0, 1.6, 4.0, 3.0
+RESUME_COUNTDOWN = 3.0  # seconds of countdown when a dropped player is back, before play goes on
 SFX_GAP = 5  # ticks between two sound effects of the same kind
 
 
 class HockeyServer(GameServer):
-    """Two players, one puck, first to seven.  Anyone past the second player watches."""
+    """Two players, one puck, first to seven (:attr:`win_score`).  Anyone past the second player watches.
+
+    A player whose connection drops keeps their side, mallet and score for the server's grace period
+    (30 s): the match pauses ("away") with a countdown of the time left, and goes on after a short
+    countdown when they are back.  If they are not back in time, they leave: the match waits for someone
+    to take the empty side ("paused").
+    """
 
     rule = staticmethod(move)  # the client predicts its mallet with the very same function
     # What an input may hold: anything else is dropped before move() sees it (and a client that keeps
@@ -40,6 +48,7 @@ class HockeyServer(GameServer):
     input_schema = {"x": (-1.0, 1.0), "y": (-1.0, 1.0)}
     tick_rate = 60
     snapshot_rate = 30
+    win_score = WIN_SCORE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("app", "sprocket-hockey-1")  # clients of another game (or version) are turned away
@@ -55,6 +64,7 @@ class HockeyServer(GameServer):
         self.random = random.Random()
         self.last_sfx: dict[str, int] = {}  # sound kind -> tick it was last sent
         self.still = 0.0  # seconds the puck has stayed near ``anchor`` during play
+        self.away: dict[int, float] = {}  # side -> server time its player's grace period ends
         self.anchor = (CENTER_X, CENTER_Y)
 
     # -- players come and go ------------------------------------------------------------------------
@@ -71,17 +81,46 @@ class HockeyServer(GameServer):
         self._set_name(side, client.name or ("Blue" if side == LEFT_SIDE else "Red"))
         self.broadcast(sfx="join")
         if self.match.phase == "paused" and len(self.sides) == 2:
+            if self.away:
+                self.match.phase = "away"  # the other player is reconnecting: wait for them too
+            else:
+                self._start_countdown()
+
+    def on_drop(self, client: Client, reason: str) -> None:
+        side = self._side_of(client)
+        if side is None:
+            return  # a spectator: nothing waits for it
+        self.away[side] = self.time + self.grace
+        self._update_away()
+        if self.match.phase in ("countdown", "play", "goal"):
+            self.match.phase = "away"  # same seat, same score: wait for them
+
+    def on_resume(self, client: Client) -> None:
+        side = self._side_of(client)
+        if side is None:
+            return
+        self.away.pop(side, None)
+        self._update_away()
+        if self.away:
+            return  # the other player is still away
+        match = self.match
+        if match.phase == "away":
+            match.phase, match.timer = "countdown", RESUME_COUNTDOWN
+            self._last_beep = 0
+        elif match.phase == "lobby" and match.left_ready and match.right_ready:
             self._start_countdown()
 
     def on_leave(self, client: Client, reason: str) -> None:
         for side, player in list(self.sides.items()):
             if player is client:
+                self.away.pop(side, None)
                 del self.sides[side]
                 mallet = self.mallets.pop(side)
                 self.world.despawn(next(i for i, e in self.world.items() if e is mallet))
                 self._set_name(side, "")
                 self._set_ready(side, False)
-        if self.match.phase in ("countdown", "play", "goal"):
+        self._update_away()
+        if self.match.phase in ("countdown", "play", "goal", "away"):
             self.match.phase = "paused"  # keep the score; resume when someone takes the empty side
         if not self.sides:
             self._reset_match()
@@ -91,13 +130,15 @@ class HockeyServer(GameServer):
             for side, player in self.sides.items():
                 if player is client:
                     self._set_ready(side, True)
-            if self.match.left_ready and self.match.right_ready:
+            if self.match.left_ready and self.match.right_ready and not self.away:
                 self._start_countdown()
 
     # -- the simulation -----------------------------------------------------------------------------
 
     def simulate(self, dt: float) -> None:
         match = self.match
+        if self.away:
+            self._update_away()
         velocities = []
         for side, mallet in self.mallets.items():
             px, py = self.last_pos.get(side, (mallet.x, mallet.y))
@@ -145,7 +186,7 @@ class HockeyServer(GameServer):
         else:
             match.right += 1
         serve(self.puck, towards=RIGHT_SIDE if scorer == LEFT_SIDE else LEFT_SIDE)
-        if max(match.left, match.right) >= WIN_SCORE:
+        if max(match.left, match.right) >= self.win_score:
             match.phase, match.timer, match.winner = "over", GAME_OVER, scorer
             self._set_ready(LEFT_SIDE, False)
             self._set_ready(RIGHT_SIDE, False)
@@ -172,6 +213,15 @@ class HockeyServer(GameServer):
         self.match.winner = -1
         serve(self.puck, towards=LEFT_SIDE)
         self.puck.x = CENTER_X
+
+    def _side_of(self, client: Client) -> int | None:
+        return next((side for side, player in self.sides.items() if player is client), None)
+
+    def _update_away(self) -> None:
+        # Whole seconds of grace left per side (0: present), shown as the countdown while the match waits.
+        left = {side: max(1.0, float(math.ceil(end - self.time))) for side, end in self.away.items()}
+        self.match.left_away = left.get(LEFT_SIDE, 0.0)
+        self.match.right_away = left.get(RIGHT_SIDE, 0.0)
 
     def _set_name(self, side: int, name: str) -> None:
         if side == LEFT_SIDE:
