@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import bandwidth, capacity, fanout, framecost, latency, memory, report, throughput
+from . import bandwidth, capacity, fanout, framecost, latency, memory, report, resume, throughput
 from .common import (
     HERE,
     IMPL_LABELS,
@@ -31,8 +31,14 @@ from .common import (
     ensure_podsixnet,
 )
 
-GROUPS = ("throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost")
-ALIASES = {"fan-out": "fanout", "mem": "memory", "tput": "throughput", "frame-cost": "framecost"}
+GROUPS = ("throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "resume")
+ALIASES = {
+    "fan-out": "fanout",
+    "mem": "memory",
+    "tput": "throughput",
+    "frame-cost": "framecost",
+    "reconnect": "resume",
+}
 MODULES: dict[str, Any] = {
     "throughput": throughput,
     "latency": latency,
@@ -41,6 +47,7 @@ MODULES: dict[str, Any] = {
     "memory": memory,
     "bandwidth": bandwidth,
     "framecost": framecost,
+    "resume": resume,
 }
 RESULTS = HERE / "results"
 
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     full = groups == list(GROUPS) and not args.quick and impls == list(IMPLS) and runs >= 3
 
-    if "podsixnet" in impls:
+    if "podsixnet" in impls and any("podsixnet" in getattr(MODULES[g], "IMPLS", IMPLS) for g in groups):
         ensure_podsixnet(log)
     started_at = dt.datetime.now(dt.timezone.utc)
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")

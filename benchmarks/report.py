@@ -169,6 +169,50 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             Row("frame cost", "added by the game layer (game - bare), mean", "added_ms", "ms", 3,
                 baselines=False),
         ]  # fmt: skip
+    if "resume" in groups:
+        rs = params["resume"]
+
+        def resume_row(label: str, metric: str, unit: str, digits: int = 1, **kw: Any) -> Row:
+            return Row("resume", label, metric, unit, digits, baselines=False, **kw)
+
+        rows += [
+            resume_row(f"cut -> Reconnected, p50 ({rs['cuts']} cuts, {rs['rate']} packets/s each way, "
+                       "LagProxy with no added lag)", "reconnect_p50_ms@cuts", "ms"),
+            resume_row("cut -> Reconnected, p99", "reconnect_p99_ms@cuts", "ms"),
+            resume_row("cut -> first packet after the resume, client, p50", "first_client_p50_ms@cuts", "ms"),
+            resume_row("cut -> first packet after the resume, client, p99", "first_client_p99_ms@cuts", "ms"),
+            resume_row("cut -> first packet after the resume, server, p50", "first_server_p50_ms@cuts", "ms"),
+            resume_row("cut -> first packet after the resume, server, p99", "first_server_p99_ms@cuts", "ms"),
+            resume_row("of which: the reconnect delay (by design 0.05-0.1 s, then the next 50 ms "
+                       "housekeeping pass), p50", "backoff_p50_ms@cuts", "ms"),
+            resume_row("of which: the reconnect delay, share of cut -> Reconnected (p50s)",
+                       "backoff_share_pct@cuts", "%"),
+            resume_row("of which: connect + resume handshake + next poll, p50", "handshake_p50_ms@cuts",
+                       "ms", 2),
+            resume_row("of which: the drop noticed by the I/O thread, p50", "detect_p50_ms@cuts", "ms", 2),
+            resume_row("packets lost, repeated or reordered, both ways", "lost_or_repeated@cuts",
+                       "packets", 0, targets=(Target("value", "<=", 0.0),)),
+            resume_row("resumes seen by the server", "server_resumes@cuts", "resumes", 0),
+            resume_row("session anomalies (a cut without Dropped + Resumed + Reconnected, a Left, a new join "
+                       "or id)", "session_anomalies@cuts", "count", 0, targets=(Target("value", "<=", 0.0),)),
+            resume_row("steady state: packets/s, no session (Sprocket(reconnect=False))",
+                       "packets_per_s_plain@steady", "pkt/s", 0),
+            resume_row("steady state: packets/s, session (reconnect=True, the default)",
+                       "packets_per_s_session@steady", "pkt/s", 0),
+            resume_row("steady state: packets/s, session ÷ no session", "packets_per_s_ratio@steady", "x", 3),
+            resume_row("steady state: bytes on the wire per packet, no session",
+                       "wire_bytes_per_packet_plain@steady", "B", 2),
+            resume_row("steady state: bytes on the wire per packet, session",
+                       "wire_bytes_per_packet_session@steady", "B", 2),
+            resume_row("steady state: bytes on the wire per packet, session ÷ no session",
+                       "wire_bytes_per_packet_ratio@steady", "x", 4),
+            resume_row("steady state: server CPU per packet, no session",
+                       "server_cpu_us_per_packet_plain@steady", "µs", 2),
+            resume_row("steady state: server CPU per packet, session",
+                       "server_cpu_us_per_packet_session@steady", "µs", 2),
+            resume_row("steady state: server CPU per packet, session ÷ no session",
+                       "server_cpu_us_per_packet_ratio@steady", "x", 3),
+        ]  # fmt: skip
     return rows
 
 

@@ -59,9 +59,11 @@ def server_sprocket(p: Params) -> None:
             received += 1
     t_end = time.monotonic()
     cpu = cpu_seconds() - cpu0
+    stats = servo.stats
     if sender is not None:
         sender.send(ack=received)
-    _report_server(end, received, t_end, cpu)
+    # Every byte read and written on the connection so far (handshake, heartbeats, ACKs included).
+    _report_server(end, received, t_end, cpu, wire_bytes=stats["bytes_in"] + stats["bytes_out"])
     time.sleep(0.2)
     servo.close()
 
@@ -85,7 +87,9 @@ def _blast(send: Any, p: Params) -> tuple[int, float, float]:
 def client_sprocket(p: Params) -> None:
     from sprocket import Sprocket
 
-    s = Sprocket("127.0.0.1", p["port"]).wait_connected()
+    # "reconnect" (benchmarks.resume): False runs without a session, the protocol as before issue 11.
+    options = {"reconnect": p["reconnect"]} if "reconnect" in p else {}
+    s = Sprocket("127.0.0.1", p["port"], **options).wait_connected()
     send = s.send
     sent, t0, t_sent = _blast(send, p)
     ack = _wait(lambda: [q.ack for q in s.get() if "ack" in q], p["timeout"], p["poll_sleep"])
@@ -227,11 +231,13 @@ def _wait(poll: Any, timeout: float, step: float) -> Any:
     return None
 
 
-def _report_server(end: Any, received: int, t_end: float, cpu: float) -> None:
+def _report_server(end: Any, received: int, t_end: float, cpu: float, **extra: Any) -> None:
     if end is None:
         emit("result", ok=False, received=received)
         return
-    emit("result", ok=True, received=received, expected=end["end"], t0=end["t0"], t_end=t_end, cpu=cpu)
+    emit(
+        "result", ok=True, received=received, expected=end["end"], t0=end["t0"], t_end=t_end, cpu=cpu, **extra
+    )
 
 
 ROLES = {
@@ -260,13 +266,16 @@ def run_once(impl: str, params: Params) -> dict[str, float]:
     if not res.get("ok") or res["received"] != res["expected"]:
         return {"delivered_ok": 0.0, "packets_per_s": float("nan")}
     elapsed = res["t_end"] - res["t0"]
-    return {
+    metrics = {
         "delivered_ok": 1.0,
         "packets": float(res["received"]),
         "packets_per_s": res["received"] / elapsed,
         "send_calls_per_s": cres["sent"] / cres["send_seconds"],
         "server_cpu_us_per_packet": res["cpu"] / res["received"] * 1e6,
     }
+    if "wire_bytes" in res:  # sprocket's server counts its bytes
+        metrics["wire_bytes_per_packet"] = res["wire_bytes"] / res["received"]
+    return metrics
 
 
 if __name__ == "__main__":
