@@ -346,17 +346,18 @@ class GameClient:
     @property
     def ready(self) -> bool:
         """True once the server's hello arrived: the game is running for us."""
-        return self._welcomed and self._error is None and self.sprocket.connected
+        return self._welcomed and self._error is None and self.sprocket.connected and self._dropped_at is None
 
     @property
     def reconnecting(self) -> bool:
-        """True while our connection is down and the Sprocket is getting it back (see ``on_drop``)."""
-        return self._error is None and self.sprocket.reconnecting
+        """True while our connection is down and the Sprocket is getting it back: from the moment the
+        Sprocket notices the drop until :meth:`poll` has returned the ``Reconnected`` (``on_resume``)."""
+        return self._error is None and (self.sprocket.reconnecting or self._dropped_at is not None)
 
     @property
     def away_for(self) -> float | None:
         """Seconds since our connection dropped, while :attr:`reconnecting` (else None)."""
-        if self._dropped_at is None or not self.reconnecting:
+        if self._dropped_at is None or self._error is not None:
             return None
         return max(0.0, self.clock() - self._dropped_at)
 

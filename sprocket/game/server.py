@@ -448,9 +448,7 @@ class GameServer:
         away = [p.client.id for p in self.players.values() if p.away_since is not None]
         client.send(**{GAME_FIELD: HELLO, "rate": self.tick_rate, "snap": self.snapshot_rate, "id": client.id,
                        "players": roster, "away": away})  # fmt: skip
-        self.servo.sendall_packet(
-            Packet({GAME_FIELD: JOIN, "id": client.id, "name": client.name}), exclude=client
-        )
+        self._tell_players({GAME_FIELD: JOIN, "id": client.id, "name": client.name}, exclude=client)
         self.on_join(client)
 
     def _left(self, client: Client, reason: str) -> None:
@@ -460,18 +458,15 @@ class GameServer:
             self.on_leave(client, reason)  # self.players[client] is still there for the hook to read
         finally:
             del self.players[client]
-            self.servo.sendall(**{GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
+            self._tell_players({GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
 
     def _dropped(self, client: Client, reason: str) -> None:
         player = self.players.get(client)
         if player is None:
             return
         player.away_since = self.time
-        self.servo.sendall_packet(
-            Packet({GAME_FIELD: DROP, "id": client.id, "name": client.name, "reason": reason,
-                    "grace": self.grace}),
-            exclude=client,
-        )  # fmt: skip
+        self._tell_players({GAME_FIELD: DROP, "id": client.id, "name": client.name, "reason": reason,
+                            "grace": self.grace}, exclude=client)  # fmt: skip
         self.on_drop(client, reason)
 
     def _resumed(self, client: Client) -> None:
@@ -485,9 +480,17 @@ class GameServer:
         # it is dropped as excess and it all catches up.
         idle = self.tick - player.last_input_tick
         player.input_credit = max(player.input_credit, min(self.max_queued_inputs, idle))
-        self.servo.sendall_packet(Packet({GAME_FIELD: BACK, "id": client.id, "name": client.name}),
-                                  exclude=client)  # fmt: skip
+        self._tell_players({GAME_FIELD: BACK, "id": client.id, "name": client.name}, exclude=client)
         self.on_resume(client)
+
+    def _tell_players(self, fields: dict[str, Any], exclude: Client | None = None) -> None:
+        # Game-layer news goes to the players only: a client the Servo has let in but whose join this
+        # loop has not handled yet hears of everyone in its hello instead (a "join" before it would
+        # announce the same player twice).
+        packet = self.servo.encode(fields)
+        for player in self.players.values():
+            if player.client is not exclude:
+                player.client.send_packet(packet)
 
     def _packet(self, packet: Packet) -> None:
         client = packet.sender
