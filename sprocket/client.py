@@ -153,6 +153,8 @@ class _ClientIO(IOThread):
                 CloseCode.TIMEOUT,
                 f"could not connect to {self.host}:{self.port} within {self.connect_timeout:g} s",
             )
+        if self.next_attempt is not None:
+            self.run_timers_at(self.next_attempt)  # this pass reset the timer to the regular beat
 
     def _fail(self, code: CloseCode, reason: str) -> None:
         if self.reconnecting:
@@ -199,6 +201,7 @@ class _ClientIO(IOThread):
         delay = self.delay * (0.5 + 0.5 * random.random())
         self.delay = min(self.delay * 2, RECONNECT_MAX_DELAY)
         self.next_attempt = min(now + delay, max(now, self.give_up_at))
+        self.run_timers_at(self.next_attempt)
 
     def _retry_later(self, reason: str) -> None:
         # One attempt failed (refused, timed out, dropped during the handshake): try again, or give up.
@@ -233,6 +236,7 @@ class _ClientIO(IOThread):
             )
         )
         self.next_attempt = time.monotonic()
+        self.run_timers_at(self.next_attempt)
 
     # -- the connection ------------------------------------------------------------------------------
 

@@ -136,6 +136,11 @@ class IOThread:
         if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(self.close_timeout + 2.0)
 
+    def run_timers_at(self, when: float) -> None:
+        """Run the next housekeeping pass no later than ``when`` (I/O thread), e.g. for a timer of a
+        subclass that must not wait for the regular 50 ms beat."""
+        self._next_housekeeping = min(self._next_housekeeping, when)
+
     # -- the loop --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
