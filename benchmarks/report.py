@@ -183,8 +183,8 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             resume_row("cut -> first packet after the resume, client, p99", "first_client_p99_ms@cuts", "ms"),
             resume_row("cut -> first packet after the resume, server, p50", "first_server_p50_ms@cuts", "ms"),
             resume_row("cut -> first packet after the resume, server, p99", "first_server_p99_ms@cuts", "ms"),
-            resume_row("of which: the reconnect delay (by design 0.05-0.1 s, then the next 50 ms "
-                       "housekeeping pass), p50", "backoff_p50_ms@cuts", "ms"),
+            resume_row("of which: the reconnect delay (by design 0.05-0.1 s), p50", "backoff_p50_ms@cuts",
+                       "ms"),
             resume_row("of which: the reconnect delay, share of cut -> Reconnected (p50s)",
                        "backoff_share_pct@cuts", "%"),
             resume_row("of which: connect + resume handshake + next poll, p50", "handshake_p50_ms@cuts",

@@ -23,8 +23,7 @@ client's):
   work): detect (cut -> the I/O thread logs the drop), backoff (drop logged -> the proxy accepts the first
   new connection: the reconnect delay, 0.05-0.1 s for the first attempt **by design**: 0.1 s shortened by
   a random part of up to half, so that the clients of one outage do not all come back at once; the I/O
-  thread starts the attempt on its first housekeeping pass (every 50 ms) after that, so 0.05-0.15 s in
-  all), handshake
+  thread wakes for it on time), handshake
   (proxy accept -> ``Reconnected`` seen: connect to the server through the proxy, CHALLENGE, HELLO with
   the token's proof, WELCOME, replay, and the application's next poll).
 
