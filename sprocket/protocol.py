@@ -588,8 +588,8 @@ class Connection:
         self.close(code, reason)
 
     def _control_frame(self, kind: int, body: bytes, now: float) -> None:
-        if kind in (PING, PONG) and self._rate is not None and not self._take_token(now):
-            return None  # heartbeats count against the packet rate too: a PING flood is a flood
+        if kind in (PING, PONG, ACK) and self._rate is not None and not self._take_token(now):
+            return None  # heartbeats and acks count against the packet rate too: a PING flood is a flood
         if kind == PING:
             if len(body) != _PING.size:
                 return self._fail(CloseCode.PROTOCOL, "malformed PING frame")
