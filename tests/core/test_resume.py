@@ -33,6 +33,22 @@ pytestmark = pytest.mark.timeout(90)
 
 FAST = {"ping_interval": 0.2, "timeout": 3.0}
 
+_opened: list[Any] = []
+
+
+def track(thing: Any) -> Any:
+    """Close ``thing`` (a Sprocket, LagProxy...) when the test ends, passed or failed."""
+    _opened.append(thing)
+    return thing
+
+
+@pytest.fixture(autouse=True)
+def _closing(no_leaks: None) -> Iterator[None]:
+    # Set up after no_leaks, so torn down before it: a failing test does not leak into the next ones.
+    yield
+    while _opened:
+        _opened.pop().close()
+
 
 @pytest.fixture
 def servo() -> Iterator[Servo]:
@@ -43,7 +59,7 @@ def servo() -> Iterator[Servo]:
 
 def reopen(proxy: LagProxy, servo: Servo) -> LagProxy:
     """A new relay listening where ``proxy`` listened (it is closed): the link comes back."""
-    return LagProxy("127.0.0.1", servo.port, listen_port=proxy.port).start()
+    return track(LagProxy("127.0.0.1", servo.port, listen_port=proxy.port).start())  # type: ignore[no-any-return]
 
 
 class Events:
@@ -77,7 +93,7 @@ class Events:
 def join(servo: Servo, port: int, **kw: Any) -> tuple[Sprocket, Events, Events]:
     for key, value in FAST.items():
         kw.setdefault(key, value)
-    client = Sprocket("127.0.0.1", port, **kw).wait_connected(5)
+    client = track(Sprocket("127.0.0.1", port, **kw)).wait_connected(5)
     server_events, client_events = Events(servo), Events(client)
     server_events.wait(Joined)
     client_events.wait(Connected)
@@ -93,14 +109,14 @@ def test_two_cuts_while_1500_packets_flow_each_way(no_leaks: None, servo: Servo)
     servo.on_drop = lambda c, r: server_log.append(("drop", c))
     servo.on_resume = lambda c: server_log.append(("resume", c))
     with LagProxy("127.0.0.1", servo.port) as proxy:
-        client = Sprocket(
+        client = track(Sprocket(
             "127.0.0.1", proxy.port,
             on_connect=lambda s: client_log.append(("connect", s.id)),
             on_disconnect=lambda s, r: client_log.append(("disconnect", r)),
             on_drop=lambda s, r: client_log.append(("drop", r)),
             on_resume=lambda s: client_log.append(("resume", s.id)),
             **FAST,
-        ).wait_connected(5)  # fmt: skip
+        )).wait_connected(5)  # fmt: skip
         first_id = client.id
         wait_until(lambda: servo.get() is not None and server_log, 5, "the join")
         handle = server_log[0][1]
@@ -148,7 +164,7 @@ def test_two_cuts_while_1500_packets_flow_each_way(no_leaks: None, servo: Servo)
 
 
 def test_sends_both_ways_while_away_are_delivered_after_the_resume(no_leaks: None, servo: Servo) -> None:
-    proxy = LagProxy("127.0.0.1", servo.port).start()
+    proxy = track(LagProxy("127.0.0.1", servo.port).start())
     client, server_events, client_events = join(servo, proxy.port)
     (joined,) = [e for e in server_events.items if isinstance(e, Joined)]
     handle = joined.client
@@ -229,7 +245,7 @@ def test_a_stall_longer_than_the_timeout_then_a_resume(no_leaks: None) -> None:
 
 def test_grace_expiry_leaves_then_the_client_joins_afresh_with_a_new_id(no_leaks: None) -> None:
     with Servo("127.0.0.1", 0, grace=0.5, **FAST) as servo:  # type: ignore[arg-type]
-        proxy = LagProxy("127.0.0.1", servo.port).start()
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
         client, server_events, client_events = join(servo, proxy.port)
         old_id = client.id
         handle = server_events.items[0].client
@@ -298,7 +314,7 @@ def test_a_servo_with_grace_0_gives_no_session(no_leaks: None) -> None:
 def test_server_overflow_while_away_lets_the_seat_go_and_the_client_joins_afresh(no_leaks: None) -> None:
     limit = 64 * 1024
     with Servo("127.0.0.1", 0, resume_buffer=limit, **FAST) as servo:  # type: ignore[arg-type]
-        proxy = LagProxy("127.0.0.1", servo.port).start()
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
         client, server_events, client_events = join(servo, proxy.port)
         handle = server_events.items[0].client
         proxy.close()
@@ -325,7 +341,7 @@ def test_client_overflow_while_away_is_refused_and_the_client_joins_afresh(
     no_leaks: None, servo: Servo
 ) -> None:
     limit = 64 * 1024
-    proxy = LagProxy("127.0.0.1", servo.port).start()
+    proxy = track(LagProxy("127.0.0.1", servo.port).start())
     client, server_events, client_events = join(servo, proxy.port, resume_buffer=limit)
     handle = server_events.items[0].client
     proxy.close()
@@ -416,7 +432,7 @@ def test_resume_while_the_old_connection_is_half_open(no_leaks: None) -> None:
 
 def test_password_and_app_apply_to_resumes(no_leaks: None) -> None:
     with Servo("127.0.0.1", 0, password="pw", app="hockey", **FAST) as servo:  # type: ignore[arg-type]
-        proxy = LagProxy("127.0.0.1", servo.port).start()
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
         client, server_events, client_events = join(servo, proxy.port, password="pw", app="hockey")
         handle = server_events.items[0].client
         proxy.close()
@@ -486,8 +502,8 @@ def test_tls_resume(ca: trustme.CA, no_leaks: None) -> None:
 
 
 def test_a_restarted_server_does_not_know_the_session(no_leaks: None) -> None:
-    first = Servo("127.0.0.1", 0, **FAST)  # type: ignore[arg-type]
-    proxy = LagProxy("127.0.0.1", first.port).start()
+    first = track(Servo("127.0.0.1", 0, **FAST))  # type: ignore[arg-type]
+    proxy = track(LagProxy("127.0.0.1", first.port).start())
     second: Servo | None = None
     client, first_events, client_events = join(first, proxy.port)
     old_id = client.id
@@ -496,13 +512,13 @@ def test_a_restarted_server_does_not_know_the_session(no_leaks: None) -> None:
         client_events.wait(Reconnecting)
         first_events.wait(Dropped)
         first.close()  # ...and the server it had is gone; another one takes its place behind the relay
-        second = Servo("127.0.0.1", 0, **FAST)  # type: ignore[arg-type]
+        second = track(Servo("127.0.0.1", 0, **FAST))  # type: ignore[arg-type]
         second.get()
         second.get()
         second_events = Events(second)
         for _ in range(3):  # ids start again at 1 on a new server: make the fresh id differ from the old
             second._io.next_id += 1
-        proxy = LagProxy("127.0.0.1", second.port, listen_port=proxy.port).start()
+        proxy = track(LagProxy("127.0.0.1", second.port, listen_port=proxy.port).start())
         (lost,) = client_events.wait(Disconnected)
         assert lost.code == "session_lost" and lost.rejected
         assert "does not know this session" in lost.reason

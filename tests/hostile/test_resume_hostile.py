@@ -27,6 +27,22 @@ pytestmark = pytest.mark.timeout(90)
 
 FAST = {"ping_interval": 0.2, "timeout": 3.0}
 
+_opened: list[Any] = []
+
+
+def track(thing: Any) -> Any:
+    """Close ``thing`` when the test ends, passed or failed."""
+    _opened.append(thing)
+    return thing
+
+
+@pytest.fixture(autouse=True)
+def _closing(no_leaks: None) -> Iterator[None]:
+    # Set up after no_leaks, so torn down before it: a failing test does not leak into the next ones.
+    yield
+    while _opened:
+        _opened.pop().close()
+
 
 class Seat:
     """A Servo with one client that joined with a session and then dropped: the seat the attacks want.
@@ -38,7 +54,7 @@ class Seat:
         self.servo = servo
         self.items: list[Any] = []
         self.got: list[int] = []
-        first = RawClient(servo.port, name="owner")
+        first = track(RawClient(servo.port, name="owner"))
         first.until(lambda: first.welcomed, what="the WELCOME")
         assert first.conn.session is not None
         self.owner: Session = first.conn.session
@@ -74,7 +90,7 @@ class Seat:
 
     def resume(self) -> RawClient:
         """The real owner comes back: resumed, the packet kept for it delivered, nothing lost."""
-        back = RawClient(self.servo.port, session=self.owner, name="owner")
+        back = track(RawClient(self.servo.port, session=self.owner, name="owner"))
         back.send(seq=2)
         back.until(lambda: back.welcomed or back.closed, what="the owner's resume")
         assert back.welcomed is not None and back.welcomed.resumed, back.closed
@@ -367,8 +383,8 @@ def test_time_from_the_link_back_to_the_first_packet(no_leaks: None, reliability
 
     samples: list[float] = []
     with Servo("127.0.0.1", 0, **FAST) as servo:  # type: ignore[arg-type]
-        proxy = LagProxy("127.0.0.1", servo.port).start()
-        client = Sprocket("127.0.0.1", proxy.port, **FAST).wait_connected(5)  # type: ignore[arg-type]
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
+        client = track(Sprocket("127.0.0.1", proxy.port, **FAST)).wait_connected(5)
         try:
             wait_until(lambda: servo.get() is not None and servo.clients, 5, "the join")
             handle = servo.clients[0]
@@ -376,7 +392,7 @@ def test_time_from_the_link_back_to_the_first_packet(no_leaks: None, reliability
                 proxy.close()
                 wait_until(lambda: client.reconnecting, 5, "the drop")
                 handle.send(seq=i)
-                proxy = LagProxy("127.0.0.1", servo.port, listen_port=proxy.port).start()
+                proxy = track(LagProxy("127.0.0.1", servo.port, listen_port=proxy.port).start())
                 back = time.monotonic()
                 got: list[Any] = []
                 wait_until(
