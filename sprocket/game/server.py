@@ -344,8 +344,8 @@ class GameServer:
         """Run the tick loop in this thread until :meth:`stop` (or for ``duration`` seconds), then close.
 
         Ctrl-C (KeyboardInterrupt) in this thread stops it quietly.  Exceptions from ``simulate`` and the
-        join/leave hooks propagate (after the server is closed): a bug stops the server loudly.  (An
-        exception from ``on_input``/``on_packet`` only disconnects the client that sent the input.)
+        join/leave/drop/resume hooks propagate (after the server is closed): a bug stops the server
+        loudly.  (An exception from ``on_input``/``on_packet`` only disconnects the client that sent it.)
         Raises ``InvalidArgument`` if ``duration`` is negative or not finite (None runs until stopped).
         """
         if duration is not None:

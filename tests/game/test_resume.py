@@ -401,8 +401,9 @@ def test_a_cut_window_comes_back_with_the_same_entity_where_it_left_and_nobody_s
             "game: a window cut for ~2 s while moving (150 +- 30 ms)",
             tried=f"disconnect_all + a 2 s stall; {len(frames)} frames of the other client recorded",
             outcome=f"same entity, {worst:.2f} px from where it left; held in every frame by the other "
-            f"client; back after {away:.2f} s",
+            f"client; back {away:.2f} s after the cut ({away - 2.0:.2f} s after the link was back)",
             away_s=away,
+            resumed_after_link_back_s=away - 2.0,  # the stall held the link for 2.0 s
             frames=len(frames),
             worst_px=worst,
         )
