@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the hostile-input / fault / load suite and write docs/RELIABILITY.md from what it measured.
 
-    .venv/bin/python scripts/reliability_report.py                 # run tests/hostile, write the report
+    .venv/bin/python scripts/reliability_report.py                 # run the suite, write the report
     .venv/bin/python scripts/reliability_report.py --json out.json # keep the raw measurements too
     .venv/bin/python scripts/reliability_report.py --from-json out.json   # only render
 
@@ -45,10 +45,14 @@ RESULT = {
 }
 
 
+# The hostile suite, and the resume tests of the game layer that record through the same fixture.
+SUITE = ["tests/hostile", "tests/game/test_resume.py", "tests/demos/test_hockey_resume.py"]
+
+
 def run_suite(json_path: Path, pytest_args: list[str]) -> int:
     env = dict(os.environ, SPROCKET_RELIABILITY_JSON=str(json_path))
     env.setdefault("SDL_VIDEODRIVER", "dummy")
-    command = [sys.executable, "-m", "pytest", "tests/hostile", "-q", "-p", "no:cacheprovider", *pytest_args]
+    command = [sys.executable, "-m", "pytest", *SUITE, "-q", "-p", "no:cacheprovider", *pytest_args]
     print("+", " ".join(command), file=sys.stderr)
     return subprocess.run(command, cwd=REPO, env=env).returncode
 
@@ -78,13 +82,14 @@ def render(data: dict[str, Any]) -> str:
         "# Reliability and security, measured",
         "",
         "What sprocket does when peers are hostile, processes die, networks stall and load piles up. Every "
-        "row below was written by the test that measured it (`tests/hostile/`), not by hand.",
+        "row below was written by the test that measured it (`tests/hostile/`, and the resume tests of "
+        "`tests/game` and `tests/demos`), not by hand.",
         "",
         f"- Generated: {data['generated']} at commit `{git_revision()}` (working tree as it was)",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}, "
         f"Python {machine['python']}",
-        f"- Suite: `tests/hostile` ran in {data['duration_s']} s: {summary}",
-        f"- Regenerate: `{COMMAND}` (runs `pytest tests/hostile` with "
+        f"- Suite: `{' '.join(SUITE)}` ran in {data['duration_s']} s: {summary}",
+        f"- Regenerate: `{COMMAND}` (runs `pytest` on those with "
         "`SPROCKET_RELIABILITY_JSON` set and rewrites this file)",
         "",
         "Rules the suite follows: real sockets on 127.0.0.1, real threads and processes, no mocks of the "

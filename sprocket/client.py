@@ -460,6 +460,13 @@ class Sprocket(Endpoint):
         return self._io.reconnecting and not self._closed
 
     @property
+    def grace(self) -> float | None:
+        """Seconds the server holds this client's session after a drop (its ``grace``), or None without a
+        session (not connected yet, ``reconnect=False``, or a server with ``grace=0``)."""
+        session = self._io.session
+        return session.grace if session is not None else None
+
+    @property
     def error(self) -> str | None:
         """Why this client is not connected, in words (None while connecting or connected).  While
         reconnecting it says what happened and that it is reconnecting."""

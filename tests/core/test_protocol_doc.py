@@ -233,6 +233,8 @@ def test_game_messages_are_documented() -> None:
         messages.SNAPSHOT,
         messages.INPUT,
         messages.ACK,
+        messages.DROP,
+        messages.BACK,
     ):
         assert f'| `"{kind}"` |' in doc, f"game message {kind!r} missing from PROTOCOL.md"
 
