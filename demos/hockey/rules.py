@@ -3,14 +3,19 @@
 The server runs these rules authoritatively; each client runs ``move`` too, to predict its own mallet
 the instant a key is pressed (sprocket replays it when the server's answer arrives).  Keep ``move``
 deterministic and keep it the only thing that moves a mallet, and prediction is exact.
+
+The puck is predicted too (``predicted=True``): its physics, :meth:`Puck.simulate`, is a pure function
+of the world, which the server runs every tick of play and each client re-runs from every snapshot up
+to its present.  So the puck answers your mallet the frame you hit it, instead of a round trip later.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from sprocket.game import Entity
+from sprocket.game import Entity, snap
 
 # The window is 960x640: a 64 px HUD strip on top, the rink below it.  Coordinates are screen pixels.
 WIDTH, HEIGHT, HUD = 960, 640, 64
@@ -33,15 +38,41 @@ class Mallet(Entity, type_name="hockey.Mallet"):
     x: float = 0.0
     y: float = CENTER_Y
     side: int = LEFT_SIDE
+    # How fast it moved in its last step (px/s): what it gives the puck when they meet.  Set by move(),
+    # and by the server from the tick's displacement; snap() keeps it out of blending and corrections.
+    vx: float = snap(0.0)
+    vy: float = snap(0.0)
 
 
-class Puck(Entity, type_name="hockey.Puck"):
-    """The puck.  Only the server moves it; clients see it interpolated."""
+class Puck(Entity, type_name="hockey.Puck", predicted=True):
+    """The puck: the server's physics moves it, and every client predicts it with the same physics."""
 
     x: float = CENTER_X
     y: float = CENTER_Y
     vx: float = 0.0
     vy: float = 0.0
+
+    def simulate(self, world: Mapping[int, Entity], dt: float) -> list[tuple[str, float, float]]:
+        """One tick of the puck's physics in ``world``; returns what happened (see :func:`advance_puck`).
+
+        It moves only while the match is in play, and a puck that is all the way in a goal stays there
+        (the server then serves it, as a teleport).  Pure: the server calls it each tick and clients
+        re-run it to predict the puck.
+        """
+        match = None
+        mallets = []
+        for entity in world.values():
+            if isinstance(entity, Match):
+                match = entity
+            elif isinstance(entity, Mallet):
+                mallets.append(entity)
+        if match is None or match.phase != "play":
+            return []
+        if self.x + PUCK_R < LEFT or self.x - PUCK_R > RIGHT:
+            self.vx = self.vy = 0.0  # in the net: it waits there for the face-off
+            return []
+        mallets.sort(key=lambda m: m.side)
+        return advance_puck(self, [(m, m.vx, m.vy) for m in mallets], dt)
 
 
 class Match(Entity, type_name="hockey.Match"):
@@ -83,6 +114,7 @@ def move(mallet: Mallet, keys: Any, dt: float) -> Mallet:
     length = math.hypot(dx, dy)
     if length > 1.0:
         dx, dy = dx / length, dy / length
+    x0, y0 = mallet.x, mallet.y
     mallet.x += dx * MALLET_SPEED * dt
     mallet.y += dy * MALLET_SPEED * dt
     if mallet.side == LEFT_SIDE:
@@ -90,6 +122,8 @@ def move(mallet: Mallet, keys: Any, dt: float) -> Mallet:
     else:
         mallet.x = min(max(mallet.x, CENTER_X + MALLET_R), RIGHT - MALLET_R)
     mallet.y = min(max(mallet.y, TOP + MALLET_R), BOTTOM - MALLET_R)
+    if dt > 0:
+        mallet.vx, mallet.vy = (mallet.x - x0) / dt, (mallet.y - y0) / dt
     return mallet
 
 

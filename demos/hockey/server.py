@@ -23,7 +23,6 @@ from .rules import (
     Mallet,
     Match,
     Puck,
-    advance_puck,
     move,
     serve,
 )
@@ -139,10 +138,10 @@ class HockeyServer(GameServer):
         match = self.match
         if self.away:
             self._update_away()
-        velocities = []
         for side, mallet in self.mallets.items():
+            # A mallet's velocity is how far it went this tick (zero for one whose player is away).
             px, py = self.last_pos.get(side, (mallet.x, mallet.y))
-            velocities.append((mallet, (mallet.x - px) / dt, (mallet.y - py) / dt))
+            mallet.vx, mallet.vy = (mallet.x - px) / dt, (mallet.y - py) / dt
             self.last_pos[side] = (mallet.x, mallet.y)
         if match.phase == "play":
             # A puck wedged in one spot (a corner, between mallets) for a while goes back to a face-off.
@@ -154,8 +153,10 @@ class HockeyServer(GameServer):
             self.still += dt
             if self.still > STUCK_AFTER:
                 self.still = 0.0
-                serve(self.puck, towards=self.random.choice((LEFT_SIDE, RIGHT_SIDE)))
-            for kind, x, y in advance_puck(self.puck, velocities, dt):
+                self._serve(self.random.choice((LEFT_SIDE, RIGHT_SIDE)))
+            # The puck's physics is the rules' pure function of the world: clients re-run the very same
+            # code to predict the puck (Puck is predicted=True).
+            for kind, x, y in self.puck.simulate(self.world, dt):
                 if kind == "goal":
                     self._goal(int(x))
                     break
@@ -185,7 +186,7 @@ class HockeyServer(GameServer):
             match.left += 1
         else:
             match.right += 1
-        serve(self.puck, towards=RIGHT_SIDE if scorer == LEFT_SIDE else LEFT_SIDE)
+        self._serve(RIGHT_SIDE if scorer == LEFT_SIDE else LEFT_SIDE)
         if max(match.left, match.right) >= self.win_score:
             match.phase, match.timer, match.winner = "over", GAME_OVER, scorer
             self._set_ready(LEFT_SIDE, False)
@@ -202,7 +203,7 @@ class HockeyServer(GameServer):
         if match.phase in ("lobby", "over"):
             match.left = match.right = 0
             match.winner = -1
-            serve(self.puck, towards=LEFT_SIDE)
+            self._serve(LEFT_SIDE)
             self.puck.x = CENTER_X
         match.phase, match.timer = "countdown", COUNTDOWN
         self._last_beep = 0
@@ -211,8 +212,14 @@ class HockeyServer(GameServer):
         self.match.phase, self.match.timer = "lobby", 0.0
         self.match.left = self.match.right = 0
         self.match.winner = -1
-        serve(self.puck, towards=LEFT_SIDE)
+        self._serve(LEFT_SIDE)
         self.puck.x = CENTER_X
+
+    def _serve(self, towards: int) -> None:
+        # The puck goes back on the table in one step: a teleport, which clients show as a jump (not a
+        # flight across the rink over a snapshot interval, nor a glide).
+        serve(self.puck, towards=towards)
+        self.teleport(self.puck)
 
     def _side_of(self, client: Client) -> int | None:
         return next((side for side, player in self.sides.items() if player is client), None)

@@ -36,6 +36,7 @@ from .messages import (
     PlayerResumed,
 )
 from .prediction import Predictor, Rule
+from .rollback import CORRECTION_HALF_LIFE, SNAP_DISTANCE, WorldPredictor
 from .snapshot import (
     DEFAULT_MAX_ENTITIES,
     Snapshot,
@@ -238,7 +239,14 @@ class GameClient:
 
     Remote entities are rendered in the past (``server_time - delay``) from an
     :class:`~sprocket.game.InterpolationBuffer`; the entity this client controls is predicted with the
-    shared game ``rule`` and reconciled with each snapshot.
+    shared game ``rule`` and reconciled with each snapshot.  Entities of types declared
+    ``predicted=True`` (world prediction, see :mod:`sprocket.game.rollback`) are predicted up to the
+    present too, by :attr:`world` (a :class:`~sprocket.game.rollback.WorldPredictor`): rewound to each
+    snapshot and re-simulated with the inputs the server has not applied yet.  The predicted world
+    advances one tick per input sent, so a game that predicts the world sends an input every fixed step
+    (until it has sent one, those entities are interpolated like the others).  Class attributes
+    ``correction_half_life`` (seconds in which a correction offset halves, 1/30) and
+    ``snap_distance`` (a larger correction snaps, 100) tune its smoothing.
 
     Args:
         sprocket: the connection (a :class:`~sprocket.Sprocket`).
@@ -282,6 +290,8 @@ class GameClient:
     max_entities: int = DEFAULT_MAX_ENTITIES
     max_snapshot_bytes: int = 64 << 20
     max_refused_snapshots: int = 20
+    correction_half_life: float = CORRECTION_HALF_LIFE
+    snap_distance: float = SNAP_DISTANCE
 
     def __init__(
         self,
@@ -322,6 +332,10 @@ class GameClient:
         self.away: dict[int, PlayerDropped] = {}
         self.latest: Snapshot | None = None
         self.predictor: Predictor[Any, Any] | None = None
+        #: World prediction of the ``predicted=True`` entity types (None until a snapshot holds one, and
+        #: after a ``simulate`` method failed: they are then interpolated).
+        self.world: WorldPredictor | None = None
+        self._world_failed = False
         self.stats = NetStats()
         self.snapshots_received = 0
         self.snapshot_bytes = 0.0  # smoothed encoded size of a snapshot packet
@@ -468,6 +482,8 @@ class GameClient:
         self.away = {}
         self.latest = None
         self.predictor = None
+        self.world = None
+        self._world_failed = False
         self.buffer.clear()
         self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
         self._seq = 0
@@ -513,6 +529,11 @@ class GameClient:
         else:
             self._seq += 1
         self.sprocket.send(**{GAME_FIELD: INPUT, "s": self._seq, "i": input})
+        if self.world is not None:
+            try:
+                self.world.step(self._seq, input)
+            except Exception:
+                self._stop_world("predicting the world one tick on")
         return self._seq
 
     def advance(self, dt: float) -> None:
@@ -523,6 +544,8 @@ class GameClient:
         check_number(dt, "dt", minimum=0.0, what="a number of seconds")
         if self.predictor is not None:
             self.predictor.advance_display(dt)
+        if self.world is not None:
+            self.world.advance_display(dt)
 
     def server_time(self) -> float:
         """The server's clock, as estimated now (this machine's clock until the estimate is a finite
@@ -542,6 +565,13 @@ class GameClient:
         entities = self.buffer.sample(self.server_time())
         if self.predictor is not None and self.me is not None and self.me in entities:
             entities[self.me] = self.predictor.display
+        world = self.world
+        if world is not None and self._seq > 0 and world.tick is not None:
+            # Predicted types come from the predicted present, not the interpolated past: spawned and
+            # despawned with the newest snapshot, where they are now.
+            for eid in [eid for eid, entity in entities.items() if type(entity).predicted]:
+                del entities[eid]
+            entities.update(world.display())
         self._frozen = entities
         return {eid: entity.copy() for eid, entity in entities.items()} if self.reconnecting else entities
 
@@ -614,6 +644,7 @@ class GameClient:
         self.buffer.push(snapshot, now)
         self.sprocket.send(**{GAME_FIELD: ACK, "t": snapshot.tick})
         self._reconcile(snapshot, me, ack)
+        self._rewind(snapshot, me, ack)
 
     def _refuse(self, why: str, *, count: bool = True) -> None:
         """A snapshot could not be used: log (rate-limited), ask for a full one, give up if it persists."""
@@ -641,6 +672,34 @@ class GameClient:
                       doing, self.me)  # fmt: skip
         self._no_prediction = self.me
         self.predictor = None
+
+    def _rewind(self, snapshot: Snapshot, me: int | None, ack: int) -> None:
+        # World prediction: rewind to this snapshot and re-simulate to the present.
+        if self._world_failed:
+            return
+        if self.world is None:
+            if not any(type(entity).predicted for entity in snapshot.entities.values()):
+                return
+            self.world = WorldPredictor(
+                self.dt,
+                rule=self.rule,
+                half_life=self.correction_half_life,
+                snap_distance=self.snap_distance,
+            )
+        elif self.world.dt != self.dt:
+            self.world.dt = self.dt
+        self.world.rule = self.rule if me != self._no_prediction else None
+        try:
+            self.world.rewind(snapshot, ack, me)
+        except Exception:
+            self._stop_world("re-simulating the world from a snapshot")
+
+    def _stop_world(self, doing: str) -> None:
+        # A simulate() method (or the rule) raised on a state the server sent: show those entities
+        # interpolated rather than let the exception reach the frame loop.  Logged for the developer.
+        log.exception("world prediction failed %s; showing the predicted entities interpolated", doing)
+        self.world = None
+        self._world_failed = True
 
     def _reconcile(self, snapshot: Snapshot, me: int | None, ack: int) -> None:
         if me != self.me:

@@ -159,17 +159,44 @@ class Entity:
 
     Class keyword ``type_name`` names the type on the wire (default: the class name).  Defining a class
     with a name already registered replaces the old class — what reloading a module or a test wants.
+
+    Class keyword ``predicted=True`` opts the type into **world prediction** (rollback): the class must
+    define ``simulate(self, world, dt)``, which advances this entity one fixed step of ``dt`` seconds as
+    a pure function of the ``world`` (a ``Mapping[int, Entity]`` of every entity, this one included),
+    mutating ``self`` in place (its return value is yours: the server may use it, clients ignore it).
+    The server calls it from its own ``simulate(dt)`` (``GameServer.simulate_predicted`` runs every
+    predicted entity in id order); clients re-run it from each snapshot up to their predicted present,
+    so such entities are drawn in the present, where your own predicted entity is, instead of in the
+    past.  Subclasses inherit the setting (``predicted=False`` turns it off).  The class attribute
+    :attr:`predicted` tells.
+
     Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) at class
     definition for a field without a default, an ``init=False`` field, a reserved field name or a
-    ``type_name`` that is not a non-empty str; ``InvalidArgument`` (a ``ValueError``) for a field default
-    that dataclasses refuses (a mutable one: a list, dict or set).
+    ``type_name`` that is not a non-empty str, ``predicted`` that is not a bool, or a predicted class
+    without a ``simulate(self, world, dt)`` method; ``InvalidArgument`` (a ``ValueError``) for a field
+    default that dataclasses refuses (a mutable one: a list, dict or set).
     """
 
     #: The name this class is registered and sent under.
     type_name: ClassVar[str] = "Entity"
+    #: True for types the clients predict with world prediction (class keyword ``predicted=True``).
+    predicted: ClassVar[bool] = False
 
-    def __init_subclass__(cls, /, type_name: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, /, type_name: str | None = None, predicted: bool | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
+        if predicted is not None:
+            if not isinstance(predicted, bool):
+                raise InvalidType(
+                    f"predicted of {cls.__qualname__} must be a bool, got {describe(predicted)}"
+                )
+            cls.predicted = predicted
+        if cls.predicted and not callable(getattr(cls, "simulate", None)):
+            raise InvalidType(
+                f"{cls.__qualname__} is predicted=True but has no simulate(self, world, dt) method: clients "
+                "re-run it to predict the entity (the server calls it from its simulate())"
+            )
         name = cls.__name__ if type_name is None else type_name
         if not isinstance(name, str) or not name:
             raise InvalidType(

@@ -22,7 +22,10 @@ second's time constant), never running slower than 0.9x or faster than 1.1x real
 if it is more than ``max_delay`` off — your server clock estimate jumped.
 
 Past the newest snapshot, entities are extrapolated for at most ``max_extrapolation`` seconds and then
-frozen; before the oldest snapshot, the oldest is shown.  An entity spawned in a snapshot appears when
+frozen; before the oldest snapshot, the oldest is shown.  An entity a snapshot marks as jumped
+(:attr:`Snapshot.jumps`, the server's :meth:`World.teleport`) is never blended or extrapolated across
+that jump: it is shown where it was until render time reaches the snapshot, then where it jumped to.
+An entity spawned in a snapshot appears when
 render time reaches that snapshot, and one despawned disappears then — never a ghost at a blended spot.
 
 This module must never import pygame, touch sockets or threads, or read a clock: every time is an
@@ -252,9 +255,13 @@ class InterpolationBuffer:
             t = 1.0 + min(over, self.max_extrapolation) / (newest.time - previous.time)
             out: dict[int, Entity] = {}
             before = previous.entities
+            jumped = newest.jumps
             for eid, entity in newest.entities.items():
                 old = before.get(eid)
-                out[eid] = extrapolate(old, entity, t) if type(old) is type(entity) else entity.copy()
+                if type(old) is type(entity) and eid not in jumped:
+                    out[eid] = extrapolate(old, entity, t)
+                else:  # new, replaced, or teleported: no motion to continue
+                    out[eid] = entity.copy()
             return out
 
         i = bisect.bisect_right(self._times, render) - 1  # times[i] <= render < times[i + 1]
@@ -263,12 +270,14 @@ class InterpolationBuffer:
         self._depth = len(snaps) - i - 1
         t = (render - a.time) / (b.time - a.time)
         later = b.entities
+        jumped = b.jumps
         out = {}
         for eid, entity in a.entities.items():
             new = later.get(eid)
-            if new is entity:
+            if new is entity or eid in jumped:
                 # Unchanged between the snapshots (decode_snapshot shares unchanged entities with the
-                # base): nothing to blend, which in a mostly static world is most of them.
+                # base): nothing to blend, which in a mostly static world is most of them.  Or it
+                # teleported in b: shown where it was until b is reached, then where it jumped to.
                 out[eid] = entity.copy()
             else:
                 # Despawned in b (or replaced by another type): shown as it was until b is reached.

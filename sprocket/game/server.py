@@ -323,6 +323,30 @@ class GameServer:
             raise InvalidArgument(f"client must be a client in the game, got {describe(client)}")
         player.entity = entity_id
 
+    def teleport(self, entity: int | Entity) -> None:
+        """Mark ``entity`` (an id, or the entity object) as having jumped this tick: a respawn, a face-off.
+
+        Clients then show its move as a jump instead of blending it over a snapshot interval or gliding
+        to it (the snapshot's ``"jump"`` list; see :meth:`World.teleport`).  Raises
+        :class:`~sprocket.game.snapshot.UnknownEntityError` (a ``ValueError`` and ``KeyError``) if it is
+        not in the world.
+        """
+        self.world.teleport(entity)
+
+    def simulate_predicted(self, dt: float) -> dict[int, Any]:
+        """Run ``simulate(world, dt)`` of every entity whose type is ``predicted=True``, in id order.
+
+        Call it from your :meth:`simulate` where your game wants that physics to happen: the clients
+        re-run exactly this (after applying the inputs of the tick) to predict those entities.  Returns
+        each one's result by id (whatever its ``simulate`` returned: events, say).  Whatever a
+        ``simulate`` raises propagates.
+        """
+        world = self.world
+        results: dict[int, Any] = {}
+        for eid in sorted(eid for eid, entity in world.items() if type(entity).predicted):
+            results[eid] = world[eid].simulate(world, dt)  # type: ignore[attr-defined]
+        return results
+
     def controller(self, entity_id: int) -> Client | None:
         """The client controlling ``entity_id``, or None."""
         for player in self.players.values():

@@ -12,9 +12,13 @@ The wire form is a dict with str keys::
     {"tick": 42, "time": 1.4, "base": 40,                 # base: the tick this is a delta against, or None
      "spawn": [[id, "type_name", {"field": value, ...}], ...],   # every field of new entities
      "change": [[id, {"field": new_value, ...}], ...],            # changed fields of existing entities
-     "gone": [id, ...]}                                          # despawned entities
+     "gone": [id, ...],                                          # despawned entities
+     "jump": [id, ...]}                       # entities that teleported since the previous snapshot
 
-Empty lists are left out.  Decoding applies ``gone``, then ``spawn``, then ``change``, so an id whose
+Empty lists are left out.  ``jump`` (added in issue 12; absent means none, so older snapshots decode as
+before, and older clients ignore it as an unknown key) marks entities the server moved discontinuously
+(:meth:`World.teleport`): clients show such a move as a jump, never blended, extrapolated or smoothed.
+Decoding applies ``gone``, then ``spawn``, then ``change``, so an id whose
 entity was replaced by one of another type appears in ``gone`` and ``spawn`` together.
 
 Decoding trusts nothing: the dict comes from the network, so anything that does not fit — wrong types,
@@ -71,7 +75,9 @@ class UnknownEntityError(SnapshotError, KeyError):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Every entity at one server tick: ``tick``, server ``time`` in seconds, ``entities`` (id -> entity).
+    """Every entity at one server tick: ``tick``, server ``time`` in seconds, ``entities`` (id -> entity),
+    and ``jumps``: the ids of entities that teleported since the previous snapshot (see
+    :meth:`World.teleport`; shown as a jump, never blended or smoothed across).
 
     Treat it as immutable, entities included: snapshots share unchanged entity objects with each other
     (that is what makes decoding deltas cheap).  :meth:`World.snapshot` copies the live entities.
@@ -80,6 +86,7 @@ class Snapshot:
     tick: int
     time: float
     entities: Mapping[int, Entity]
+    jumps: frozenset[int] = frozenset()
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -98,6 +105,29 @@ class World(Mapping[int, Entity]):
         self._entities: dict[int, Entity] = {}
         self._by_type: dict[type[Entity], dict[int, Entity]] = {}  # for the fast check in find_invalid()
         self._next_id = 1
+        self._jumps: set[int] = set()  # teleported since the last snapshot()
+
+    def teleport(self, id: int | Entity) -> None:
+        """Mark the entity ``id`` (or that entity object) as having jumped: its next move is a teleport.
+
+        Call it when you move an entity discontinuously (a respawn, a face-off after a goal).  The next
+        :meth:`snapshot` carries the mark, and clients show the move as a jump instead of blending it
+        over the snapshot interval (interpolation) or gliding to it (prediction's correction smoothing).
+        Raises :class:`UnknownEntityError` (a ``ValueError`` and ``KeyError``) if there is no such entity.
+        """
+        if isinstance(id, Entity):
+            found = next((eid for eid, entity in self._entities.items() if entity is id), None)
+            if found is None:
+                raise UnknownEntityError(f"{id!r} is not in the world")
+            id = found
+        if id not in self._entities:
+            raise UnknownEntityError(f"no entity with id {id!r} to teleport")
+        self._jumps.add(id)
+
+    @property
+    def teleported(self) -> frozenset[int]:
+        """The ids marked by :meth:`teleport` since the last :meth:`snapshot`."""
+        return frozenset(self._jumps)
 
     def spawn(self, entity: Entity, id: int | None = None) -> int:
         """Add ``entity`` under ``id`` (or the next free automatic id) and return the id.
@@ -171,13 +201,18 @@ class World(Mapping[int, Entity]):
     def snapshot(self, tick: int, time: float) -> Snapshot:
         """Return a :class:`Snapshot` of copies of every entity, stamped ``tick`` and server ``time``.
 
+        It carries the :meth:`teleport` marks made since the last call (of entities still there), and
+        clears them.
+
         Raises ``InvalidType`` (also a ``TypeError``) if ``tick`` is not an int or ``time`` not a number,
         ``InvalidArgument`` (a ``ValueError``) if ``time`` is not finite.
         """
         if not _is_int(tick):
             raise InvalidType(f"tick must be an int, got {describe(tick)}")
         time = check_number(time, "time", what="a number of seconds")
-        return Snapshot(tick, time, {i: e.copy() for i, e in self._entities.items()})
+        jumps = frozenset(i for i in self._jumps if i in self._entities)
+        self._jumps.clear()
+        return Snapshot(tick, time, {i: e.copy() for i, e in self._entities.items()}, jumps)
 
 
 _FAST_KINDS: dict[type, frozenset[type]] = {
@@ -256,6 +291,8 @@ def encode_snapshot(new: Snapshot, base: Snapshot | None) -> dict[str, Any]:
         wire["change"] = change
     if gone:
         wire["gone"] = gone
+    if new.jumps:
+        wire["jump"] = sorted(new.jumps)
     return wire
 
 
@@ -344,7 +381,8 @@ def decode_snapshot(
     Unknown top-level keys are ignored (room for additions).  Raises :class:`SnapshotError` — and nothing
     else, whatever ``wire`` holds — if the wire is a delta against a tick other than ``base.tick`` (or
     ``base`` is None), names an unknown entity type or field, changes or removes an entity that is not in
-    the base, spawns an id twice, would hold more than ``max_entities`` entities (checked before any
+    the base, spawns an id twice, marks as jumped (``"jump"``) an id the snapshot does not hold, would
+    hold more than ``max_entities`` entities (checked before any
     entity is built; None: no limit), or is malformed in any way.
     """
     if not isinstance(wire, Mapping):
@@ -427,7 +465,13 @@ def decode_snapshot(
         values.update(_checked_fields(cls, item[1], where))
         entities[eid] = _build(cls, values, where)
 
-    return Snapshot(tick, time, entities)
+    jumps: set[int] = set()
+    for item in _entries(wire, "jump"):
+        eid = _entity_id(item, "jump")
+        if eid not in entities:
+            raise SnapshotError(f"jump: entity {eid} is not in the snapshot")
+        jumps.add(eid)
+    return Snapshot(tick, time, entities, frozenset(jumps))
 
 
 class SnapshotHistory:
