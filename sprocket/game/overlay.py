@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the library prints nothing
 import pygame
 
+from sprocket.errors import InvalidArgument
+
 if TYPE_CHECKING:
     from .client import GameClient
 
-__all__ = ["NetOverlay"]
+__all__ = ["CORNERS", "NetOverlay"]
+
+#: The corner names :attr:`NetOverlay.position` accepts, besides ``"auto"`` and an ``(x, y)`` pixel.
+CORNERS = ("topleft", "topright", "bottomleft", "bottomright")
+
+Position = tuple[int, int] | str
 
 
 def _kb(n: float) -> str:
@@ -23,13 +30,41 @@ def _kb(n: float) -> str:
 
 
 class NetOverlay:
-    """A translucent panel of live network figures; toggle it with :meth:`toggle` (F3 in NetworkedGame)."""
+    """A translucent panel of live network figures; toggle it with :meth:`toggle` (F3 in NetworkedGame).
 
-    def __init__(self, font_size: int = 18, position: tuple[int, int] = (8, 8)) -> None:
+    ``position``: where the panel goes — an ``(x, y)`` pixel for its top-left corner, a corner of the
+    window (``"topleft"``, ``"topright"``, ``"bottomleft"``, ``"bottomright"``), or ``"auto"`` (the
+    default): the top corner on the other half of the window from the entity you control (its ``x``;
+    top-right when you control none), so it never covers you or your end of the play.  ``margin``:
+    ``(dx, dy)`` pixels between a corner's panel and the window's edges (a game with a score bar on top
+    passes ``(8, bar_height + 8)``).  Both are attributes; change them any time.  Setting ``position``
+    to anything else raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``).
+    """
+
+    def __init__(
+        self, font_size: int = 18, position: Position = "auto", margin: tuple[int, int] = (8, 8)
+    ) -> None:
         self.visible = False
         self.position = position
+        self.margin = margin
         self.font_size = font_size
         self._font: pygame.font.Font | None = None
+
+    @property
+    def position(self) -> Position:
+        """An ``(x, y)`` pixel, a corner name (:data:`CORNERS`) or ``"auto"``; see the class."""
+        return self._position
+
+    @position.setter
+    def position(self, value: Position) -> None:
+        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            self._position: Position = value
+        elif isinstance(value, str) and (value in CORNERS or value == "auto"):
+            self._position = value
+        else:
+            raise InvalidArgument(
+                f"position must be (x, y), 'auto' or one of {', '.join(CORNERS)}; got {value!r}"
+            )
 
     def toggle(self) -> None:
         """Show or hide the overlay."""
@@ -53,12 +88,39 @@ class NetOverlay:
             ("buffer depth", f"{buf.depth}" + ("  (extrapolating)" if buf.extrapolating else "")),
             ("prediction err", f"{net.prediction_error:5.2f} px" if pred is not None else "  off"),
             ("unacked inputs", f"{pred.pending}" if pred is not None else "  -"),
-            ("connection", "ok" if s.connected else (s.error or "connecting...")),
         ]
-        return rows
+        world = net.world
+        if world is not None:
+            # World prediction: ticks replayed on the last snapshot, and the correction being shown.
+            rows.append(("resim ticks", f"{world.resimulated} / snapshot"))
+            rows.append(("correction", f"{world.correction:5.1f} px"))
+        rows.append(("connection", "ok" if s.connected else (s.error or "connecting...")))
+        # Values start at one column: padding meant for a fixed-width font would misalign them here.
+        return [(label, value.strip()) for label, value in rows]
+
+    def place(
+        self, surface_size: tuple[int, int], panel_size: tuple[int, int], net: GameClient
+    ) -> tuple[int, int]:
+        """The top-left pixel of a ``panel_size`` panel on a ``surface_size`` window (see ``position``)."""
+        position = self.position
+        if isinstance(position, tuple):
+            return position
+        width, height = surface_size
+        w, h = panel_size
+        dx, dy = self.margin
+        if position == "auto":
+            position = "topright"
+            me = net.me
+            entity = net.latest.entities.get(me) if me is not None and net.latest is not None else None
+            x = getattr(entity, "x", None)
+            if isinstance(x, (int, float)) and x > width / 2:
+                position = "topleft"
+        left = dx if position.endswith("left") else width - w - dx
+        top = dy if position.startswith("top") else height - h - dy
+        return (left, top)
 
     def draw(self, surface: pygame.Surface, net: GameClient, fps: float) -> None:
-        """Draw the panel near the top-left corner of ``surface`` (at :attr:`position`) if visible."""
+        """Draw the panel on ``surface`` (where :attr:`position` says) if visible."""
         if not self.visible:
             return
         if self._font is None:
@@ -83,4 +145,4 @@ class NetOverlay:
                 (255, 120, 120) if label == "connection" and not net.sprocket.connected else (235, 240, 255)
             )
             panel.blit(font.render(value, True, color), (pad * 2 + label_w, y))
-        surface.blit(panel, self.position)
+        surface.blit(panel, self.place(surface.get_size(), (width, height), net))
