@@ -7,6 +7,9 @@ sprocket play --bot --join HOST    # a headless bot joins HOST
 sprocket play --server             # only the headless server
 sprocket play --lag 150 --jitter 30   # play through a simulated bad network
 sprocket play --frames 120         # run 120 frames and exit (with SDL's dummy drivers: a smoke test)
+
+Exit status: 0 when you quit; 1 when the game could not start or its connection failed (the reason is
+printed); 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from sprocket import DEFAULT_PORT, ConnectionFailed, Servo
-from sprocket.game.serve import port_arg
+from sprocket.game import PlayerJoined
+from sprocket.game.serve import count_arg, milliseconds_arg, port_arg
 from sprocket.testing import LagProxy
 
 from .bot import HockeyBot
@@ -43,22 +48,99 @@ def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Names
         description="Sprocket Hockey: two-player air hockey over the network. With no options, "
         "you play against a bot, with the server in this process.",
     )
+    parser.epilog = "Exit status: 0 when you quit, 1 when the game cannot start or its connection fails."
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--host", action="store_true", help="host a game and wait for a second player")
     mode.add_argument("--join", metavar="HOST[:PORT]", type=join_arg, help="join the game hosted at HOST")
     mode.add_argument("--server", action="store_true", help="run only the headless server")
-    parser.add_argument("--bot", action="store_true", help="run a headless bot instead of a window")
+    parser.add_argument(
+        "--bot", action="store_true", help="a headless bot plays instead of you (with --join or --host)"
+    )
     parser.add_argument(
         "--port", type=port_arg, default=DEFAULT_PORT, help=f"port to host on (default {DEFAULT_PORT})"
     )
-    parser.add_argument("--name", default=None, help="your player name")
-    parser.add_argument("--lag", type=float, default=0.0, metavar="MS", help="add this much round-trip lag")
-    parser.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="vary the lag by +- MS")
     parser.add_argument(
-        "--frames", type=int, default=None, metavar="N", help="run N frames, then exit (for smoke tests)"
+        "--name", default=None, help="your player name (default: You; Host with --host, Guest with --join)"
+    )
+    parser.add_argument(
+        "--lag", type=milliseconds_arg, default=0.0, metavar="MS", help="add this much round-trip lag (ms)"
+    )
+    parser.add_argument(
+        "--jitter", type=milliseconds_arg, default=0.0, metavar="MS", help="vary the lag by +- MS (ms)"
+    )
+    parser.add_argument(
+        "--frames", type=count_arg, default=None, metavar="N", help="run N frames, then exit (smoke tests)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log network events")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.bot and args.server:
+        parser.error("--bot and --server do not go together: the server has no player of its own")
+    if args.bot and not (args.join or args.host):
+        parser.error("--bot plays in a game: give --join HOST (or --host to host one for it)")
+    return args
+
+
+def default_name(args: argparse.Namespace) -> str:
+    """The player name when ``--name`` is not given: distinct for the two ends of a --host / --join game."""
+    if args.name:
+        return str(args.name)
+    if args.bot:
+        return "Robo"
+    return "Host" if args.host else "Guest" if args.join else "You"
+
+
+class ReportingBot(HockeyBot):
+    """``--bot``: a HockeyBot that tells the terminal what happens to its connection (this is a command;
+    the bot class itself prints nothing)."""
+
+    def __init__(self, *args: Any, where: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.where = where
+
+    def on_player_join(self, player: PlayerJoined) -> None:
+        if player.id == self.net.id:
+            say(f"{self.sprocket.name} joined the game at {self.where}")
+
+    def on_drop(self, reason: str) -> None:
+        grace = self.sprocket.grace
+        within = f" for up to {grace:g} s" if grace else ""
+        say(f"lost the connection to {self.where} ({reason}); reconnecting{within}...")
+
+    def on_resume(self) -> None:
+        say(f"reconnected to {self.where}: playing on")
+
+
+def say(text: str, error: bool = False) -> None:
+    """One line for the person at the terminal (stdout; stderr for ``error``)."""
+    print(text, file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def window_position(args: argparse.Namespace, size: tuple[int, int]) -> tuple[int, int] | None:
+    """Where the window goes: --host on the left of the screen, --join on the right (so that two windows
+    on one machine do not open at the same spot); None (the window manager's choice) otherwise."""
+    if not (args.host or args.join):
+        return None
+    from sprocket.game.app import desktop_size
+
+    width, height = desktop_size()
+    x = 0 if args.host else max(0, width - size[0])
+    return (x, max(0, min(40, height - size[1])))
+
+
+def run_bot(host: str, port: int, name: str, where: str) -> int:
+    """``--bot``: play until Ctrl-C (status 0) or until the connection fails for good (status 1)."""
+    bot = ReportingBot(host, port, name=name, where=where)
+    try:
+        bot.run()
+    except ConnectionFailed as exc:
+        say(f"could not connect to {where}: {exc}", error=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    if bot.stopped_reason not in (None, "stopped"):
+        say(f"the bot stopped: {bot.stopped_reason}", error=True)
+        return 1
+    return 0
 
 
 def lan_address() -> str:
@@ -76,6 +158,15 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = parse(argv, prog)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     lag, jitter = args.lag / 1000, args.jitter / 1000
+    if not (args.server or args.bot):
+        from sprocket.game.app import NoDisplay, check_display
+
+        try:
+            check_display()  # before anything starts: a window with no screen would run invisibly
+        except NoDisplay:
+            say(f"{prog or './play'}: no display found: set DISPLAY, or use --server / --bot to run headless",
+                error=True)  # fmt: skip
+            return 1
 
     if args.server:
         server = HockeyServer(host="0.0.0.0", port=args.port)
@@ -112,11 +203,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     bot = None
     try:
         if args.bot:
-            HockeyBot(host, port, name=args.name or "Robo").run()
-            return 0
+            return run_bot(host, port, default_name(args), where)
         from .game import HockeyGame
+        from .rules import HEIGHT, WIDTH
 
-        game = HockeyGame(host, port, name=args.name or "You", where=where, join_hint=join_hint)
+        game = HockeyGame(host, port, name=default_name(args), where=where, join_hint=join_hint,
+                          window_pos=window_position(args, (WIDTH, HEIGHT)))  # fmt: skip
         if server is not None and not args.host:
             # The default mode: a bot joins over the real network (through loopback) as your opponent,
             # once you are in (so you play blue, on the left).
@@ -124,6 +216,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             bot = HockeyBot("127.0.0.1", server.port).start()
         game.run(frames=args.frames)
         game.close()
+        failure = game.failure
+        if failure:
+            say(f"{prog or './play'}: {failure}", error=True)
+            return 1
     finally:
         if bot is not None:
             bot.stop()

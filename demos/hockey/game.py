@@ -20,7 +20,13 @@ from .rules import HEIGHT, HUD, LEFT_SIDE, WIDTH, WIN_SCORE, Mallet, Match, Puck
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 BLUE, RED, AMBER = (90, 200, 255), (255, 96, 140), (255, 196, 90)
 WHITE, DIM = (236, 240, 255), (150, 160, 185)
-KEYS_HINT = "WASD / arrows: move    SPACE: ready    F3: network    Esc: quit"
+SHADOW = (4, 5, 12)
+#: The key hints at the bottom, by what the screen shows.  None of them during play: the rink is yours.
+HINTS = {
+    "ready": "SPACE: ready    WASD / arrows: move    F3: network    Esc: quit",
+    "watch": "F3: network    Esc: quit",
+    "lost": "R: reconnect    Esc: quit",
+}
 
 
 class HockeyGame(NetworkedGame):
@@ -36,8 +42,9 @@ class HockeyGame(NetworkedGame):
         kwargs.setdefault("app", "sprocket-hockey-1")
         super().__init__(*args, **kwargs)
         self.where = where  # shown while connecting, e.g. "127.0.0.1:7777"
-        # Shown in the lobby while a seat is empty: how a friend joins this game.
-        self.join_hint = join_hint or "A friend joins with:  ./play --join <this machine's address>"
+        # Shown in the lobby while a seat is empty: how a friend joins this game (only the host knows).
+        self.join_hint = join_hint or "Waiting for a second player to join."
+        self.was_connected = False  # in the game at least once: a later failure is a lost connection
         self.images = {
             name: pygame.image.load(ASSETS / "images" / f"{name}.png").convert_alpha()
             for name in ("rink", "mallet_blue", "mallet_red", "puck", "spark", "title", "icon")
@@ -106,6 +113,18 @@ class HockeyGame(NetworkedGame):
 
     def on_connect(self) -> None:
         self.disconnected = None
+        self.was_connected = True
+
+    @property
+    def failure(self) -> str | None:
+        """Why the connection is down for good, in words ("could not connect to ...: ..." when it never
+        came up, "lost the connection to ...: ..." after), or None while connected or connecting."""
+        if self.disconnected is None:
+            return None
+        where = self.where or f"{self.sprocket.host}:{self.sprocket.port}"
+        if self.was_connected:
+            return f"lost the connection to {where}: {self.disconnected}"
+        return f"could not connect to {where}: {self.disconnected}"
 
     # -- per frame ------------------------------------------------------------------------------------
 
@@ -143,14 +162,18 @@ class HockeyGame(NetworkedGame):
             size = max(2, int(16 * min(1.0, life * 3)))
             screen.blit(pygame.transform.smoothscale(self.spark, (size, size)), (x - size / 2, y - size / 2),
                         special_flags=pygame.BLEND_ADD)  # fmt: skip
+        # Layers, bottom to top: the rink, the puck and mallets, the score bar, then every text and veil
+        # (so that no mallet or puck ever covers "GOAL!", the lobby or "press SPACE").
         self.draw_hud(screen, match)
         self.draw_centre(screen, match)
+        self.draw_hint(screen, match)
 
     def draw_hud(self, screen: pygame.Surface, match: Match | None) -> None:
         pygame.draw.rect(screen, (14, 16, 32), (0, 0, WIDTH, HUD))
         pygame.draw.line(screen, (70, 60, 130), (0, HUD - 1), (WIDTH, HUD - 1), 2)
-        left_name = (match.left_name if match else "") or "waiting..."
-        right_name = (match.right_name if match else "") or "waiting..."
+        # Before the first snapshot (connecting, or it failed) there are no seats to show at all.
+        left_name = ((match.left_name or "waiting...") if match else "")
+        right_name = ((match.right_name or "waiting...") if match else "")
         self.text(screen, left_name, 28, BLUE, (24, 20), anchor="topleft")
         self.text(screen, right_name, 28, RED, (WIDTH - 24, 20), anchor="topright")
         if match is not None:
@@ -167,10 +190,25 @@ class HockeyGame(NetworkedGame):
         self.text(
             screen, f"ping {rtt * 1000:.0f} ms" if rtt is not None else "", 22, DIM, (WIDTH / 2 + 190, 34)
         )
-        hint = self.fonts[22].render(KEYS_HINT, True, (150, 160, 190))
-        box = hint.get_rect(center=(WIDTH // 2, HEIGHT - 24)).inflate(24, 10)
+
+    def hint(self, match: Match | None) -> str | None:
+        """The key hint for this screen, or None (during play, and while connecting or reconnecting)."""
+        if self.disconnected:
+            return HINTS["lost"]
+        if match is None or self.reconnecting:
+            return None
+        if not isinstance(self.my_entity, Mallet):
+            return HINTS["watch"]  # a spectator has no SPACE to press
+        return HINTS["ready"] if match.phase in ("lobby", "over") else None
+
+    def draw_hint(self, screen: pygame.Surface, match: Match | None) -> None:
+        text = self.hint(match)
+        if text is None:
+            return
+        hint = self.fonts[22].render(text, True, (150, 160, 190))
+        box = hint.get_rect(center=(WIDTH // 2, HEIGHT - 38)).inflate(24, 10)  # inside the bottom rail
         pill = pygame.Surface(box.size, pygame.SRCALPHA)
-        pygame.draw.rect(pill, (8, 10, 22, 200), pill.get_rect(), border_radius=12)
+        pygame.draw.rect(pill, (8, 10, 22, 210), pill.get_rect(), border_radius=12)
         screen.blit(pill, box)
         screen.blit(hint, hint.get_rect(center=box.center))
 
@@ -186,9 +224,10 @@ class HockeyGame(NetworkedGame):
             return
         if self.disconnected:
             self.shade(screen)
-            self.text(screen, "Connection lost", 64, RED, (cx, cy - 50))
+            headline = "Connection lost" if self.was_connected else "Could not connect"
+            self.text(screen, headline, 64, RED, (cx, cy - 50))
             self.text(screen, self.disconnected, 28, WHITE, (cx, cy + 5))
-            self.text(screen, "Press R to reconnect, Esc to quit", 28, DIM, (cx, cy + 50))
+            self.text(screen, "Press R to try again, Esc to quit", 28, DIM, (cx, cy + 50))
             return
         if match is None:
             self.shade(screen)
@@ -261,8 +300,16 @@ class HockeyGame(NetworkedGame):
 
     def text(self, screen: pygame.Surface, text: str, size: int, colour: tuple[int, int, int],
              pos: tuple[float, float], anchor: str = "center") -> None:  # fmt: skip
-        surface = self.fonts[size].render(text, True, colour)
-        screen.blit(surface, surface.get_rect(**{anchor: (int(pos[0]), int(pos[1]))}))
+        """Draw ``text`` with a dark drop shadow (readable over the rink, the puck and the mallets)."""
+        font = self.fonts[size]
+        surface = font.render(text, True, colour)
+        rect = surface.get_rect(**{anchor: (int(pos[0]), int(pos[1]))})
+        if size >= 28:
+            shadow = font.render(text, True, SHADOW)
+            offset = max(2, size // 20)
+            for dx, dy in ((offset, offset), (-1, offset), (offset, -1)):
+                screen.blit(shadow, rect.move(dx, dy))
+        screen.blit(surface, rect)
 
     def shade(self, screen: pygame.Surface, alpha: int = 170) -> None:
         veil = pygame.Surface((WIDTH, HEIGHT - HUD), pygame.SRCALPHA)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the library prints nothing
@@ -17,7 +19,7 @@ import pygame
 
 import sprocket
 from sprocket import DEFAULT_PORT, Sprocket
-from sprocket.errors import InvalidArgument
+from sprocket.errors import InvalidArgument, SprocketError
 
 from ._checks import InvalidType, check_callable, check_count, check_number, describe
 from .client import CLIENT_HOOKS, RETIRED_CLIENT_HOOKS, ClientHooks, GameClient
@@ -29,7 +31,89 @@ from .prediction import Rule
 
 log = logging.getLogger("sprocket")
 
-__all__ = ["NetworkedGame", "register_pygame_types"]
+__all__ = [
+    "NetworkedGame",
+    "NoDisplay",
+    "check_display",
+    "desktop_size",
+    "register_pygame_types",
+    "sound_available",
+]
+
+#: SDL's video drivers that show nothing on any screen: picked by SDL only when it finds no display.
+HEADLESS_DRIVERS = ("offscreen", "dummy")
+
+
+class NoDisplay(SprocketError, RuntimeError):
+    """There is no display to open a window on (no X11 or Wayland session: ``DISPLAY`` and
+    ``WAYLAND_DISPLAY`` are unset, or SDL found nothing but an off-screen driver).  The message says so
+    and what to set.  To run without a screen on purpose (tests, CI), set ``SDL_VIDEODRIVER=dummy``."""
+
+
+def check_display() -> None:
+    """Raise :class:`NoDisplay` if a window opened now would be shown on no screen; else return.
+
+    Without ``SDL_VIDEODRIVER`` set, SDL silently falls back to an off-screen driver when it finds no
+    display, and a game would run invisibly.  On Linux and the BSDs, with neither ``DISPLAY`` nor
+    ``WAYLAND_DISPLAY`` set, this raises before SDL is even asked (so SDL prints nothing); otherwise it
+    initialises pygame's display module and raises if SDL picked an off-screen driver.  An explicit
+    ``SDL_VIDEODRIVER`` (``dummy`` for tests, ``kmsdrm`` on a console) is always accepted.
+
+    Raises:
+        NoDisplay: no display found.
+    """
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return
+    message = "no display found: set DISPLAY (or SDL_VIDEODRIVER=dummy to run without a screen on purpose)"
+    unix = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+    if unix and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise NoDisplay(message)
+    pygame.display.init()
+    if pygame.display.get_driver() in HEADLESS_DRIVERS:
+        raise NoDisplay(message)
+
+
+def sound_available() -> bool:
+    """Whether this machine can play sound, found out without asking SDL (which, with no sound card,
+    makes ALSA print a screenful of errors on stderr).
+
+    True when ``SDL_AUDIODRIVER`` is set (your choice stands), off Linux, or on Linux when a sound server
+    (PulseAudio / PipeWire) is reachable or ``/proc/asound/cards`` lists a card.  Raises nothing.
+    """
+    if os.environ.get("SDL_AUDIODRIVER") or not sys.platform.startswith("linux"):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.environ.get("PULSE_SERVER") or (
+        runtime and any((Path(runtime) / name).exists() for name in ("pulse/native", "pipewire-0"))
+    ):
+        return True
+    try:
+        cards = Path("/proc/asound/cards").read_text()
+    except OSError:
+        return False
+    return bool(cards.strip()) and "no soundcards" not in cards
+
+
+def quiet_sound() -> None:
+    """Before ``pygame.init()``: with no sound device, point SDL at its silent ``dummy`` audio driver, so
+    that ``pygame.mixer`` works (sounds play to nowhere) and nothing is printed; one log line says so."""
+    if not sound_available():
+        os.environ["SDL_AUDIODRIVER"] = "dummy"
+        log.info("no sound device found: playing without sound")
+
+
+def desktop_size() -> tuple[int, int]:
+    """The size of the first screen in pixels, or (1280, 800) when SDL cannot say (initialises pygame's
+    display module; raises nothing)."""
+    try:
+        pygame.display.init()
+        sizes = pygame.display.get_desktop_sizes()
+    except pygame.error:
+        return (1280, 800)
+    if not sizes or sizes[0][0] <= 0 or sizes[0][1] <= 0:
+        return (1280, 800)
+    return (int(sizes[0][0]), int(sizes[0][1]))
+
 
 HOOKS = {
     **CLIENT_HOOKS,
@@ -91,6 +175,11 @@ class NetworkedGame(ClientHooks):
         size, title, fps: the window (two positive ints), its caption and the frame-rate cap (0: none);
             class attributes give the defaults.
         interpolation_delay: fixed interpolation delay in seconds (default: adaptive).
+        window_size: the window's size on screen, two positive ints, if not ``size``: the game still draws
+            at ``size`` (:attr:`screen`, and every coordinate you use, keep that size) and each frame is
+            scaled to the window; mouse events' ``pos`` and ``rel`` are given in game coordinates.
+        window_pos: where the window's top-left corner goes on the screen (default: where the window
+            manager puts it; ``SDL_VIDEO_WINDOW_POS``, if set, wins).
         sprocket_options: further ``Sprocket`` arguments (``password``, ``app``, ``timeout``...).
 
     When the connection drops, the Sprocket reconnects by itself (``reconnect=True``, the default)
@@ -106,10 +195,15 @@ class NetworkedGame(ClientHooks):
     server sends raises in :meth:`step`: a malformed game message closes the connection, and the
     reason is drawn on screen (:meth:`draw_connection_status`) and passed to ``on_disconnect``.
 
+    The window needs a display: with none (no ``DISPLAY``, and ``SDL_VIDEODRIVER`` not set) the
+    constructor raises :class:`NoDisplay` rather than run invisibly (see :func:`check_display`).  With no
+    sound device, pygame's mixer is started on SDL's silent driver, quietly (one log line).
+
     Raises:
-        InvalidArgument: a bad ``size``, ``fps``, ``title``, ``rule`` or ``interpolation_delay`` (checked
-            before the window opens; ``InvalidType``, also a ``TypeError``, for a wrong type), or a bad
-            Sprocket argument.
+        InvalidArgument: a bad ``size``, ``window_size``, ``window_pos``, ``fps``, ``title``, ``rule`` or
+            ``interpolation_delay`` (checked before the window opens; ``InvalidType``, also a
+            ``TypeError``, for a wrong type), or a bad Sprocket argument.
+        NoDisplay: there is no display to open the window on.
     """
 
     title: str = "sprocket game"
@@ -137,6 +231,8 @@ class NetworkedGame(ClientHooks):
         title: str | None = None,
         fps: int | None = None,
         interpolation_delay: float | None = None,
+        window_size: tuple[int, int] | None = None,
+        window_pos: tuple[int, int] | None = None,
         **sprocket_options: Any,
     ) -> None:
         if size is not None:
@@ -156,8 +252,20 @@ class NetworkedGame(ClientHooks):
         check_callable(self.rule, "rule", optional=True)
         if interpolation_delay is not None:
             check_number(interpolation_delay, "interpolation_delay", minimum=0.0, what="a number of seconds")
+        shown = self.size if window_size is None else _check_size(window_size, "window_size")
+        if window_pos is not None:
+            window_pos = _check_position(window_pos)
+        check_display()
+        quiet_sound()
         pygame.init()
-        self.screen = pygame.display.set_mode(self.size)
+        if window_pos is not None and not os.environ.get("SDL_VIDEO_WINDOW_POS"):
+            os.environ["SDL_VIDEO_WINDOW_POS"] = f"{window_pos[0]},{window_pos[1]}"  # read by set_mode
+        self._window: pygame.Surface | None = None  # the window, when it is scaled from the game's size
+        if shown == self.size:
+            self.screen = pygame.display.set_mode(self.size)
+        else:
+            self._window = pygame.display.set_mode(shown)
+            self.screen = pygame.Surface(self.size).convert()
         pygame.display.set_caption(self.title)
         self.clock = pygame.time.Clock()
         self._connect_args = (name, sprocket_options, interpolation_delay)
@@ -299,6 +407,8 @@ class NetworkedGame(ClientHooks):
         measured = self.clock.tick(self.fps) / 1000.0
         dt = measured if dt is None else dt
         for event in pygame.event.get():
+            if self._window is not None and hasattr(event, "pos"):
+                event = self._unscaled(event)
             if event.type == pygame.QUIT:
                 self.quit()
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_F3:
@@ -321,8 +431,23 @@ class NetworkedGame(ClientHooks):
         if self.show_connection_status and not self.net.ready:
             self.draw_connection_status(self.screen)
         self.overlay.draw(self.screen, self.net, self.clock.get_fps())
+        if self._window is not None:
+            pygame.transform.smoothscale(self.screen, self._window.get_size(), self._window)
         pygame.display.flip()
         self.frame += 1
+
+    def _unscaled(self, event: pygame.event.Event) -> pygame.event.Event:
+        # A scaled window: mouse positions from window pixels to game pixels.
+        assert self._window is not None
+        fx = self.size[0] / self._window.get_width()
+        fy = self.size[1] / self._window.get_height()
+        attributes = dict(event.dict)
+        x, y = attributes["pos"]
+        attributes["pos"] = (int(x * fx), int(y * fy))
+        if "rel" in attributes:
+            rx, ry = attributes["rel"]
+            attributes["rel"] = (int(rx * fx), int(ry * fy))
+        return pygame.event.Event(event.type, attributes)
 
     def reconnect(self) -> None:
         """Close the current connection (if any) and join the same server again: always a **fresh join**,
@@ -362,13 +487,22 @@ class NetworkedGame(ClientHooks):
         pygame.display.quit()
 
 
-def _check_size(size: object) -> tuple[int, int]:
+def _check_size(size: object, what: str = "size") -> tuple[int, int]:
     if not (isinstance(size, (tuple, list)) and len(size) == 2):
-        raise InvalidType(f"size must be (width, height), got {describe(size)}")
+        raise InvalidType(f"{what} must be (width, height), got {describe(size)}")
     width, height = size
     for name, value in (("width", width), ("height", height)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidType(f"size must be two ints (width, height); the {name} is {describe(value)}")
+            raise InvalidType(f"{what} must be two ints (width, height); the {name} is {describe(value)}")
         if value <= 0:
-            raise InvalidArgument(f"size must be two ints > 0 (width, height), got {size!r}")
+            raise InvalidArgument(f"{what} must be two ints > 0 (width, height), got {size!r}")
     return (width, height)
+
+
+def _check_position(pos: object) -> tuple[int, int]:
+    if not (isinstance(pos, (tuple, list)) and len(pos) == 2):
+        raise InvalidType(f"window_pos must be (x, y), got {describe(pos)}")
+    for name, value in zip(("x", "y"), pos, strict=True):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidType(f"window_pos must be two ints (x, y); the {name} is {describe(value)}")
+    return (pos[0], pos[1])

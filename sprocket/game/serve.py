@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from sprocket import DEFAULT_PORT
 
 from .server import GameServer
 
-__all__ = ["load_class", "main", "port_arg"]
+__all__ = ["count_arg", "load_class", "main", "milliseconds_arg", "port_arg", "seconds_arg"]
 
 
 def port_arg(text: str) -> int:
@@ -38,8 +39,55 @@ def port_arg(text: str) -> int:
     return port
 
 
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def milliseconds_arg(text: str) -> float:
+    """An argparse ``type`` for a duration the user types in milliseconds (``--lag 150``): a float >= 0.
+
+    Raises:
+        argparse.ArgumentTypeError: not such a number; the message speaks milliseconds, as the user did.
+    """
+    value = _number(text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"give a number of milliseconds, 0 or more (e.g. 150), not {text!r}")
+    return value
+
+
+def seconds_arg(text: str) -> float:
+    """An argparse ``type`` for a duration in seconds (``--duration 4``): a float >= 0.
+
+    Raises:
+        argparse.ArgumentTypeError: not such a number.
+    """
+    value = _number(text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"give a number of seconds, 0 or more (e.g. 2.5), not {text!r}")
+    return value
+
+
+def count_arg(text: str) -> int:
+    """An argparse ``type`` for how many of something (``--windows 2``): a whole number >= 0.
+
+    Raises:
+        argparse.ArgumentTypeError: not such a number.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"give a whole number, 0 or more, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """``sprocket serve module:ServerClass [--host H] [--port P] [--duration S]``; returns the exit status.
+    """``sprocket serve module:Class [--host H] [--port P] [--duration S] [--grace S]``; the exit status.
 
     ``prog`` is the command's name in help and errors.  Raises SystemExit for bad arguments or a class
     that cannot be imported.
@@ -55,12 +103,22 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
     parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--duration", type=seconds_arg, default=None, metavar="S", help="stop after this many seconds"
+    )
+    parser.add_argument(
+        "--grace",
+        type=seconds_arg,
+        default=None,
+        metavar="S",
+        help="seconds a dropped player's seat is held for their return (default 30; 0: no resuming)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     cls = load_class(args.server, GameServer)
-    server = cls(host=args.host, port=args.port)
+    options = {} if args.grace is None else {"grace": args.grace}
+    server = cls(host=args.host, port=args.port, **options)
     print(f"{cls.__name__} listening on {args.host}:{server.port} (Ctrl-C to stop)", flush=True)
     try:
         server.run(duration=args.duration)

@@ -6,8 +6,11 @@
 Works with any game module that defines ``Server`` (a GameServer subclass), ``Game`` (a NetworkedGame
 subclass) and, for ``--bots``, ``Bot`` (a GameBot subclass).  Every part runs in its own process, as it
 would on separate machines; with ``--lag``/``--jitter`` each client talks through its own
-:class:`~sprocket.testing.LagProxy`.  Windows are placed side by side.  Closing every window (or Ctrl-C)
-ends the session and stops everything it started.
+:class:`~sprocket.testing.LagProxy`.  Windows are placed side by side across the screen, scaled down
+when they would not fit (two 960-pixel windows on a 1280-pixel screen are shown at 620 pixels each);
+they join one after the other, so "Player 1" (the leftmost window) is the first player the server seats.
+Bots join after the windows.  Closing every window (or Ctrl-C) ends the session and stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -19,14 +22,46 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from sprocket.errors import InvalidArgument
 from sprocket.testing.lag import LagProxy
 
-from .serve import port_arg
+from .serve import count_arg, milliseconds_arg, port_arg, seconds_arg
 
-__all__ = ["main"]
+__all__ = ["main", "tile"]
+
+GAP = 8  # pixels between two windows, and from the screen's edges
+TOP = 40  # pixels above the windows (a title bar, a panel)
+JOIN_TIMEOUT = 20.0  # seconds a window or bot may take to join before the next one starts anyway
+
+
+Place = tuple[tuple[int, int], tuple[int, int]]  # a window's ((x, y), (width, height)) on the screen
+
+
+def tile(slot: int, slots: int, screen: tuple[int, int], size: tuple[int, int]) -> Place:
+    """Where window ``slot`` (0-based) of ``slots`` goes on a ``screen`` of (width, height) pixels, for a
+    game drawn at ``size``: ``((x, y), (width, height))``, the windows side by side in one row with
+    :data:`GAP` pixels between them and the edges, each scaled down (keeping its shape) so the row fits
+    the screen's width and height, never scaled up.  Pure.
+
+    Raises:
+        InvalidArgument: ``slots`` < 1, or ``slot`` not in ``range(slots)``.
+    """
+    if slots < 1 or not 0 <= slot < slots:
+        raise InvalidArgument(f"tile() needs 0 <= slot < slots, got slot {slot} of {slots}")
+    width, height = screen
+    room_w = (width - GAP * (slots + 1)) / slots
+    room_h = height - TOP - GAP
+    scale = min(1.0, room_w / size[0], room_h / size[1])
+    shown = (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))
+    row = shown[0] * slots + GAP * (slots - 1)
+    left = max(0, (width - row) // 2)
+    return (left + slot * (shown[0] + GAP), TOP), shown
 
 
 def _free_port() -> int:
@@ -48,17 +83,54 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
     raise SystemExit(f"the server did not start listening on port {port} within {timeout:g} s")
 
 
+def _joined(path: str | None) -> None:
+    # Tell the session this part is in the game (the next window may start: seats go in order).
+    if path:
+        Path(path).write_text("joined")
+
+
 def _role(args: argparse.Namespace) -> int:
     # Runs inside a child process: one window or one bot.
     module = importlib.import_module(args.game)
     try:
         if args.role == "window":
-            module.Game("127.0.0.1", args.port, name=args.name).run()
+            _run_window(module, args)
         else:
-            module.Bot("127.0.0.1", args.port, name=args.name).run()
+            bot = module.Bot("127.0.0.1", args.port, name=args.name)
+            bot.sprocket.wait_connected(JOIN_TIMEOUT)
+            _joined(args.joined_file)
+            bot.run()
     except KeyboardInterrupt:
         pass  # the session is ending; run() has closed the connection on its way out
     return 0
+
+
+def _run_window(module: Any, args: argparse.Namespace) -> None:
+    from .app import desktop_size
+
+    size = tuple(getattr(module.Game, "size", (960, 640)))
+    pos, shown = tile(args.slot, args.slots, desktop_size(), (int(size[0]), int(size[1])))
+    os.environ["SDL_VIDEO_WINDOW_POS"] = f"{pos[0]},{pos[1]}"  # this window's place in the row
+    options: dict[str, Any] = {} if shown == size else {"window_size": shown}
+    game = module.Game("127.0.0.1", args.port, name=args.name, **options)
+    game.running = True
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while game.running and not game.connected and time.monotonic() < deadline:
+        game.step()  # the window is live (drawing "connecting...") while it joins
+        if game.net.error is not None and not game.reconnecting:
+            break  # could not join: the window shows why
+    _joined(args.joined_file)
+    if game.running:
+        game.run()
+    else:
+        game.close()
+
+
+def _wait_joined(path: Path, process: subprocess.Popen[bytes]) -> None:
+    # Until the child says it joined, exits, or JOIN_TIMEOUT passes (then the session goes on regardless).
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None and not path.exists():
+        time.sleep(0.05)  # polling a child process's file with a deadline
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None, default_game: str | None = None) -> int:
@@ -81,22 +153,37 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             default=default_game,
             help=f"the game module, which defines Server, Game and Bot (default: {default_game})",
         )
-    parser.add_argument("--windows", type=int, default=2, help="game windows to open (default 2)")
-    parser.add_argument("--bots", type=int, default=0, help="headless bots to add (default 0)")
+    parser.add_argument("--windows", type=count_arg, default=2, help="game windows to open (default 2)")
+    parser.add_argument("--bots", type=count_arg, default=0, help="headless bots to add (default 0)")
     parser.add_argument(
-        "--lag", type=float, default=0.0, metavar="MS", help="round-trip lag for every client"
+        "--lag", type=milliseconds_arg, default=0.0, metavar="MS", help="round-trip lag for every client (ms)"
     )
-    parser.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="lag variation (+- MS)")
+    parser.add_argument(
+        "--jitter", type=milliseconds_arg, default=0.0, metavar="MS", help="lag variation (+- MS)"
+    )
     parser.add_argument("--port", type=port_arg, default=0, help="server port (default: a free one)")
     parser.add_argument(
-        "--duration", type=float, default=None, help="end the session after this many seconds"
+        "--duration", type=seconds_arg, default=None, metavar="S", help="end the session after S seconds"
     )
     parser.add_argument("--role", choices=["window", "bot"], help=argparse.SUPPRESS)
     parser.add_argument("--name", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--slot", type=count_arg, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--slots", type=count_arg, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--joined-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.role and args.windows + args.bots == 0:
+        parser.error("nothing to start: give --windows N or --bots N (at least one)")
     if args.role:
         return _role(args)
 
+    if args.windows:
+        from .app import NoDisplay, check_display
+
+        try:
+            check_display()
+        except NoDisplay as exc:
+            print(f"{parser.prog}: {exc}; or use --windows 0 --bots N to run headless", file=sys.stderr)
+            return 1
     module = importlib.import_module(args.game)
     for needed in ("Server", "Game") + (("Bot",) if args.bots else ()):
         if not hasattr(module, needed):
@@ -105,6 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
     python = sys.executable
     children: list[subprocess.Popen[bytes]] = []
     proxies: list[LagProxy] = []
+    signals = tempfile.TemporaryDirectory(prefix="sprocket-session-")
     server = subprocess.Popen(
         [python, "-m", "sprocket.game.serve", f"{args.game}:{module.Server.__name__}",
          "--host", "127.0.0.1", "--port", str(port)],
@@ -120,18 +208,20 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             proxies.append(proxy)
             return proxy.port
 
-        windows = []
-        for i in range(args.windows):
-            env = dict(os.environ, SDL_VIDEO_WINDOW_POS=f"{40 + i * 980},{60 + (i // 2) * 40}")
-            cmd = [python, "-m", "sprocket.game.session", args.game, "--role", "window",
-                   "--port", str(client_port()), "--name", f"Player {i + 1}"]  # fmt: skip
-            windows.append(subprocess.Popen(cmd, env=env))
-        if args.bots and windows:
-            time.sleep(2.0)  # let the windows take their seats first: people before bots
-        for i in range(args.bots):
-            cmd = [python, "-m", "sprocket.game.session", args.game, "--role", "bot",
-                   "--port", str(client_port()), "--name", f"Bot {i + 1}"]  # fmt: skip
-            children.append(subprocess.Popen(cmd))
+        windows: list[subprocess.Popen[bytes]] = []
+        # One after the other, each once the previous one is in the game: the server seats players in
+        # the order they join, so Player 1 (the leftmost window) gets the first seat, and people come
+        # before bots.
+        for i in range(args.windows + args.bots):
+            window = i < args.windows
+            joined = Path(signals.name) / f"joined-{i}"
+            name = f"Player {i + 1}" if window else f"Bot {i - args.windows + 1}"
+            cmd = [python, "-m", "sprocket.game.session", args.game, "--port", str(client_port()),
+                   "--role", "window" if window else "bot", "--name", name, "--slot", str(i),
+                   "--slots", str(max(1, args.windows)), "--joined-file", str(joined)]  # fmt: skip
+            child = subprocess.Popen(cmd)
+            (windows if window else children).append(child)
+            _wait_joined(joined, child)
         children.extend(windows)
         lag = f" through {args.lag:g} ms +- {args.jitter:g} ms of lag" if args.lag or args.jitter else ""
         print(f"session: server on 127.0.0.1:{port}, {args.windows} window(s), {args.bots} bot(s){lag}. "
@@ -157,6 +247,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
                 child.kill()
         for proxy in proxies:
             proxy.close()
+        signals.cleanup()
     return 0
 
 
