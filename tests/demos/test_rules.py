@@ -162,3 +162,67 @@ def test_the_winner_is_the_side_that_reaches_seven(hockey: tuple[HockeyServer, S
     assert (match.left, match.right) == (WIN_SCORE, 0)
     assert match.phase == "over" and match.winner == LEFT_SIDE
     assert [p.sfx for p in goal_sounds(player, 2)] == ["win", "win"]
+
+
+def test_a_goal_sends_the_puck_to_the_face_off_as_a_teleport(hockey: tuple[HockeyServer, Sprocket]) -> None:
+    server, player = hockey
+    puck_id = next(eid for eid, entity in server.world.items() if entity is server.puck)
+    score(server, "left")
+    jumps: list[Any] = []
+
+    def snapshots_with_jumps() -> bool:
+        server.step()
+        jumps.extend(p.w.get("jump") for p in player.get() if p.get("_g") == "snap" and "jump" in p.w)
+        return bool(jumps)
+
+    wait_until(snapshots_with_jumps, 5, "a snapshot marking the puck's jump")
+    assert jumps == [[puck_id]]  # the face-off, and nothing else, was a jump
+
+
+def test_the_client_re_simulates_the_puck_exactly_as_the_server_moves_it(
+    hockey: tuple[HockeyServer, Sprocket],
+) -> None:
+    """The server's simulate runs Puck.simulate; a client rewinding to a snapshot and replaying its
+    inputs with the same rules gets the server's puck bit for bit, through a hit by its mallet."""
+    from sprocket.game.rollback import WorldPredictor
+
+    server, _ = hockey
+    client = next(iter(server.players))
+    me = server.players[client].entity
+    mallet = server.mallets[LEFT_SIDE]
+    server.match.phase = "play"
+    server.puck.x, server.puck.y, server.puck.vx, server.puck.vy = mallet.x + 140, mallet.y + 9, 0.0, 0.0
+    dt = server.dt
+
+    def tick(keys: dict[str, float]) -> None:  # GameServer.step's order, without the network
+        server.on_input(client, keys)
+        server.simulate(dt)
+        server.tick += 1
+
+    tick({"x": 0.0, "y": 0.0})  # the server's mallet velocities start from a tick of history
+    keys = [{"x": 1.0, "y": 0.0}] * 50 + [{"x": 0.0, "y": -1.0}] * 20
+    predictor = WorldPredictor(dt, rule=move)
+    snapshots = {}
+    hit_at = None
+    for seq, k in enumerate(keys, start=1):
+        tick(k)
+        snapshots[seq] = server.world.snapshot(server.tick, server.tick * dt)
+        predictor.step(seq, k)
+        if hit_at is None and server.puck.vx > 100.0:
+            hit_at = seq
+    assert hit_at is not None and hit_at > 5, "the mallet should hit the puck after the snapshot used"
+    predictor.rewind(snapshots[5], 5, me)  # 65 ticks re-simulated, the hit among them
+    predicted = predictor.world
+    assert predictor.resimulated == 65 and predictor.tick == server.tick
+    puck_id = next(eid for eid, entity in server.world.items() if entity is server.puck)
+    assert predicted[puck_id].to_fields() == server.puck.to_fields()
+    assert predicted[me].to_fields() == mallet.to_fields()
+
+
+def test_the_mallet_rule_reports_its_velocity() -> None:
+    mallet = Mallet(x=HOME_X[LEFT_SIDE], y=CENTER_Y, side=LEFT_SIDE)
+    mallet = move(mallet, {"x": 1.0, "y": 0.0}, 1 / 60)
+    assert mallet.vx == pytest.approx(560.0) and mallet.vy == 0.0
+    for _ in range(200):  # against its side's limit it stops, and so does its velocity
+        mallet = move(mallet, {"x": 1.0, "y": 0.0}, 1 / 60)
+    assert mallet.vx == 0.0
