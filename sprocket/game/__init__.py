@@ -1,7 +1,8 @@
 """sprocket.game: the game layer — smooth netcode for pygame, and a headless authoritative server.
 
 Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots and their deltas,
-:class:`InterpolationBuffer`, :class:`Predictor`, :class:`FixedStep`, :class:`TickSchedule`.
+:class:`InterpolationBuffer`, :class:`Predictor`, :class:`WorldPredictor` (world prediction of the entity
+types declared ``predicted=True``), :class:`FixedStep`, :class:`TickSchedule`.
 Server side (no pygame): :class:`GameServer`.  Client side: :class:`GameClient` and :class:`GameBot`
 (no pygame), and :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
 
@@ -23,6 +24,7 @@ from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
 from .messages import PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
 from .prediction import Predictor
+from .rollback import WorldPredictor
 from .server import GameServer, Player, ServerStats
 from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_snapshot, encode_snapshot
 
@@ -52,6 +54,7 @@ __all__ = [
     "SnapshotHistory",
     "TickSchedule",
     "World",
+    "WorldPredictor",
     "angle",
     "blend",
     "decode_snapshot",
