@@ -29,7 +29,7 @@ from sprocket.game import PlayerJoined
 from sprocket.game.serve import count_arg, milliseconds_arg, port_arg
 from sprocket.testing import LagProxy
 
-from .bot import HockeyBot
+from .bot import HockeyBot, plain_reason
 from .server import HockeyServer
 
 
@@ -133,7 +133,7 @@ def run_bot(host: str, port: int, name: str, where: str) -> int:
     try:
         bot.run()
     except ConnectionFailed as exc:
-        say(f"could not connect to {where}: {exc}", error=True)
+        say(f"could not connect to {where}: {plain_reason(str(exc))}", error=True)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 from sprocket.game import Entity, GameBot
@@ -22,6 +23,11 @@ from .rules import (
     Puck,
     move,
 )
+
+
+def plain_reason(reason: str) -> str:
+    """A connection failure's reason without its "cannot connect to HOST:PORT: " prefix (said already)."""
+    return re.sub(r"^(cannot|could not) connect to \S+: ", "", reason)
 
 
 class HockeyBot(GameBot):

@@ -15,6 +15,7 @@ import pygame
 from sprocket import Packet
 from sprocket.game import NetworkedGame, PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
 
+from .bot import plain_reason
 from .rules import HEIGHT, HUD, LEFT_SIDE, WIDTH, WIN_SCORE, Mallet, Match, Puck, move
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -124,7 +125,7 @@ class HockeyGame(NetworkedGame):
         where = self.where or f"{self.sprocket.host}:{self.sprocket.port}"
         if self.was_connected:
             return f"lost the connection to {where}: {self.disconnected}"
-        return f"could not connect to {where}: {self.disconnected}"
+        return f"could not connect to {where}: {plain_reason(self.disconnected)}"
 
     # -- per frame ------------------------------------------------------------------------------------
 
@@ -172,8 +173,8 @@ class HockeyGame(NetworkedGame):
         pygame.draw.rect(screen, (14, 16, 32), (0, 0, WIDTH, HUD))
         pygame.draw.line(screen, (70, 60, 130), (0, HUD - 1), (WIDTH, HUD - 1), 2)
         # Before the first snapshot (connecting, or it failed) there are no seats to show at all.
-        left_name = ((match.left_name or "waiting...") if match else "")
-        right_name = ((match.right_name or "waiting...") if match else "")
+        left_name = (match.left_name or "waiting...") if match else ""
+        right_name = (match.right_name or "waiting...") if match else ""
         self.text(screen, left_name, 28, BLUE, (24, 20), anchor="topleft")
         self.text(screen, right_name, 28, RED, (WIDTH - 24, 20), anchor="topright")
         if match is not None:
