@@ -129,3 +129,41 @@ def test_serve_finds_a_module_in_the_current_folder_with_the_installed_command(t
         [*run[:2], "myserver:MyServr"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert typo.returncode == 1 and "has no 'MyServr'" in typo.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("play", "--lag", "-100"), "argument --lag: give a number of milliseconds, 0 or more"),
+        (("session", "--jitter", "-5"), "argument --jitter: give a number of milliseconds, 0 or more"),
+        (("session", "--windows", "-1"), "argument --windows: give a whole number, 0 or more"),
+        (("session", "--windows", "0"), "nothing to start"),
+        (("session", "--duration", "soon"), "argument --duration: give a number of seconds"),
+        (
+            ("serve", "demos.hockey:HockeyServer", "--grace", "-1"),
+            "argument --grace: give a number of seconds",
+        ),
+    ],
+)
+def test_bad_numbers_are_usage_errors_in_the_users_units(args: tuple[str, ...], says: str) -> None:
+    result = sprocket(*args)
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_session_without_a_display_says_so_and_starts_nothing() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    run = [sys.executable, "-m", "sprocket", "session", "--windows", "1"]
+    result = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "no display found" in result.stderr and "session: server on" not in result.stdout
+
+
+def test_the_game_layer_keeps_pygame_quiet_when_imported_before_pygame() -> None:
+    # The README's client imports sprocket.game's NetworkedGame; pygame's banner must not reach stdout.
+    code = "from sprocket.game import NetworkedGame\nimport pygame\nprint('done')"
+    env = {k: v for k, v in os.environ.items() if k != "PYGAME_HIDE_SUPPORT_PROMPT"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
