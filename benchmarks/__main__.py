@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import bandwidth, capacity, fanout, framecost, latency, memory, report, resume, throughput
+from . import bandwidth, capacity, fanout, framecost, gamefeel, latency, memory, report, resume, throughput
 from .common import (
     HERE,
     IMPL_LABELS,
@@ -31,13 +31,17 @@ from .common import (
     ensure_podsixnet,
 )
 
-GROUPS = ("throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "resume")
+GROUPS = (
+    "throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "gamefeel", "resume",
+)  # fmt: skip
 ALIASES = {
     "fan-out": "fanout",
     "mem": "memory",
     "tput": "throughput",
     "frame-cost": "framecost",
     "reconnect": "resume",
+    "game-feel": "gamefeel",
+    "feel": "gamefeel",
 }
 MODULES: dict[str, Any] = {
     "throughput": throughput,
@@ -47,6 +51,7 @@ MODULES: dict[str, Any] = {
     "memory": memory,
     "bandwidth": bandwidth,
     "framecost": framecost,
+    "gamefeel": gamefeel,
     "resume": resume,
 }
 RESULTS = HERE / "results"

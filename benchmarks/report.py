@@ -169,6 +169,37 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             Row("frame cost", "added by the game layer (game - bare), mean", "added_ms", "ms", 3,
                 baselines=False),
         ]  # fmt: skip
+    if "gamefeel" in groups:
+        frames = params["gamefeel"]["play_frames"]
+        at_most_1, near_zero = (Target("value", "<=", 1.0),), (Target("value", "<=", 10.0),)
+        feel: list[tuple[str, str, str, int, tuple[Target, ...]]] = [
+            (f"contacts of a drawn mallet with the drawn puck (2 windows, {frames} frames of play each)",
+             "contacts", "contacts", 0, ()),
+            ("contact -> drawn puck moving off, p50", "response_p50_frames", "frames", 1, ()),
+            ("contact -> drawn puck moving off, p90", "response_p90_frames", "frames", 1, at_most_1),
+            ("contact -> drawn puck moving off, max", "response_max_frames", "frames", 0, ()),
+            ("contacts answered within 1 frame", "response_within_1_pct", "%", 1, ()),
+            ("contacts never answered (within 60 frames)", "unanswered", "contacts", 0, ()),
+            ("frames with the drawn puck > 2 px inside your drawn mallet, per 100 contacts",
+             "overlap_frames_per_100_contacts", "frames", 1, near_zero),
+            ("deepest overlap with your mallet", "max_overlap_px", "px", 1, ()),
+            ("frames with the drawn puck > 2 px inside the other mallet, per 100 contacts",
+             "overlap_other_per_100_contacts", "frames", 1, ()),
+            ("puck correction offset while it decays, p50", "world_correction_p50_px", "px", 2, ()),
+            ("puck correction offset while it decays, p99", "world_correction_p99_px", "px", 2, ()),
+            ("puck correction: drawing moved per frame, p50", "world_correction_step_p50_px", "px/f", 2, ()),
+            ("puck correction: drawing moved per frame, p99", "world_correction_step_p99_px", "px/f", 2, ()),
+            ("frames with a puck correction in force", "world_correcting_pct", "%", 1, ()),
+            ("own mallet correction offset, p50", "own_correction_p50_px", "px", 2, ()),
+            ("own mallet correction offset, p99", "own_correction_p99_px", "px", 2, ()),
+            ("frames the 60 FPS pacing could not keep on time", "late_frames_pct", "%", 2, ()),
+            ("round trip seen by the windows", "rtt_ms", "ms", 1, ()),
+        ]  # fmt: skip
+        for at, where in (("@0ms", "no added lag"), ("@150ms", "150 ± 30 ms added round trip")):
+            rows += [
+                Row("game feel", f"{where}: {label}", metric + at, unit, digits, targets, baselines=False)
+                for label, metric, unit, digits, targets in feel
+            ]
     if "resume" in groups:
         rs = params["resume"]
 
@@ -232,7 +263,7 @@ def _ratios(num: list[float], den: list[float]) -> Cell:
 def build(rows: list[Row], data: dict[str, Runs]) -> list[Line]:
     """Compute every line of the table from the per-run values."""
     lines: list[Line] = []
-    group_key = {"fan-out": "fanout", "frame cost": "framecost"}
+    group_key = {"fan-out": "fanout", "frame cost": "framecost", "game feel": "gamefeel"}
     for row in rows:
         line = Line(row)
         runs = data.get(group_key.get(row.group, row.group), {})
