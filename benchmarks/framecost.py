@@ -32,6 +32,7 @@ There is no raw-socket or PodSixNet equivalent of the game layer; the baseline i
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -51,7 +52,16 @@ def defaults(quick: bool) -> Params:
         "warm_snapshots": 10,
         "start_timeout": 20.0,
         "timeout": 60.0,
+        # The hockey step: the demo's window (HockeyGame, SDL dummy drivers) against a bot, through a
+        # LagProxy; with world prediction (the puck predicted) and without (the puck interpolated).
+        "hockey_lag_ms": 150.0,
+        "hockey_jitter_ms": 30.0,
     }
+
+
+def steps(params: Params) -> list[tuple[str, Params]]:
+    """The blob world (metric names as they were), then the hockey demo (``@hockey``)."""
+    return [("", {**params, "world": "blobs"}), ("@hockey", {**params, "world": "hockey"})]
 
 
 # -- server --------------------------------------------------------------------------------------------
@@ -213,7 +223,125 @@ def _report(frames: list[tuple[float, ...]], **extra: Any) -> None:
          p99=percentile(totals, 99), max=max(totals), parts=parts, **extra)  # fmt: skip
 
 
-ROLES = {("server", "*"): server, ("client", "*"): client}
+# -- the hockey demo -------------------------------------------------------------------------------------
+
+
+def hockey_server(p: Params) -> None:
+    """The demo's server (a match that never ends, with the game-feel drill), a HockeyBot opponent in
+    this process, and a LagProxy in front of the server for the measured window."""
+    from demos.hockey.bot import HockeyBot
+    from sprocket import Servo
+    from sprocket.testing import LagProxy
+
+    from .feel import drill_server_class
+
+    game = drill_server_class()(Servo("127.0.0.1", 0, timeout=10.0)).start()
+    bot = HockeyBot("127.0.0.1", game.port, name="bot", skill=1.0).start()
+    lag, jitter = p["hockey_lag_ms"] / 1000, p["hockey_jitter_ms"] / 1000
+    proxy = LagProxy("127.0.0.1", game.port, lag=lag, jitter=jitter, seed=3).start()
+    emit("ready", port=proxy.port)
+    thread = game._thread
+    assert thread is not None
+    joined = False
+    deadline = time.monotonic() + p["timeout"]
+    while time.monotonic() < deadline and thread.is_alive():
+        if len(game.players) >= 2:
+            joined = True
+        elif joined:
+            break  # the measured window has come and gone
+        time.sleep(0.05)
+    alive = thread.is_alive()
+    bot.stop()
+    proxy.close()
+    game.stop()
+    emit("result", alive=alive, ticks=game.stats.ticks, overruns=game.stats.overruns,
+         snapshot_bytes=game.stats.mean_snapshot_bytes)  # fmt: skip
+
+
+def hockey_client(p: Params) -> None:
+    """One HockeyGame window (rendering, SDL dummy drivers, played by the game-feel striker) at 60 FPS;
+    the GameClient calls timed one by one, and ``step()`` timed whole."""
+    from demos.hockey.rules import Match, Puck
+
+    from .feel import feel_game_class
+
+    if not p["predict"]:
+        Puck.predicted = False  # this process only: the puck is interpolated, as before world prediction
+    game = feel_game_class()("127.0.0.1", p["port"], name="framecost")
+    net = game.net
+    perf, cpu = time.perf_counter, time.thread_time
+    spent = {"poll": 0.0, "advance": 0.0, "entities": 0.0, "send_input": 0.0, "cpu": 0.0}
+
+    def timed(name: str, call: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            c0, t0 = cpu(), perf()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[name] += perf() - t0
+                spent["cpu"] += cpu() - c0
+
+        return wrapper
+
+    for name in ("poll", "advance", "entities", "send_input"):
+        setattr(net, name, timed(name, getattr(net, name)))
+    overlay_draw = game.overlay.draw
+    overlay = {"t": 0.0}
+
+    def timed_overlay(*args: Any) -> None:
+        t0 = perf()
+        overlay_draw(*args)
+        overlay["t"] += perf() - t0
+
+    game.overlay.draw = timed_overlay
+    resim: list[int] = []
+    seen = {"rewinds": 0}
+
+    def frame(i: int) -> tuple[float, ...]:
+        before = dict(spent)
+        hooks, over = game.hook_time, overlay["t"]
+        t0 = perf()
+        game.step(DT_HOCKEY)
+        total = perf() - t0
+        parts = {k: spent[k] - before[k] for k in spent}
+        world = getattr(net, "world", None)
+        if world is not None and world.rewinds != seen["rewinds"]:
+            seen["rewinds"] = world.rewinds
+            resim.append(world.resimulated)
+        layer = parts["poll"] + parts["advance"] + parts["entities"] + parts["send_input"]
+        step_layer = total - (game.hook_time - hooks) - (overlay["t"] - over)
+        return (layer, parts["poll"], parts["advance"] + parts["entities"], parts["send_input"], parts["cpu"],
+                step_layer, game.hook_time - hooks, total)  # fmt: skip
+
+    def warm() -> bool:
+        match = game._find(Match)
+        ready = match is not None and match.phase == "play" and net.snapshots_received >= p["warm_snapshots"]
+        if p["predict"] and getattr(Puck, "predicted", False):  # (a game layer without world prediction: no)
+            ready = ready and getattr(net, "world", None) is not None
+        seen["snapshots0"] = net.snapshots_received
+        return ready
+
+    try:
+        game.sprocket.wait_connected(10.0)
+        frames = _frames(p, frame, warm)
+    finally:
+        game.close()
+    if frames is None:
+        emit("error", error=f"hockey window not in play within {p['start_timeout']:g} s")
+        return
+    _report(frames, snapshots=net.snapshots_received - seen["snapshots0"],
+            resim_mean=sum(resim) / len(resim) if resim else math.nan,
+            resim_max=max(resim) if resim else math.nan)  # fmt: skip
+
+
+DT_HOCKEY = 1.0 / 60.0
+
+ROLES = {
+    ("server", "*"): server,
+    ("client", "*"): client,
+    ("hockey_server", "*"): hockey_server,
+    ("hockey_client", "*"): hockey_client,
+}
 
 
 # -- runner side ---------------------------------------------------------------------------------------
@@ -234,8 +362,52 @@ def _one(impl: str, p: Params, mode: str) -> dict[str, Any]:
     return res
 
 
+def _one_hockey(impl: str, p: Params, predict: bool) -> dict[str, Any]:
+    with workers() as started:
+        srv = Worker(MODULE, "hockey_server", impl, p)
+        started.append(srv)
+        port = srv.expect("ready", 20)["port"]
+        cli = Worker(MODULE, "hockey_client", impl, {**p, "port": port, "predict": predict})
+        started.append(cli)
+        res = cli.expect("result", p["start_timeout"] + p["window"] + 30)
+        cli.finish(10)
+        sres = srv.expect("result", 20)
+        srv.finish()
+    res["server"] = sres
+    return res
+
+
+def run_hockey(impl: str, params: Params) -> dict[str, float]:
+    """The demo's window with world prediction, then without, each in fresh processes (runner side)."""
+    on = _one_hockey(impl, params, True)
+    off = _one_hockey(impl, params, False)
+    return {
+        "game_mean_ms": on["mean"],
+        "game_p50_ms": on["p50"],
+        "game_p99_ms": on["p99"],
+        "poll_ms": on["parts"][0],
+        "interpolate_ms": on["parts"][1],
+        "predict_send_ms": on["parts"][2],
+        "game_cpu_ms": on["parts"][3],
+        "step_layer_ms": on["parts"][4],
+        "hooks_ms": on["parts"][5],
+        "step_ms": on["parts"][6],
+        "resim_ticks_mean": on["resim_mean"],
+        "resim_ticks_max": on["resim_max"],
+        "off_mean_ms": off["mean"],
+        "off_p50_ms": off["p50"],
+        "off_p99_ms": off["p99"],
+        "world_prediction_ms": on["mean"] - off["mean"],
+        "on_over_off": on["mean"] / off["mean"] if off["mean"] else float("nan"),
+        "frames": float(on["frames"]),
+        "server_overruns": float(on["server"]["overruns"] + off["server"]["overruns"]),
+    }
+
+
 def run_once(impl: str, params: Params) -> dict[str, float]:
-    """Game loop, then bare loop, each in fresh processes (runner side)."""
+    """Game loop, then bare loop, each in fresh processes (runner side); the hockey step: run_hockey."""
+    if params.get("world") == "hockey":
+        return run_hockey(impl, params)
     game = _one(impl, params, "game")
     bare = _one(impl, params, "bare")
     poll, interp, send = game["parts"][:3]

@@ -169,6 +169,34 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             Row("frame cost", "added by the game layer (game - bare), mean", "added_ms", "ms", 3,
                 baselines=False),
         ]  # fmt: skip
+        hockey = f"hockey demo window, {fc['hockey_lag_ms']:g} ± {fc['hockey_jitter_ms']:g} ms"
+        rows += [
+            Row("frame cost", f"{hockey}, puck predicted: game layer per frame, mean", "game_mean_ms@hockey",
+                "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}, puck predicted: game layer per frame, p99", "game_p99_ms@hockey",
+                "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}: poll() (receive, decode, rewind + re-simulate), mean",
+                "poll_ms@hockey", "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}: advance() + entities() (interpolate, draw the predicted), mean",
+                "interpolate_ms@hockey", "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}: send_input() (predict the mallet and the world a tick, send), mean",
+                "predict_send_ms@hockey", "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}: ticks re-simulated per snapshot, mean", "resim_ticks_mean@hockey",
+                "ticks", 1, baselines=False),
+            Row("frame cost", f"{hockey}: ticks re-simulated per snapshot, max", "resim_ticks_max@hockey",
+                "ticks", 0, baselines=False),
+            Row("frame cost", f"{hockey}, puck interpolated (no world prediction): game layer, mean",
+                "off_mean_ms@hockey", "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}, puck interpolated: game layer, p99", "off_p99_ms@hockey", "ms", 3,
+                baselines=False),
+            Row("frame cost", f"{hockey}: world prediction's cost per frame (predicted - interpolated), mean",
+                "world_prediction_ms@hockey", "ms", 3, targets=(Target("value", "<=", 1.0),),
+                baselines=False),
+            Row("frame cost", f"{hockey}: step() minus the game's hooks and the overlay, mean",
+                "step_layer_ms@hockey", "ms", 3, baselines=False),
+            Row("frame cost", f"{hockey}: the game's hooks (input, update, draw: the rendering), mean",
+                "hooks_ms@hockey", "ms", 3, baselines=False),
+        ]  # fmt: skip
     if "gamefeel" in groups:
         frames = params["gamefeel"]["play_frames"]
         at_most_1, near_zero = (Target("value", "<=", 1.0),), (Target("value", "<=", 10.0),)
