@@ -86,6 +86,16 @@ def test_a_puck_that_stays_put_while_the_mallet_drives_in_is_late_and_overlapped
 
 
 @pytest.mark.timeout(10)
+def test_a_puck_coming_at_the_mallet_answers_when_it_turns_back() -> None:
+    # A still mallet at x = 100; the puck comes at it 6 px a frame, is drawn 4, 10 and 16 px deep, then
+    # turns back: 3 frames after the contact.  Moving towards the mallet is no answer.
+    xs = [170.0, 164.0, 158.0, 152.0, 146.0, 140.0, 134.0, 150.0, 170.0, 190.0]
+    feel = analyse([frame((100.0, 300.0), (x, 300.0)) for x in xs], reach=REACH)
+    assert feel.contacts == 1 and feel.responses == [3]
+    assert feel.overlap_frames == 3
+
+
+@pytest.mark.timeout(10)
 def test_a_puck_that_never_moves_is_unanswered_not_averaged() -> None:
     records = [frame((100.0 + 2 * i, 300.0), (200.0, 300.0)) for i in range(RESPONSE_WINDOW + 40)]
     feel = analyse(records, reach=REACH)
