@@ -108,7 +108,9 @@ def test_only_play_counts_and_a_teleported_puck_is_no_answer() -> None:
     still = [frame((100.0 + 9 * i, 300.0), (200.0, 300.0), phase="countdown") for i in range(30)]
     assert analyse(still, reach=REACH).contacts == 0  # the mallet went through it, but not in play
     records = strike(puck_moves_after=100, frames=15)
-    records.append(frame(records[-1].me, (700.0, 300.0)))  # a face-off: the puck jumps 500 px away
+    last = records[-1].me
+    assert last is not None
+    records.append(frame(last, (700.0, 300.0)))  # a face-off: the puck jumps 500 px away
     feel = analyse(records, reach=REACH)
     assert feel.contacts == 1 and feel.responses == [] and feel.unanswered == 1
 
