@@ -51,6 +51,8 @@ class HockeyGame(NetworkedGame):
             for name in ("rink", "mallet_blue", "mallet_red", "puck", "spark", "title", "icon")
         }
         pygame.display.set_icon(self.images["icon"])
+        if kwargs.get("name"):  # several windows on one screen: each says whose it is
+            pygame.display.set_caption(f"{self.title} \u2014 {kwargs['name']}")
         self.spark = self.images["spark"].copy()
         self.spark = self.spark.premul_alpha()
         self.fonts = {size: pygame.font.Font(None, size) for size in (22, 28, 40, 64, 120)}
@@ -285,7 +287,11 @@ class HockeyGame(NetworkedGame):
             self.shade(screen, 140)
             won = match.left_name if match.winner == LEFT_SIDE else match.right_name
             colour = BLUE if match.winner == LEFT_SIDE else RED
-            self.text(screen, f"{won or 'Somebody'} wins!", 120, colour, (cx, cy - 30))
+            me = self.my_entity
+            mine = isinstance(me, Mallet) and me.side == match.winner
+            self.text(
+                screen, "You win!" if mine else f"{won or 'Somebody'} wins!", 120, colour, (cx, cy - 30)
+            )
             self.text(screen, f"{match.left} : {match.right}", 40, WHITE, (cx, cy + 45))
             self.text(screen, "Press SPACE for a rematch", 28, DIM, (cx, cy + 90))
         if self.banner is not None and phase != "over":
