@@ -25,6 +25,7 @@ SHADOW = (4, 5, 12)
 #: The key hints at the bottom, by what the screen shows.  None of them during play: the rink is yours.
 HINTS = {
     "ready": "SPACE: ready    WASD / arrows: move    F3: network    Esc: quit",
+    "waiting": "WASD / arrows: move    F3: network    Esc: quit",
     "watch": "F3: network    Esc: quit",
     "lost": "R: reconnect    Esc: quit",
 }
@@ -200,9 +201,13 @@ class HockeyGame(NetworkedGame):
             return HINTS["lost"]
         if match is None or self.reconnecting:
             return None
-        if not isinstance(self.my_entity, Mallet):
+        me = self.my_entity
+        if not isinstance(me, Mallet):
             return HINTS["watch"]  # a spectator has no SPACE to press
-        return HINTS["ready"] if match.phase in ("lobby", "over") else None
+        if match.phase not in ("lobby", "over"):
+            return None
+        ready = match.left_ready if me.side == LEFT_SIDE else match.right_ready
+        return HINTS["waiting"] if ready else HINTS["ready"]  # no "SPACE: ready" once it is pressed
 
     def draw_hint(self, screen: pygame.Surface, match: Match | None) -> None:
         text = self.hint(match)

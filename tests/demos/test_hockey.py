@@ -443,6 +443,25 @@ def test_a_joining_window_does_not_tell_others_how_to_join_and_hints_hide_during
         server.stop()
 
 
+def test_the_key_hint_says_space_only_where_it_does_something() -> None:
+    from demos.hockey.game import HockeyGame
+
+    game = HockeyGame("127.0.0.1", closed_port(), name="tester")  # never stepped: shown what it is given
+    try:
+        game.entities = {2: Mallet(side=LEFT_SIDE)}
+        game.net.me = 2
+        for phase, ready, space in [("lobby", False, True), ("lobby", True, False), ("over", False, True),
+                                    ("over", True, False)]:  # fmt: skip
+            hint = game.hint(Match(phase=phase, left_ready=ready)) or ""
+            assert ("SPACE" in hint) is space, (phase, ready, hint)
+        for phase in ("countdown", "play", "goal", "away", "paused"):
+            assert game.hint(Match(phase=phase)) is None, phase  # in a match the rink is the player's
+        game.net.me = None  # a spectator
+        assert "SPACE" not in (game.hint(Match(phase="lobby")) or "")
+    finally:
+        game.close()
+
+
 def render(game: Any, phase: str, banner: Any, area: tuple[float, float, int, int],
            mallet: tuple[float, float], puck: tuple[float, float]) -> list[tuple[int, ...]]:  # fmt: skip
     """Draw a frame of ``phase`` with the mallet and puck given; the pixels of ``area`` (left, top, w, h)."""
