@@ -63,7 +63,7 @@ class HockeyGame(NetworkedGame):
         self.banner: tuple[str, tuple[int, int, int], float] | None = None  # text, colour, seconds left
         self.disconnected: str | None = None
         self.random = random.Random(1)
-        self.overlay.position = (8, HUD + 8)  # below the score bar
+        self.overlay.margin = (8, HUD + 8)  # below the score bar, in the corner away from your mallet
 
     # -- input ----------------------------------------------------------------------------------------
 
