@@ -190,7 +190,7 @@ class HockeyGame(NetworkedGame):
                 self.text(screen, you, 22, BLUE if me.side == LEFT_SIDE else RED, (WIDTH / 2 - 190, 34))
             elif self.connected:
                 self.text(screen, "spectating", 22, DIM, (WIDTH / 2 - 190, 34))
-        rtt = self.sprocket.rtt
+        rtt = self.sprocket.rtt if self.connected else None  # no stale ping while the link is down
         self.text(
             screen, f"ping {rtt * 1000:.0f} ms" if rtt is not None else "", 22, DIM, (WIDTH / 2 + 190, 34)
         )
