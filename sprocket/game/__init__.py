@@ -29,7 +29,7 @@ from .server import GameServer, Player, ServerStats
 from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_snapshot, encode_snapshot
 
 if TYPE_CHECKING:
-    from .app import NetworkedGame
+    from .app import NetworkedGame, NoDisplay, check_display
 
 __all__ = [
     "Entity",
@@ -42,6 +42,7 @@ __all__ = [
     "InterpolationBuffer",
     "NetStats",
     "NetworkedGame",
+    "NoDisplay",
     "Player",
     "PlayerDropped",
     "PlayerJoined",
@@ -57,6 +58,7 @@ __all__ = [
     "WorldPredictor",
     "angle",
     "blend",
+    "check_display",
     "decode_snapshot",
     "encode_snapshot",
     "entity_type",
@@ -68,9 +70,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # NetworkedGame needs pygame; import it only when asked for, so headless servers never load pygame.
-    if name == "NetworkedGame":
-        from .app import NetworkedGame
+    # NetworkedGame and the display check need pygame: imported only when asked for (servers never load it).
+    if name in ("NetworkedGame", "NoDisplay", "check_display"):
+        from . import app
 
-        return NetworkedGame
+        return getattr(app, name)
     raise AttributeError(f"module 'sprocket.game' has no attribute {name!r}")

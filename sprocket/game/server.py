@@ -415,8 +415,9 @@ class GameServer:
             thread.join(5.0)
 
     def close(self) -> None:
-        """Close the Servo (clients are told the server is shutting down)."""
-        self._stop.set()
+        """Stop the loop (waiting for a background one to finish its tick, as :meth:`stop` does), then close
+        the Servo (clients are told the server is shutting down)."""
+        self.stop()  # a tick still running must not find the Servo closed under it mid-send
         self.servo.close()
 
     @property
