@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 from hypothesis import HealthCheck, settings
 
+from sprocket.codes import CloseCode
 from sprocket.protocol import BYE, CHALLENGE, DATA, HELLO, PROTOCOL_VERSION, REJECT, WELCOME, frame
 from tests.conftest import wait_until
 
@@ -36,12 +37,7 @@ FUZZ = settings(
 )
 
 # Every close code the protocol documents (protocol.Closed); a peer's junk must end with one of these.
-CLOSE_CODES = frozenset(
-    {
-        "closed", "shutdown", "timeout", "kicked", "protocol", "send_queue_full", "lost",
-        "password", "full", "codec", "app", "version", "busy", "rejected",
-    }
-)  # fmt: skip
+CLOSE_CODES = frozenset(code.value for code in CloseCode)  # every word a peer may be told
 
 
 def hello_body(**overrides: Any) -> bytes:

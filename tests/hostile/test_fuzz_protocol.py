@@ -40,8 +40,7 @@ from sprocket.protocol import (
 from sprocket.session import Session, pack_count
 from sprocket.settings import Settings
 from tests.hostile.conftest import Reliability
-from tests.hostile.helpers import CLOSE_CODES as KNOWN_CLOSE_CODES
-from tests.hostile.helpers import EXAMPLES, FUZZ, hello_body
+from tests.hostile.helpers import CLOSE_CODES, EXAMPLES, FUZZ, hello_body
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,7 +50,6 @@ MAX_PACKET = 1024  # small, so "huge" inputs are cheap to make
 BUFFER_BOUND = 4 + max(HANDSHAKE_FRAME_LIMIT, MAX_PACKET + 1)
 NONCE = bytes(16)
 # Every close code, including the resume refusal (tests.hostile.helpers predates sessions).
-CLOSE_CODES = KNOWN_CLOSE_CODES | {"session_lost"}
 
 
 class Driven:
