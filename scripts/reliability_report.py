@@ -46,7 +46,12 @@ RESULT = {
 
 
 # The hostile suite, and the resume tests of the game layer that record through the same fixture.
-SUITE = ["tests/hostile", "tests/game/test_resume.py", "tests/demos/test_hockey_resume.py"]
+SUITE = [
+    "tests/hostile",
+    "tests/game/test_resume.py",
+    "tests/demos/test_hockey_resume.py",
+    "tests/demos/test_game_feel.py",
+]
 
 
 def run_suite(json_path: Path, pytest_args: list[str]) -> int:
@@ -82,7 +87,7 @@ def render(data: dict[str, Any]) -> str:
         "# Reliability and security, measured",
         "",
         "What sprocket does when peers are hostile, processes die, networks stall and load piles up. Every "
-        "row below was written by the test that measured it (`tests/hostile/`, and the resume tests of "
+        "row below was written by the test that measured it (`tests/hostile/`, and the resume and game-feel tests of "
         "`tests/game` and `tests/demos`), not by hand.",
         "",
         f"- Generated: {data['generated']} at commit `{git_revision()}` (working tree as it was)",
