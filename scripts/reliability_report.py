@@ -45,7 +45,7 @@ RESULT = {
 }
 
 
-# The hostile suite, and the resume tests of the game layer that record through the same fixture.
+# The hostile suite, and the resume and game-feel tests of the game layer that record through its fixture.
 SUITE = [
     "tests/hostile",
     "tests/game/test_resume.py",
@@ -87,8 +87,8 @@ def render(data: dict[str, Any]) -> str:
         "# Reliability and security, measured",
         "",
         "What sprocket does when peers are hostile, processes die, networks stall and load piles up. Every "
-        "row below was written by the test that measured it (`tests/hostile/`, and the resume and game-feel tests of "
-        "`tests/game` and `tests/demos`), not by hand.",
+        "row below was written by the test that measured it (`tests/hostile/`, and the resume and game-feel "
+        "tests of `tests/game` and `tests/demos`), not by hand.",
         "",
         f"- Generated: {data['generated']} at commit `{git_revision()}` (working tree as it was)",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}, "
