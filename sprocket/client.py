@@ -164,10 +164,10 @@ class _ClientIO(IOThread):
 
     def _give_up(self, code: CloseCode, reason: str, rejected: bool = False) -> None:
         # No connection, and none coming: report, and let the thread end.
-        self.reconnecting = False
-        self.next_attempt = None
         self.rejected = rejected
         self.error, self.error_code = reason, code
+        self.reconnecting = False
+        self.next_attempt = None
         log.info("%s", reason)
         self.inbox.put_event(Disconnected(reason, code, rejected))
         self.finished.set()
@@ -184,7 +184,11 @@ class _ClientIO(IOThread):
         session = self.session
         assert session is not None
         now = time.monotonic()
+        # The user's thread reads these flags without a lock: it must never see "neither connected nor
+        # reconnecting" while we are about to reconnect, so the new state is set before the old is cleared.
+        self.error, self.error_code = f"{reason}; reconnecting", code
         self.reconnecting = True
+        self.is_connected = False
         self.drop = (reason, code)
         # Past the grace period the server has let the session go; a little more covers clock skew and the
         # time it took us to notice.
@@ -192,7 +196,6 @@ class _ClientIO(IOThread):
         self.delay = RECONNECT_FIRST_DELAY
         self.attempts = 0
         self.connected.clear()
-        self.error, self.error_code = f"{reason}; reconnecting", code
         log.info("connection to %s:%s dropped (%s); reconnecting", self.host, self.port, reason)
         self.inbox.put_event(Reconnecting(reason, code))
         self._schedule(now)
@@ -291,7 +294,6 @@ class _ClientIO(IOThread):
             self.connected.set()
         elif isinstance(event, Closed):
             was_open = self.is_connected
-            self.is_connected = False
             if self.reconnecting and not self.stopping:
                 # An attempt ended before its WELCOME.
                 if event.rejected and event.code is CloseCode.SESSION_LOST:
@@ -312,6 +314,7 @@ class _ClientIO(IOThread):
                 self._dropped(event.reason, event.code)
                 return
             code = event.code
+            self.is_connected = False
             if event.rejected:
                 reason = f"the server rejected the connection: {event.reason}"
             elif not event.by_peer and code is CloseCode.CLOSED:
@@ -375,7 +378,7 @@ class Sprocket(Endpoint):
             the session, a :class:`~sprocket.Disconnected` (code ``session_lost``) is followed by a fresh
             join as a new client.  False: a drop ends the connection, as a goodbye does.
         resume_buffer: bytes of sent packets kept until the server acknowledges them, for replay after a
-            resume (default 1 MiB, and at least ``max_packet_size``).
+            resume (default 1 MiB, and at least twice ``max_packet_size``).
         on_connect: ``callback(sprocket)``, run inside ``get()`` once connected.
         on_disconnect: ``callback(sprocket, reason)``, run inside ``get()`` when disconnected.
         on_drop: ``callback(sprocket, reason)``, run inside ``get()`` when the connection dropped and the
@@ -456,8 +459,10 @@ class Sprocket(Endpoint):
 
     @property
     def reconnecting(self) -> bool:
-        """True while the connection is down and the Sprocket is getting it back (see ``reconnect``)."""
-        return self._io.reconnecting and not self._closed
+        """True while the connection is down and the Sprocket is getting it back (see ``reconnect``).
+        Never true at the same time as :attr:`connected`."""
+        io = self._io
+        return io.reconnecting and not io.is_connected and not self._closed
 
     @property
     def grace(self) -> float | None:
@@ -592,6 +597,10 @@ class Sprocket(Endpoint):
         for its logs.  Leaves no thread or socket behind.  Idempotent; ``get()``/``send()`` raise
         ClosedError afterwards.
 
+        While :attr:`reconnecting` there is no connection to flush to or say goodbye on: packets sent
+        while away are dropped (a warning says how many), and the server holds the seat until its grace
+        period ends.
+
         Raises:
             InvalidArgument: ``code`` is not one a client may say (see :class:`~sprocket.CloseCode`).
         """
@@ -604,6 +613,14 @@ class Sprocket(Endpoint):
             raise InvalidType(f"reason must be a str, got {reason!r}")
         if self._closed:
             return
+        io = self._io
+        session = io.session
+        if io.reconnecting and session is not None and session.sent > session.peer_acked:
+            log.warning(
+                "closed while reconnecting: up to %d packet(s) the server had not acknowledged may not have "
+                "arrived, and the server holds this client's seat until its grace period ends",
+                session.sent - session.peer_acked,
+            )
         self._closed = True
         self._finalizer.detach()
         self._io.stop(

@@ -208,9 +208,9 @@ class IOThread:
                         continue
                     packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
-                for handle, session in self.away.items():
+                for handle, session in list(self.away.items()):
                     if handle not in target:
-                        session.record(arg)
+                        self.hold(handle, session, arg)
             elif op == KICK:
                 peer = self.kick(target, arg)
                 if peer is not None:
@@ -510,6 +510,10 @@ class IOThread:
         """Where a ``SEND`` to ``target`` goes: the peer to queue ``frame`` on, or None if the subclass
         kept (or dropped) it itself."""
         return None
+
+    def hold(self, handle: Any, session: Session, frame: bytes) -> None:
+        """Keep ``frame``, sent to ``handle`` while its connection is down, in its session for replay."""
+        session.record(frame)
 
     def kick(self, target: Any, reason: str) -> Peer | None:
         """Handle a ``KICK`` of ``target``: return the peer to flush (its goodbye queued), or None."""

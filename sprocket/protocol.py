@@ -146,14 +146,18 @@ def _welcome(info: dict[str, Any], own_max: int) -> tuple[int, float, int, float
 def _resume_request(info: dict[str, Any]) -> ResumeRequest | None:
     """A HELLO's resume fields, or None if any is missing or unusable."""
     session_id, proof = info.get("resume"), info.get("proof")
-    received, base = info.get("received"), info.get("base")
+    counts = (info.get("received"), info.get("base"), info.get("sent"))
     if not (isinstance(session_id, bytes) and len(session_id) == SESSION_ID_SIZE):
         return None
     if not (isinstance(proof, bytes) and len(proof) == 32):
         return None
-    if type(received) is not int or type(base) is not int or received < 0 or base < 0:
+    if not all(type(count) is int and count >= 0 for count in counts):
         return None
-    return ResumeRequest(session_id, proof, received, base)
+    received, base, sent = counts
+    assert isinstance(received, int) and isinstance(base, int) and isinstance(sent, int)
+    if base > sent:
+        return None
+    return ResumeRequest(session_id, proof, received, base, sent)
 
 
 # -- events ---------------------------------------------------------------------------------------------
@@ -164,13 +168,15 @@ class ResumeRequest:
     """The resume fields of a HELLO: which session, the proof of its token, and the client's counts.
 
     ``received``: DATA frames the client received in the session; ``base``: the client no longer holds its
-    frames up to this number (so the server must have received at least that many).
+    frames up to this number (so the server must have received at least that many); ``sent``: DATA frames
+    the client sent in the session (it replays those the server has not received).
     """
 
     session_id: bytes
     proof: bytes
     received: int
     base: int
+    sent: int
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,7 @@ class Connection:
         self._rate = settings.max_packets_per_second
         self._tokens = max(self._rate or 0.0, 1.0)
         self._tokens_at = now
+        self._owed = 0  # DATA frames a resuming client replays first, exempt from the rate limit
         self._out: list[bytes] = []
         self._events: list[Event] = []
         self._deadline = now + settings.handshake_timeout
@@ -381,9 +388,12 @@ class Connection:
             pos += 4 + length
             kind = buf[start - 1]
             if kind == DATA and self.state == OPEN:
-                if self._rate is not None and not self._take_token(now):
-                    del buf[:]
-                    return
+                if self._rate is not None:
+                    if self._owed:
+                        self._owed -= 1  # replayed after a resume: owed, not a burst
+                    elif not self._take_token(now):
+                        del buf[:]
+                        return
                 try:
                     fields, cost = self.codec.decode_sized(buf[start:pos])
                 except DecodeError as exc:
@@ -518,14 +528,21 @@ class Connection:
     # -- server side ---------------------------------------------------------------------------------
 
     def accept(
-        self, client_id: int, now: float, session: Session | None = None, resume_from: int | None = None
+        self,
+        client_id: int,
+        now: float,
+        session: Session | None = None,
+        resume_from: int | None = None,
+        *,
+        owed: int = 0,
     ) -> None:
         """Server: answer a :class:`HelloReceived` with WELCOME; the connection is OPEN from now on.
 
         With ``session``, the WELCOME hands the client that session's id, token and grace period, and the
         connection counts, acknowledges and keeps its DATA frames.  With ``resume_from`` too (the resume
         request's ``received``; check :meth:`Session.can_replay` first), the WELCOME says ``resumed`` and
-        how many frames the server received, and the frames the client missed follow it.
+        how many frames the server received, and the frames the client missed follow it.  ``owed``: DATA
+        frames the client will replay first; they do not count against ``max_packets_per_second``.
 
         Raises:
             UsageError: not answering a HelloReceived, or ``resume_from`` without a session.
@@ -537,6 +554,7 @@ class Connection:
         self._deciding = False
         self.client_id = client_id
         self.state = OPEN
+        self._owed = max(0, owed)
         self._last_received = now
         self._next_ping = now + self.ping_interval
         welcome: dict[str, Any] = {
@@ -689,6 +707,7 @@ class Connection:
                     proof=resume_proof(resuming.token, nonce),
                     received=resuming.take_ack(),
                     base=resuming.base,
+                    sent=resuming.sent,
                 )
             self._out.append(_control(HELLO, hello))
             return

@@ -27,6 +27,7 @@ from .inbox import Backlog
 from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
 from .packet import EncodedPacket, Packet
 from .protocol import (
+    FRAME_OVERHEAD,
     Closed,
     Connection,
     Event,
@@ -150,7 +151,11 @@ class _ServerIO(IOThread):
         self.accept_paused_until = 0.0
         self.refused = 0
         self.sessions: dict[bytes, Client] = {}  # every client holding a resumable session, by session id
-        self.ended: collections.OrderedDict[bytes, str] = collections.OrderedDict()  # recent, with why
+        # Recently ended sessions: why, and how (a kicked client must not come back as a new one at once).
+        self.ended: collections.OrderedDict[bytes, tuple[str, CloseCode]] = collections.OrderedDict()
+        # Sessions held for dropped clients, by address: held seats cost no socket, so they are capped.
+        self.away_per_ip: collections.Counter[str] = collections.Counter()
+        self.away_from: dict[Client, str] = {}
         self.selector.register(listener, selectors.EVENT_READ, self._on_accept)
 
     def _on_accept(self, mask: int) -> None:
@@ -216,16 +221,11 @@ class _ServerIO(IOThread):
         if self.accept_paused_until and now >= self.accept_paused_until and not self.stopping:
             self.accept_paused_until = 0.0
             self.selector.register(self.listener, selectors.EVENT_READ, self._on_accept)
+        # A session whose buffer overflowed is kept too: the client may turn out to have received what was
+        # let go (its acknowledgements were in flight), and only its resume request can tell.
         for client, session in list(self.away.items()):
             assert session.away_since is not None
-            if session.overflowed:
-                limit = session.limit
-                self._leave(
-                    client,
-                    f"more than {limit} bytes were queued for it while it was away (resume_buffer)",
-                    CloseCode.SEND_QUEUE_FULL,
-                )
-            elif now - session.away_since >= session.grace:
+            if now - session.away_since >= session.grace:
                 why = f"did not come back within the {session.grace:g} s grace period"
                 self._leave(client, why, CloseCode.TIMEOUT)
 
@@ -237,8 +237,20 @@ class _ServerIO(IOThread):
             return peer
         session = self.away.get(target)
         if session is not None:
-            session.record(frame)  # delivered when it comes back; let go if it does not
+            self.hold(target, session, frame)
         return None
+
+    def hold(self, handle: Any, session: Session, frame: bytes) -> None:
+        # Kept for a client away in its grace period: delivered when it comes back, let go if it does not.
+        # A packet over the limit it announced could never be delivered: as on an open connection, that
+        # ends it (code "limit") instead of breaking the resume later.
+        limit = handle._peer.conn.peer_max_packet_size
+        size = len(frame) - FRAME_OVERHEAD
+        if size > limit:
+            why = f"a {size}-byte packet was over its max_packet_size ({limit})"
+            self._leave(handle, why, CloseCode.LIMIT)
+            return
+        session.record(frame)
 
     def kick(self, target: Any, reason: str) -> Peer | None:
         peer: Peer = target._peer
@@ -253,19 +265,29 @@ class _ServerIO(IOThread):
 
     def _leave(self, client: Client, reason: str, code: CloseCode) -> None:
         # The client is gone for good: free its seat and tell the application.
-        self._forget_session(client, reason)
+        self._forget_session(client, reason, code)
         self.client_count -= 1
         log.info("client %s left: %s", client.id, reason)
         self.inbox.put_event(Left(client, reason, code))
 
-    def _forget_session(self, client: Client, reason: str) -> None:
+    def _too_many_away(self, ip: str) -> str:
+        # Why a dropped client's session cannot be held ("" if it can): a held seat costs no socket, so
+        # without caps one address could hold any number of them (and their replay buffers).
+        settings = self.settings
+        if len(self.away) >= settings.max_held_sessions:
+            return f"the server already holds {len(self.away)} dropped sessions (max_held_sessions)"
+        if self.away_per_ip[ip] >= settings.max_held_sessions_per_ip:
+            return f"the server already holds {self.away_per_ip[ip]} dropped sessions from {ip}"
+        return ""
+
+    def _forget_session(self, client: Client, reason: str, code: CloseCode = CloseCode.CLOSED) -> None:
         session = client._session
         if session is None:
             return
         client._session = None
-        self.away.pop(client, None)
+        self._back(client)
         self.sessions.pop(session.id, None)
-        self.ended[session.id] = f"the session ended: {reason}"
+        self.ended[session.id] = (f"the session ended: {reason}", code)
         if len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.popitem(last=False)
 
@@ -274,9 +296,11 @@ class _ServerIO(IOThread):
         client = self.sessions.get(request.session_id)
         if client is None:
             self.refused += 1
-            why = self.ended.get(request.session_id, UNKNOWN_SESSION)
+            why, how = self.ended.get(request.session_id, (UNKNOWN_SESSION, CloseCode.CLOSED))
             log.info("refused a resume from %s:%s: %s", *peer.addr, why)
-            conn.reject(CloseCode.SESSION_LOST, why)
+            # A kicked client is told so, with a refusal that ends it: not "session lost", after which it
+            # would join again at once as a new client.
+            conn.reject(CloseCode.REJECTED if how is CloseCode.KICKED else CloseCode.SESSION_LOST, why)
             return
         session = client._session
         assert session is not None
@@ -291,18 +315,24 @@ class _ServerIO(IOThread):
             )
             conn.reject(CloseCode.SESSION_LOST, BAD_TOKEN)
             return
-        if not session.can_replay(request.received) or request.base > session.received:
-            if request.base > session.received:
+        lost_here = request.base > session.received
+        if not session.can_replay(request.received) or lost_here or request.sent < session.received:
+            if lost_here:
                 why = "the client could not keep everything it sent while away (more than its resume_buffer)"
+                code = CloseCode.LOST
+            elif request.sent < session.received:
+                why = f"the client says it sent {request.sent} packets, but {session.received} arrived"
+                code = CloseCode.PROTOCOL
             else:
                 why = f"more than {session.limit} bytes were queued for it while it was away (resume_buffer)"
+                code = CloseCode.SEND_QUEUE_FULL
             conn.reject(CloseCode.SESSION_LOST, f"cannot resume: {why}")
             old = client._peer
             if old.conn.is_open:
                 self._forget_session(client, why)
                 self.close_peer(old, CloseCode.CLOSED, f"the session ended: {why}")
             else:
-                self._leave(client, f"could not resume: {why}", CloseCode.LOST)
+                self._leave(client, f"could not resume: {why}", code)
             return
         old = client._peer
         if old.conn.is_open:
@@ -314,7 +344,7 @@ class _ServerIO(IOThread):
             # The application hears of the drop it could not see, so every Resumed follows a Dropped.
             why = "its connection stopped working (it came back on a new one before this end noticed)"
             self.inbox.put_event(Dropped(client, why, CloseCode.LOST))
-        self.away.pop(client, None)
+        self._back(client)
         session.away_since = None
         # Rotate the secret.  The one just proven stays valid until the client acknowledges the WELCOME
         # that carries the new one (if that WELCOME is lost, the client still holds only the old one).
@@ -325,15 +355,27 @@ class _ServerIO(IOThread):
         peer.handle = client
         log.info("client %s resumed from %s:%s", client.id, *peer.addr)
         self.inbox.put_event(Resumed(client))
-        self._open(peer, client, session, request.received)
+        # The frames the client replays are owed, not a burst: they do not count against the packet rate.
+        self._open(peer, client, session, request.received, request.sent - session.received)
 
-    def _open(self, peer: Peer, client: Client, session: Session | None, resume_from: int | None) -> None:
+    def _back(self, client: Client) -> None:
+        # No longer away (resumed, or its seat let go): its held session stops counting against the caps.
+        self.away.pop(client, None)
+        ip = self.away_from.pop(client, None)
+        if ip is not None:
+            self.away_per_ip[ip] -= 1
+            if self.away_per_ip[ip] <= 0:
+                del self.away_per_ip[ip]
+
+    def _open(
+        self, peer: Peer, client: Client, session: Session | None, resume_from: int | None, owed: int = 0
+    ) -> None:
         limit = self.settings.max_inbox_bytes_per_client
         assert limit is not None
         peer.backlog = Backlog(limit, peer)
         peer.conn.data_sink = self.inbox.sink(client)
         # accept() parses any frames pipelined behind the HELLO, straight into the inbox through the sink.
-        peer.conn.accept(client.id, time.monotonic(), session, resume_from)
+        peer.conn.accept(client.id, time.monotonic(), session, resume_from, owed=owed)
         self._refresh_reading(peer)  # now OPEN: a full inbox applies to it as to everyone
 
     def on_event(self, peer: Peer, event: Event) -> None:
@@ -380,8 +422,14 @@ class _ServerIO(IOThread):
             reason = event.reason if event.by_peer or code is not CloseCode.CLOSED else "closed by the server"
             session = client._session
             if session is not None and code in RESUMABLE and not self.stopping:
+                crowded = self._too_many_away(peer.addr[0])
+                if crowded:
+                    self._leave(client, f"{reason}; its seat was not held: {crowded}", code)
+                    return
                 session.away_since = time.monotonic()
                 self.away[client] = session
+                self.away_from[client] = peer.addr[0]
+                self.away_per_ip[peer.addr[0]] += 1
                 log.info("client %s dropped (%s); holding its seat for %gs", client.id, reason, session.grace)
                 self.inbox.put_event(Dropped(client, reason, code))
                 return
@@ -451,8 +499,12 @@ class Servo(Endpoint):
             sent to it meanwhile are delivered when it is back.  Only clients that ask for a session
             (``Sprocket(reconnect=True)``, the default) get one; a goodbye or a kick always ends it.
         resume_buffer: bytes of sent packets kept per client until it acknowledges them, for replay after
-            a resume (default 1 MiB, and at least ``max_packet_size``).  Past it while a client is away,
-            its seat is let go (it joins afresh when it comes back).
+            a resume (default 1 MiB, and at least twice ``max_packet_size``; each packet kept also counts
+            64 bytes of bookkeeping).  If what a client missed while away no longer fits, its resume is
+            refused and it joins afresh.
+        max_held_sessions, max_held_sessions_per_ip: how many dropped clients' seats are held at once, in
+            all (default 1024) and from one IP address (default 64); a client dropped beyond either leaves
+            at once.  A held seat costs no socket, so without these one address could hold any number.
         on_join: ``callback(client)``, run inside ``get()``.
         on_leave: ``callback(client, reason)``, run inside ``get()``: the client is gone for good.
         on_drop: ``callback(client, reason)``, run inside ``get()``: its connection dropped and its seat
@@ -492,6 +544,8 @@ class Servo(Endpoint):
         ssl_context: ssl.SSLContext | None = None,
         grace: float = 30.0,
         resume_buffer: int | None = None,
+        max_held_sessions: int = 1024,
+        max_held_sessions_per_ip: int = 64,
         on_join: Callable[[Client], Any] | None = None,
         on_leave: Callable[[Client, str], Any] | None = None,
         on_drop: Callable[[Client, str], Any] | None = None,
@@ -507,6 +561,7 @@ class Servo(Endpoint):
             max_clients=max_clients, max_pending=max_pending, max_pending_per_ip=max_pending_per_ip,
             max_inbox_bytes_per_client=max_inbox_bytes_per_client, max_incomplete_bytes=max_incomplete_bytes,
             max_packets_per_second=max_packets_per_second, grace=grace, resume_buffer=resume_buffer,
+            max_held_sessions=max_held_sessions, max_held_sessions_per_ip=max_held_sessions_per_ip,
         )  # fmt: skip
         self.codec = self.settings.codec
         self.max_packet_size = max_packet_size

@@ -6,9 +6,9 @@ order, so no number travels with a frame), keeps what it sent until the peer ack
 carries "I have received n"), and on a resume each side tells the other how many it received, so the other
 replays exactly the frames after that.  The same idea as XMPP's stream management (XEP-0198).
 
-The replay buffer is bounded (``limit`` bytes): past it the oldest unacknowledged frames are let go, and a
-resume that would need them is refused (:meth:`Session.can_replay`).  docs/PROTOCOL.md, "Sessions", is the
-specification.
+The replay buffer is bounded (``limit`` bytes, each frame counting ``ENTRY_COST`` more than its size):
+past it the oldest unacknowledged frames are let go, and a resume that would need them is refused
+(:meth:`Session.can_replay`).  docs/PROTOCOL.md, "Sessions", is the specification.
 
 This module never touches a socket, a thread or a clock.
 """
@@ -38,6 +38,9 @@ TOKEN_SIZE = 32
 # (and with every heartbeat), so the sender's replay buffer holds about one round trip of traffic.
 ACK_EVERY = 512
 ACK_BYTES = 64 * 1024
+# What keeping one frame costs beyond its bytes (its slot, the bytes object's header), counted against
+# ``limit``: a flood of tiny frames must not hold many times the buffer's size.
+ENTRY_COST = 64
 
 _COUNT = struct.Struct(">Q")
 
@@ -104,7 +107,7 @@ class Session:
         self.base = 0
         self.peer_acked = 0
         self.frames: collections.deque[bytes] = collections.deque()
-        self.held = 0  # bytes in `frames`
+        self.held = 0  # bytes in `frames`, plus ENTRY_COST per frame
         self.acked_out = 0  # the `received` count last sent to the peer (in an ACK, HELLO or WELCOME)
         self.unacked_bytes = 0  # payload bytes received since then
         self.away_since: float | None = None  # set by the I/O layer while no connection carries the session
@@ -117,11 +120,11 @@ class Session:
         Past ``limit`` bytes the oldest frames are let go; a resume that needs them will be refused."""
         self.sent += 1
         self.frames.append(frame)
-        self.held += len(frame)
+        self.held += len(frame) + ENTRY_COST
         if self.held > self.limit:
             frames = self.frames
             while self.held > self.limit and frames:
-                self.held -= len(frames.popleft())
+                self.held -= len(frames.popleft()) + ENTRY_COST
                 self.base += 1
 
     def acknowledge(self, count: int) -> bool:
@@ -132,7 +135,7 @@ class Session:
         self.peer_acked = count
         frames = self.frames
         while self.base < count:
-            self.held -= len(frames.popleft())
+            self.held -= len(frames.popleft()) + ENTRY_COST
             self.base += 1
         return True
 

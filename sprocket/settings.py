@@ -100,7 +100,7 @@ class Settings:
     app: str | None = None
     ssl_context: ssl.SSLContext | None = None
     # Sessions: the bytes of sent frames kept until acknowledged, for replay after a resume (None: 1 MiB,
-    # and at least one largest frame).
+    # and at least two largest frames).
     resume_buffer: int | None = None
     # Client only.
     name: str | None = None
@@ -114,6 +114,8 @@ class Settings:
     max_incomplete_bytes: int = 16 << 20
     max_packets_per_second: float | None = None
     grace: float = 30.0  # seconds a dropped client's seat is held (0: sessions off)
+    max_held_sessions: int = 1024
+    max_held_sessions_per_ip: int = 64
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codec", get_codec(self.codec))
@@ -139,9 +141,11 @@ class Settings:
                 raise InvalidArgument(f"max_packets_per_second must be a finite number > 0, got {rate!r}")
             object.__setattr__(self, "max_packets_per_second", float(rate))
         if self.resume_buffer is None:
-            object.__setattr__(self, "resume_buffer", max(MIN_RESUME_BUFFER * 16, self.max_packet_size + 5))
+            object.__setattr__(self, "resume_buffer", max(MIN_RESUME_BUFFER * 16, 2 * self.max_packet_size))
         check_size("resume_buffer", self.resume_buffer, minimum=MIN_RESUME_BUFFER)
         object.__setattr__(self, "grace", check_duration("grace", self.grace, allow_zero=True))
+        check_size("max_held_sessions", self.max_held_sessions, minimum=0)
+        check_size("max_held_sessions_per_ip", self.max_held_sessions_per_ip, minimum=0)
         if type(self.reconnect) is not bool:
             raise InvalidType(f"reconnect must be True or False, got {self.reconnect!r}")
         if self.max_clients is not None:

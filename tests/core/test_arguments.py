@@ -78,6 +78,8 @@ SERVER_ONLY: list[tuple[str, object, type[SprocketError]]] = [
     ("grace", -1, InvalidArgument),
     ("grace", math.nan, InvalidArgument),
     ("grace", "30", InvalidType),
+    ("max_held_sessions", -1, InvalidArgument),
+    ("max_held_sessions_per_ip", 1.5, InvalidType),
 ]
 
 

@@ -322,10 +322,13 @@ def test_server_overflow_while_away_lets_the_seat_go_and_the_client_joins_afresh
             server_events.wait(Dropped)
             for i in range(20):
                 handle.send(seq=i, pad=b"x" * 4096)  # 80 KiB for an away client: more than it may keep
+            # The seat stays held: only the client's resume request can tell whether it needs what was let go.
+            assert server_events.names() == ["Joined", "Dropped"] and servo.clients == [handle]
+            proxy = reopen(proxy, servo)
             (left,) = server_events.wait(Left)
             assert left.client is handle and left.code == "send_queue_full"
+            assert left.reason.startswith("could not resume: ")  # decided by the resume, not before it
             assert f"more than {limit} bytes were queued" in left.reason and "resume_buffer" in left.reason
-            proxy = reopen(proxy, servo)
             (lost,) = client_events.wait(Disconnected)
             assert lost.code == "session_lost" and lost.rejected and "resume_buffer" in lost.reason
             (_, fresh) = client_events.wait(Connected, 2)
@@ -531,3 +534,72 @@ def test_a_restarted_server_does_not_know_the_session(no_leaks: None) -> None:
         first.close()
         if second is not None:
             second.close()
+
+
+# -- what a review found: each of these failed before its fix ---------------------------------------------
+
+
+def test_held_seats_are_capped_per_address(no_leaks: None) -> None:
+    # A held seat costs no socket: without a cap one address could hold any number of them (and their
+    # replay buffers), and fill max_clients for everyone else.
+    with Servo("127.0.0.1", 0, max_held_sessions_per_ip=1, **FAST) as servo:  # type: ignore[arg-type]
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
+        first, server_events, _ = join(servo, proxy.port)
+        second = track(Sprocket("127.0.0.1", proxy.port, **FAST)).wait_connected(5)  # type: ignore[arg-type]
+        server_events.wait(Joined, 2)
+        proxy.close()  # both drop; only one seat from 127.0.0.1 may be held
+        (dropped,) = server_events.wait(Dropped)
+        (left,) = server_events.wait(Left)
+        assert left.client is not dropped.client and left.code == "lost"
+        assert "its seat was not held" in left.reason and "from 127.0.0.1" in left.reason
+        assert servo.clients == [dropped.client]
+        first.close()
+        second.close()
+
+
+def test_a_resumed_client_replays_a_burst_without_breaking_the_packet_rate(no_leaks: None) -> None:
+    # What a client sent while away is owed, not a flood: 60 packets replayed at once to a server that
+    # allows 10 per second must not get it disconnected.
+    with Servo("127.0.0.1", 0, max_packets_per_second=10, **FAST) as servo:  # type: ignore[arg-type]
+        proxy = track(LagProxy("127.0.0.1", servo.port).start())
+        client, server_events, client_events = join(servo, proxy.port)
+        proxy.close()
+        client_events.wait(Reconnecting)
+        for seq in range(60):
+            client.send(seq=seq)
+        proxy = reopen(proxy, servo)
+        client_events.wait(Reconnected)
+        wait_until(lambda: (server_events.poll(), len(server_events.seqs) >= 60)[1], 10, "the replay")
+        assert server_events.seqs == list(range(60))
+        assert server_events.names() == ["Joined", "Dropped", "Resumed"]
+
+
+def test_a_client_kicked_while_away_is_refused_and_stays_out(no_leaks: None, servo: Servo) -> None:
+    proxy = track(LagProxy("127.0.0.1", servo.port).start())
+    client, server_events, client_events = join(servo, proxy.port)
+    proxy.close()
+    (dropped,) = server_events.wait(Dropped)
+    dropped.client.kick("cheating")
+    (left,) = server_events.wait(Left)
+    assert left.code == "kicked" and "cheating" in left.reason
+    proxy = reopen(proxy, servo)
+    (gone,) = client_events.wait(Disconnected)
+    assert gone.rejected and gone.code == "rejected" and "cheating" in gone.reason
+    wait_until(client._io.finished.is_set, 5, "the client to stop")
+    assert client_events.names() == ["Connected", "Reconnecting", "Disconnected"]  # no fresh join
+    assert server_events.names() == ["Joined", "Dropped", "Left"]
+
+
+def test_a_packet_over_an_away_clients_limit_ends_its_session(no_leaks: None, servo: Servo) -> None:
+    # On an open connection such a packet closes it with "limit"; kept for later it would break the resume.
+    proxy = track(LagProxy("127.0.0.1", servo.port).start())
+    _client, server_events, client_events = join(servo, proxy.port, max_packet_size=2048)
+    proxy.close()
+    (dropped,) = server_events.wait(Dropped)
+    dropped.client.send(seq=1, pad=b"x" * 4000)
+    (left,) = server_events.wait(Left)
+    assert left.code == "limit" and "over its max_packet_size (2048)" in left.reason
+    proxy = reopen(proxy, servo)
+    (lost,) = client_events.wait(Disconnected)
+    assert lost.code == "session_lost"
+    client_events.wait(Connected, 2)  # it joins afresh, as after any lost session

@@ -40,6 +40,7 @@ from sprocket.protocol import (
 from sprocket.session import (
     ACK_BYTES,
     ACK_EVERY,
+    ENTRY_COST,
     SESSION_ID_SIZE,
     TOKEN_SIZE,
     Session,
@@ -108,9 +109,10 @@ def test_record_counts_and_keeps_until_acknowledged() -> None:
     frames = [packet(i) for i in range(1, 6)]
     for f in frames:
         s.record(f)
-    assert (s.sent, s.base, s.held) == (5, 0, sum(map(len, frames)))
+    # What a frame costs to keep: its bytes and a fixed ENTRY_COST for the slot and the object.
+    assert (s.sent, s.base, s.held) == (5, 0, sum(len(f) + ENTRY_COST for f in frames))
     assert s.acknowledge(2) and (s.peer_acked, s.base) == (2, 2)
-    assert list(s.frames) == frames[2:] and s.held == sum(map(len, frames[2:]))
+    assert list(s.frames) == frames[2:] and s.held == sum(len(f) + ENTRY_COST for f in frames[2:])
     assert s.acknowledge(2)  # the same count again: harmless
     assert not s.acknowledge(1)  # below what was acknowledged: impossible, nothing changes
     assert not s.acknowledge(6)  # above what was sent: impossible, nothing changes
@@ -135,12 +137,13 @@ def test_replay_gives_exactly_the_frames_after_the_peers_count() -> None:
 
 def test_overflow_lets_the_oldest_go_and_refuses_a_resume_that_needs_them() -> None:
     f = packet(0, pad=100)
-    s = Session(SID, TOKEN, grace=30.0, limit=len(f) * 4)
+    cost = len(f) + ENTRY_COST
+    s = Session(SID, TOKEN, grace=30.0, limit=cost * 4)
     for _ in range(4):
         s.record(f)
-    assert s.base == 0 and not s.overflowed and s.held == len(f) * 4
+    assert s.base == 0 and not s.overflowed and s.held == cost * 4
     s.record(f)  # one more than fits
-    assert (s.sent, s.base, s.held, len(s.frames)) == (5, 1, len(f) * 4, 4)
+    assert (s.sent, s.base, s.held, len(s.frames)) == (5, 1, cost * 4, 4)
     assert s.overflowed  # frame 1 was never acknowledged
     assert not s.can_replay(0) and s.can_replay(1)  # unless the peer turns out to have received it
     s.acknowledge(1)
@@ -358,12 +361,15 @@ def test_resume_handshake_byte_by_byte() -> None:
     assert kind == HELLO
     assert fields["session"] is True and fields["resume"] == SID
     assert fields["proof"] == resume_proof(TOKEN, NONCE2)
-    assert fields["received"] == 3 and fields["base"] == theirs.base
+    assert fields["received"] == 3 and fields["base"] == theirs.base and fields["sent"] == theirs.sent
     assert TOKEN not in hello  # the token itself never travels again
     new_server.receive_data(hello, 101.0)
     (event,) = new_server.events()
     assert event == HelloReceived(
-        name=None, app=None, session=True, resume=ResumeRequest(SID, fields["proof"], 3, theirs.base)
+        name=None,
+        app=None,
+        session=True,
+        resume=ResumeRequest(SID, fields["proof"], 3, theirs.base, theirs.sent),
     )
     assert server_resume(new_server, ours, event.resume, 101.0) == ""  # type: ignore[arg-type]
     new_token_ = ours.token
@@ -433,7 +439,7 @@ def resume_hello(**fields: Any) -> bytes:
     base = {
         "version": PROTOCOL_VERSION, "codec": "msgpack", "app": None, "name": None, "auth": None,
         "max_packet_size": 65536, "session": True,
-        "resume": SID, "proof": b"p" * 32, "received": 0, "base": 0,
+        "resume": SID, "proof": b"p" * 32, "received": 0, "base": 0, "sent": 0,
     }  # fmt: skip
     base.update(fields)
     return frame(HELLO, msgpack.packb({k: v for k, v in base.items() if v is not ...}, use_bin_type=True))
@@ -455,6 +461,10 @@ def resume_hello(**fields: Any) -> bytes:
         {"base": -5},
         {"base": "0"},
         {"base": ...},
+        {"sent": -1},
+        {"sent": 1.0},
+        {"sent": ...},
+        {"base": 2, "sent": 1},  # it cannot have let go of more than it sent
     ],
 )
 def test_malformed_resume_fields_are_refused_with_session_lost(fields: dict[str, Any]) -> None:
@@ -474,7 +484,7 @@ def test_a_well_formed_resume_request_reaches_the_server() -> None:
     server = Connection("server", 0.0, settings(), nonce=NONCE1)
     server.receive_data(resume_hello(received=2**63), 0.0)
     (event,) = server.events()
-    assert isinstance(event, HelloReceived) and event.resume == ResumeRequest(SID, b"p" * 32, 2**63, 0)
+    assert isinstance(event, HelloReceived) and event.resume == ResumeRequest(SID, b"p" * 32, 2**63, 0, 0)
 
 
 def test_a_client_rejects_a_resumed_welcome_it_cannot_honour() -> None:
@@ -511,7 +521,8 @@ def test_a_resume_refused_when_the_buffer_overflowed_while_away() -> None:
     (event,) = s2.events()
     assert server_resume(s2, small, event.resume, 101.0) == "cannot replay"
     # The other way: the client let go of frames the server never received (its base is past them).
-    theirs.base = 5
+    theirs.base = theirs.sent = 5
+    theirs.frames.clear()
     s3, _c3, hello = resume_pair(theirs, 102.0)
     s3.receive_data(hello, 102.0)
     (event,) = s3.events()
