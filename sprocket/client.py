@@ -24,7 +24,7 @@ from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, InvalidType, Rejected
 from .events import Connected, Disconnected, Reconnected, Reconnecting
 from .iothread import SEND, IOThread, Peer, is_connect_in_progress
-from .packet import Packet
+from .packet import Packet, check_field_names
 from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
 from .session import Session
 from .settings import DEFAULT_PORT, Settings, check_duration, check_port
@@ -533,11 +533,12 @@ class Sprocket(Endpoint):
         """Send a :class:`Packet` (or any mapping of string keys).  Same contract as :meth:`send`.
 
         Raises:
-            InvalidType: ``packet`` is not a Packet or a mapping.
+            InvalidType: ``packet`` is not a Packet or a mapping, or a field name is not a str.
         """
         if isinstance(packet, Packet):
             self._send(packet._fields)
         elif isinstance(packet, Mapping):
+            check_field_names(packet)
             self._send(packet)
         else:
             raise InvalidType(f"send_packet() takes a Packet or a mapping, got {type(packet).__name__}")

@@ -10,7 +10,18 @@ from typing import Any
 
 from .errors import InvalidType
 
-__all__ = ["EncodedPacket", "Packet"]
+__all__ = ["EncodedPacket", "Packet", "check_field_names"]
+
+
+def check_field_names(fields: Mapping[str, Any]) -> None:
+    """Check that every key of a mapping about to be sent is a str (a packet's field names are).
+
+    Raises:
+        InvalidType: a key is not a str (the peer would have to refuse the packet and drop the connection).
+    """
+    for key in fields:
+        if type(key) is not str:
+            raise InvalidType(f"packet field names must be strings, got {key!r} ({type(key).__name__})")
 
 
 class Packet(MutableMapping[str, Any]):

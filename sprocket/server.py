@@ -25,7 +25,7 @@ from .errors import ClosedError, ConnectionFailed, InvalidType
 from .events import Dropped, Joined, Left, Resumed
 from .inbox import Backlog
 from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
-from .packet import EncodedPacket, Packet
+from .packet import EncodedPacket, Packet, check_field_names
 from .protocol import (
     FRAME_OVERHEAD,
     Closed,
@@ -109,7 +109,7 @@ class Client:
         this client only.  Same contract as :meth:`send`.
 
         Raises:
-            InvalidType: ``packet`` is none of those.
+            InvalidType: ``packet`` is none of those, or a field name is not a str.
         """
         self._submit(SEND, self, _frame(self._io, packet))
 
@@ -588,12 +588,14 @@ class Servo(Endpoint):
         Raises:
             UnsendableValue: a value cannot be encoded (the message names the field).
             PacketTooLarge: the encoded packet is over ``max_packet_size``.
-            InvalidType: ``fields`` is not a mapping.
+            InvalidType: ``fields`` is not a mapping, or a field name is not a str.
         """
         if isinstance(fields, Packet):
             fields = fields._fields
         elif not isinstance(fields, Mapping):
             raise InvalidType(f"encode() takes a Packet or a mapping, got {type(fields).__name__}")
+        else:
+            check_field_names(fields)
         payload = encode_packet(self.codec, fields, self.max_packet_size)
         return EncodedPacket(data_frame(payload), len(payload))
 
@@ -613,7 +615,8 @@ class Servo(Endpoint):
 
         Raises:
             UnsendableValue, PacketTooLarge, ClosedError: as for :meth:`Client.send`.
-            InvalidType: ``packet`` is not a Packet, a mapping or an EncodedPacket.
+            InvalidType: ``packet`` is not a Packet, a mapping or an EncodedPacket, or a field name is
+                not a str.
         """
         excluded = frozenset((exclude,)) if isinstance(exclude, Client) else frozenset(exclude)
         self._broadcast(packet, excluded)
@@ -662,6 +665,7 @@ def _frame(io: _ServerIO, packet: Packet | Mapping[str, Any] | EncodedPacket) ->
     if isinstance(packet, Packet):
         fields: Mapping[str, Any] = packet._fields
     elif isinstance(packet, Mapping):
+        check_field_names(packet)
         fields = packet
     else:
         raise InvalidType(f"expected a Packet, a mapping or an EncodedPacket, got {type(packet).__name__}")

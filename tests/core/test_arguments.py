@@ -207,3 +207,22 @@ def test_a_sprocket_can_say_why_it_closes() -> None:
         s.close(sprocket.CloseCode.PROTOCOL, "the server sent a snapshot from the future")
         left = wait_until(lambda: [e for e in servo.events() if isinstance(e, sprocket.Left)], 5, "the leave")
         assert (left[0].code, left[0].reason) == ("protocol", "the server sent a snapshot from the future")
+
+
+def test_a_mapping_with_a_non_string_key_is_refused_in_the_senders_thread() -> None:
+    # Found by a newcomer: it used to go out, and the receiver had to drop the connection over it.
+    with Servo("127.0.0.1", 0) as servo:
+        s = Sprocket("127.0.0.1", servo.port).wait_connected()
+        try:
+            wait_until(lambda: (servo.get(), servo.clients)[1], 5, "the join")
+            (client,) = servo.clients
+            for send in (s.send_packet, servo.sendall_packet, client.send_packet, servo.encode):
+                with pytest.raises(InvalidType, match="field names must be strings, got 1 \\(int\\)"):
+                    send({1: "x"})  # type: ignore[operator]
+            s.send(after=1)
+            servo.sendall(after=2)
+            (up,) = collect(servo, 1)
+            (down,) = collect(s, 1)
+            assert (up.after, down.after) == (1, 2) and s.connected and client.connected
+        finally:
+            s.close()
