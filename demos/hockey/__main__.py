@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from sprocket import DEFAULT_PORT, ConnectionFailed, Servo
+from sprocket import DEFAULT_PORT, ConnectionFailed, Servo, SprocketError
 from sprocket.game import PlayerJoined
 from sprocket.game.serve import count_arg, milliseconds_arg, port_arg
 from sprocket.testing import LagProxy
@@ -207,12 +207,20 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         from .game import HockeyGame
         from .rules import HEIGHT, WIDTH
 
+        # The handshake takes two round trips: through a lot of simulated lag, give it the time it needs.
+        connect_timeout = 5.0 + 4 * (lag + jitter)
         game = HockeyGame(host, port, name=default_name(args), where=where, join_hint=join_hint,
-                          window_pos=window_position(args, (WIDTH, HEIGHT)))  # fmt: skip
+                          window_pos=window_position(args, (WIDTH, HEIGHT)),
+                          connect_timeout=connect_timeout)  # fmt: skip
         if server is not None and not args.host:
             # The default mode: a bot joins over the real network (through loopback) as your opponent,
             # once you are in (so you play blue, on the left).
-            game.sprocket.wait_connected()
+            try:
+                game.sprocket.wait_connected()
+            except SprocketError as exc:
+                game.close()
+                say(f"{prog or './play'}: could not connect: {exc}", error=True)
+                return 1
             bot = HockeyBot("127.0.0.1", server.port).start()
         game.run(frames=args.frames)
         game.close()

@@ -228,7 +228,13 @@ class HockeyGame(NetworkedGame):
             self.text(screen, f"Reconnecting\u2026 ({int(self.away_for or 0.0)} s)", 64, AMBER, (cx, cy - 40))
             reason = (self.sprocket.error or "").split("; reconnecting")[0]
             self.text(screen, reason, 28, WHITE, (cx, cy + 10))
-            self.text(screen, "Your seat and the score are kept while you are away.", 28, DIM, (cx, cy + 50))
+            grace = self.sprocket.grace
+            if grace is not None and (self.away_for or 0.0) > grace:
+                # The server has let the seat go by now: say what will happen instead of promising it.
+                note = f"The server held your seat for {grace:g} s; you will join again as a new player."
+            else:
+                note = "Your seat and the score are kept while you are away."
+            self.text(screen, note, 28, DIM, (cx, cy + 50))
             return
         if self.disconnected:
             self.shade(screen)

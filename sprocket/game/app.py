@@ -339,6 +339,9 @@ class NetworkedGame(ClientHooks):
         )
         screen.blit(title, title.get_rect(center=(width // 2, height // 2 - 12)))
         reason = (self.sprocket.error or "").split("; reconnecting")[0]
+        grace = self.sprocket.grace
+        if grace is not None and (self.away_for or 0.0) > grace:
+            reason += f" (past the server's {grace:g} s grace period: joining again as a new player)"
         assert self._status_font is not None
         label = self._status_font.render(reason, True, (200, 205, 220))
         if label.get_width() > width - 24:

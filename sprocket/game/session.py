@@ -133,6 +133,10 @@ def _wait_joined(path: Path, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)  # polling a child process's file with a deadline
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None, default_game: str | None = None) -> int:
     """Parse the command line and run the session (or, with the hidden ``--role``, one part of it).
 
@@ -190,6 +194,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             raise SystemExit(f"{args.game} has no {needed!r}: define Server, Game and Bot in it")
     port = args.port or _free_port()
     python = sys.executable
+    # `kill` (SIGTERM) ends the session as Ctrl-C does: its windows and server are told to close.  (Checking
+    # for a display started SDL, which takes SIGTERM over as a quit event nobody here reads.)
+    signal.signal(signal.SIGTERM, _interrupt)
     children: list[subprocess.Popen[bytes]] = []
     proxies: list[LagProxy] = []
     signals = tempfile.TemporaryDirectory(prefix="sprocket-session-")

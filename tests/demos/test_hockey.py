@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -500,3 +501,26 @@ def test_text_is_drawn_over_the_mallets_and_the_puck() -> None:
             )
     finally:
         game.close()
+
+
+def test_kill_ends_a_session_and_everything_it_started() -> None:
+    # `kill` (SIGTERM) on the session used to do nothing once a window had made SDL take the signal over.
+    session = subprocess.Popen(
+        [sys.executable, "-m", "sprocket.game.session", "demos.hockey", "--windows", "1", "--bots", "1",
+         "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert session.stdout is not None
+        line = ""
+        while not line.startswith("session: server on"):  # once the server, the window and the bot are up
+            line = session.stdout.readline()
+            assert line, "the session ended before it started"
+        port = int(line.split("127.0.0.1:")[1].split(",")[0])
+        session.send_signal(signal.SIGTERM)
+        assert session.wait(30) == 0
+    finally:
+        session.kill()
+        session.wait()
+    with socket.socket() as probe:  # its server went with it
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
