@@ -5,8 +5,12 @@ and announcers and browsers over real sockets — on loopback only (127.255.255.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +39,7 @@ from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 LOOPBACK_BROADCAST = "127.255.255.255"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _announce(port: int = 7777, name: str = "Ada's hockey", id: str = "a1", players: int = 1) -> bytes:
@@ -363,3 +368,58 @@ def test_binding_a_taken_or_foreign_address_is_a_sprocket_error(no_leaks: None) 
         ServerBrowser(port=0, bind="192.0.2.77").start()  # TEST-NET: not this machine's; nothing is sent
     with pytest.raises(SprocketError, match="cannot announce"):
         Announcer(_status(7777), address="127.0.0.1", bind="192.0.2.77").start()
+
+
+# -- the commands: sprocket serve --announce, ./play --server / --host ---------------------------------------
+
+
+def _run_until_listed(command: list[str], browser: ServerBrowser, host: str) -> ServerInfo:
+    """Start ``command``, wait for it to be listed from ``host``, Ctrl-C it, and wait for its goodbye."""
+    process = subprocess.Popen([sys.executable, *command], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+
+        def listed() -> list[ServerInfo]:
+            return [s for s in browser.poll() if s.address == host]
+
+        [info] = wait_until(listed, 30.0, f"{command[2]} listed")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0, process.stderr.read() if process.stderr else ""
+        wait_until(lambda: not listed(), 5.0, "the stopped server dropped")  # its goodbye: at once
+        assert browser.stats.goodbyes == 1
+        return info
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_serve_announce_lists_the_server_and_says_goodbye_on_ctrl_c(browser: ServerBrowser) -> None:
+    command = ["-m", "sprocket.game.serve", "demos.hockey:HockeyServer", "--host", "127.0.0.2", "--port", "0",
+               "--announce", "--broadcast", LOOPBACK_BROADCAST, "--discovery-port", str(browser.port),
+               "--server-name", "Rink"]  # fmt: skip
+    info = _run_until_listed(command, browser, "127.0.0.2")
+    assert (info.name, info.app, info.players, info.rooms) == ("Rink", "sprocket-hockey-1", 0, 1)
+
+
+def test_play_server_announces_by_default(browser: ServerBrowser) -> None:
+    command = ["-m", "demos.hockey", "--server", "--port", "0", "--broadcast", LOOPBACK_BROADCAST,
+               "--discovery-port", str(browser.port)]  # fmt: skip
+    info = _run_until_listed(command, browser, "127.0.0.1")
+    assert info.name == socket.gethostname()[:64] and info.app == "sprocket-hockey-1"
+
+
+def test_announce_options_of_serve_and_play() -> None:
+    from demos.hockey.__main__ import parse
+
+    assert parse(["--host"]).announce and parse(["--server"]).announce
+    assert not parse(["--host", "--no-announce"]).announce
+    args = parse(["--server", "--broadcast", "127.255.255.255", "--discovery-port", "9999"])
+    assert (args.broadcast, args.discovery_port) == ("127.255.255.255", 9999)
+    for bad in (["--broadcast", "everyone"], ["--broadcast", "10.1"], ["--discovery-port", "70000"]):
+        result = subprocess.run([sys.executable, "-m", "sprocket.game.serve", "x:Y", *bad], cwd=ROOT,
+                                capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert result.returncode == 2 and "usage:" in result.stderr, result.stderr
