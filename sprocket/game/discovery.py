@@ -535,6 +535,15 @@ class ServerBrowser:
                 continue
             self.table.feed(data, str(source[0]), self.clock())
 
+    def fileno(self) -> int:
+        """The listening socket's descriptor, for ``select()`` in your own loop (ready: call :meth:`poll`).
+
+        Raises:
+            ClosedError: it was closed.
+            UsageError: it is not started.
+        """
+        return self._socket().fileno()
+
     def close(self) -> None:
         """Close the socket (idempotent)."""
         self._closed = True

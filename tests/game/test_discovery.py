@@ -348,7 +348,10 @@ def test_browser_and_announcer_arguments_and_lifecycle(no_leaks: None) -> None:
         browser.poll()
     with pytest.raises(UsageError):
         _ = browser.port
+    with pytest.raises(UsageError):
+        browser.fileno()
     browser.start()
+    assert browser.fileno() >= 0
     with pytest.raises(UsageError):
         browser.start()
     browser.close()
