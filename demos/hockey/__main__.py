@@ -186,8 +186,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if args.server:
         server = HockeyServer(host="0.0.0.0", port=args.port)
         announcer = announce(args, server)
-        print(f"Sprocket Hockey server on {lan_address()}:{server.port} (Ctrl-C to stop)", flush=True)
         try:
+            print(f"Sprocket Hockey server on {lan_address()}:{server.port} (Ctrl-C to stop)", flush=True)
             server.run()
         except KeyboardInterrupt:
             server.close()

@@ -209,8 +209,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         server.close()
         raise SystemExit(f"cannot announce on the LAN: {exc}") from None
     where = f" (announced to {args.broadcast}:{args.discovery_port})" if announcer else ""
-    print(f"{cls.__name__} listening on {args.host}:{server.port}{where} (Ctrl-C to stop)", flush=True)
     try:
+        print(f"{cls.__name__} listening on {args.host}:{server.port}{where} (Ctrl-C to stop)", flush=True)
         server.run(duration=args.duration)
     except KeyboardInterrupt:
         server.close()

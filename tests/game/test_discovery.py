@@ -300,7 +300,7 @@ def test_junk_oversized_and_a_flood_over_sockets_are_counted(browser: ServerBrow
         attacker.bind(("127.0.0.9", 0))
         attacker.sendto(b"junk", target)
         attacker.sendto(MAGIC + b"{" + b"x" * 2000, target)
-        for port in range(1, 201):
+        for port in range(1, 121):
             attacker.sendto(_announce(port, id="ee"), target)
         with Announcer(_status(7777), name="honest", address=LOOPBACK_BROADCAST,
                        discovery_port=browser.port, interval=0.1, bind="127.0.0.4"):  # fmt: skip
@@ -309,10 +309,10 @@ def test_junk_oversized_and_a_flood_over_sockets_are_counted(browser: ServerBrow
                 return any(s.name == "honest" for s in browser.poll())
 
             wait_until(honest_listed, 5.0, "the honest server listed beside the flood")
-            wait_until(lambda: browser.poll() and browser.stats.received >= 202, 5.0, "the flood read")
+            wait_until(lambda: browser.poll() and browser.stats.received >= 122, 5.0, "the flood read")
     stats = browser.stats
     assert (stats.junk, stats.oversized) == (1, 1)
-    assert stats.rate_limited >= 200 - 40 - 2  # the burst of 40 (minus the two bad ones) got through
+    assert stats.rate_limited >= 120 - 40 - 2  # the burst of 40 (minus the two bad ones) got through
     assert sum(1 for s in browser.servers if s.address == "127.0.0.9") <= 32  # max_per_address
 
 
@@ -366,11 +366,13 @@ def test_browser_and_announcer_arguments_and_lifecycle(no_leaks: None) -> None:
         announcer.start()
 
 
-def test_binding_a_taken_or_foreign_address_is_a_sprocket_error(no_leaks: None) -> None:
-    with pytest.raises(SprocketError, match="cannot listen"):
-        ServerBrowser(port=0, bind="192.0.2.77").start()  # TEST-NET: not this machine's; nothing is sent
+def test_binding_a_taken_port_or_an_address_not_ours_is_a_sprocket_error(no_leaks: None) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:  # no SO_REUSEADDR: the port is taken
+        holder.bind(("127.0.0.1", 0))
+        with pytest.raises(SprocketError, match="cannot listen"):
+            ServerBrowser(port=holder.getsockname()[1], bind="127.0.0.1").start()
     with pytest.raises(SprocketError, match="cannot announce"):
-        Announcer(_status(7777), address="127.0.0.1", bind="192.0.2.77").start()
+        Announcer(_status(7777), address="127.0.0.1", bind="0.0.0.1").start()  # fails at bind: nothing sent
 
 
 # -- the commands: sprocket serve --announce, ./play --server / --host ---------------------------------------
