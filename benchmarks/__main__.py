@@ -19,7 +19,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import bandwidth, capacity, fanout, framecost, gamefeel, latency, memory, report, resume, throughput
+from . import (
+    bandwidth,
+    capacity,
+    discovery,
+    fanout,
+    framecost,
+    gamefeel,
+    latency,
+    memory,
+    report,
+    resume,
+    throughput,
+)
 from .common import (
     HERE,
     IMPL_LABELS,
@@ -33,6 +45,7 @@ from .common import (
 
 GROUPS = (
     "throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "gamefeel", "resume",
+    "discovery",
 )  # fmt: skip
 ALIASES = {
     "fan-out": "fanout",
@@ -42,6 +55,7 @@ ALIASES = {
     "reconnect": "resume",
     "game-feel": "gamefeel",
     "feel": "gamefeel",
+    "lan": "discovery",
 }
 MODULES: dict[str, Any] = {
     "throughput": throughput,
@@ -53,6 +67,7 @@ MODULES: dict[str, Any] = {
     "framecost": framecost,
     "gamefeel": gamefeel,
     "resume": resume,
+    "discovery": discovery,
 }
 RESULTS = HERE / "results"
 

@@ -272,6 +272,23 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             resume_row("steady state: server CPU per packet, session ÷ no session",
                        "server_cpu_us_per_packet_ratio@steady", "x", 3),
         ]  # fmt: skip
+    if "discovery" in groups:
+        dp = params["discovery"]
+        n, rounds = dp["servers"], dp["rounds"]
+
+        def lan_row(label: str, metric: str, digits: int = 1, **kw: Any) -> Row:
+            return Row("discovery", label, metric, "ms", digits, baselines=False, **kw)
+
+        rows += [
+            lan_row(f"server start -> listed by a browser, p50 ({n} servers on 127.0.0.x, {rounds} rounds)",
+                    "found_p50_ms"),
+            lan_row("server start -> listed, max", "found_max_ms"),
+            lan_row(f"a round's {n} servers started -> all listed, p50", "round_p50_ms"),
+            lan_row(f"browser opened -> all {n} running servers listed, p50 (announced every "
+                    f"{dp['interval']:g} s)", "open_p50_ms", targets=(Target("value", "<=", 1000.0),)),
+            lan_row("browser opened -> all listed, max", "open_max_ms"),
+            lan_row("announcer closed -> dropped from the list (its goodbye), p50", "goodbye_p50_ms", 2),
+        ]  # fmt: skip
     return rows
 
 

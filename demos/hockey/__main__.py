@@ -5,6 +5,7 @@ sprocket play --host               # host a game and wait for a friend
 sprocket play --join 192.168.1.5   # join a friend's game
 sprocket play --bot --join HOST    # a headless bot joins HOST
 sprocket play --server             # only the headless server
+sprocket play --host --no-announce # host without announcing the game on the LAN
 sprocket play --lag 150 --jitter 30   # play through a simulated bad network
 sprocket play --frames 120         # run 120 frames and exit (with SDL's dummy drivers: a smoke test)
 
@@ -25,8 +26,8 @@ from typing import Any
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from sprocket import DEFAULT_PORT, ConnectionFailed, Servo, SprocketError
-from sprocket.game import PlayerJoined
-from sprocket.game.serve import count_arg, milliseconds_arg, port_arg
+from sprocket.game import Announcer, PlayerJoined
+from sprocket.game.serve import add_announce_arguments, count_arg, milliseconds_arg, port_arg, start_announcer
 from sprocket.testing import LagProxy
 
 from .bot import HockeyBot, plain_reason
@@ -71,6 +72,8 @@ def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Names
     parser.add_argument(
         "--frames", type=count_arg, default=None, metavar="N", help="run N frames, then exit (smoke tests)"
     )
+    # --host and --server announce the game on the LAN (opt out with --no-announce).
+    add_announce_arguments(parser, default=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="log network events")
     args = parser.parse_args(argv)
     if args.bot and args.server:
@@ -153,6 +156,18 @@ def lan_address() -> str:
             return "127.0.0.1"
 
 
+def announce(args: argparse.Namespace, server: HockeyServer) -> Announcer | None:
+    """Announce a ``--host`` / ``--server`` game on the LAN unless ``--no-announce`` (None then, or when
+    it cannot: the game is still hosted, and the reason printed)."""
+    if args.server_name is None and args.host:
+        args.server_name = f"{default_name(args)} on {socket.gethostname()}"[:64]
+    try:
+        return start_announcer(args, server)
+    except SprocketError as exc:
+        say(f"not announced on the LAN: {exc}", error=True)
+        return None
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the demo as the command line says; return the exit status (1 when it cannot host)."""
     args = parse(argv, prog)
@@ -170,14 +185,19 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     if args.server:
         server = HockeyServer(host="0.0.0.0", port=args.port)
-        print(f"Sprocket Hockey server on {lan_address()}:{server.port} (Ctrl-C to stop)", flush=True)
+        announcer = announce(args, server)
         try:
+            print(f"Sprocket Hockey server on {lan_address()}:{server.port} (Ctrl-C to stop)", flush=True)
             server.run()
         except KeyboardInterrupt:
             server.close()
+        finally:
+            if announcer is not None:
+                announcer.close()  # a goodbye: LAN lists drop this server at once
         return 0
 
     server = None
+    announcer = None
     proxy = None
     join_hint = ""
     if args.join:
@@ -196,6 +216,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 f":{server.port}" if server.port != DEFAULT_PORT else ""
             )
             print(f"Hosting on {lan_address()}:{server.port}. {join_hint}", flush=True)
+            announcer = announce(args, server)
     where = f"{host}:{port}"
     if lag or jitter:
         proxy = LagProxy(host, port, lag=lag, jitter=jitter).start()
@@ -233,6 +254,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             bot.stop()
         if proxy is not None:
             proxy.close()
+        if announcer is not None:
+            announcer.close()
         if server is not None:
             server.stop()
     return 0

@@ -3,7 +3,9 @@
 Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots and their deltas,
 :class:`InterpolationBuffer`, :class:`Predictor`, :class:`WorldPredictor` (world prediction of the entity
 types declared ``predicted=True``), :class:`FixedStep`, :class:`TickSchedule`.
-Server side (no pygame): :class:`GameServer`.  Client side: :class:`GameClient` and :class:`GameBot`
+Server side (no pygame): :class:`GameServer`, and :class:`Announcer` to announce it on the LAN.
+Finding a game (no pygame): :func:`find_servers` and the non-blocking :class:`ServerBrowser`
+(:mod:`sprocket.game.discovery`).  Client side: :class:`GameClient` and :class:`GameBot`
 (no pygame), and :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
 
 Errors: a bad argument raises :class:`~sprocket.errors.InvalidArgument` naming it (also a ``TypeError``
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .bot import GameBot
 from .client import GameClient, NetStats
 from .clock import FixedStep, TickSchedule
+from .discovery import Announcer, DiscoveryStats, ServerBrowser, ServerInfo, ServerStatus, find_servers
 from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
 from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from .app import NetworkedGame, NoDisplay, check_display
 
 __all__ = [
+    "Announcer",
+    "DiscoveryStats",
     "Entity",
     "EntityError",
     "FixedStep",
@@ -49,7 +54,10 @@ __all__ = [
     "PlayerLeft",
     "PlayerResumed",
     "Predictor",
+    "ServerBrowser",
+    "ServerInfo",
     "ServerStats",
+    "ServerStatus",
     "Snapshot",
     "SnapshotError",
     "SnapshotHistory",
@@ -64,6 +72,7 @@ __all__ = [
     "entity_type",
     "entity_types",
     "extrapolate",
+    "find_servers",
     "not_a_hook",
     "snap",
 ]

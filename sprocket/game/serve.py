@@ -13,15 +13,28 @@ import importlib
 import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from sprocket import DEFAULT_PORT
+from sprocket.errors import SprocketError
 
+from .discovery import DEFAULT_BROADCAST, DISCOVERY_PORT, Announcer
 from .server import GameServer
 
-__all__ = ["count_arg", "load_class", "main", "milliseconds_arg", "port_arg", "seconds_arg"]
+__all__ = [
+    "add_announce_arguments",
+    "address_arg",
+    "count_arg",
+    "load_class",
+    "main",
+    "milliseconds_arg",
+    "port_arg",
+    "seconds_arg",
+    "start_announcer",
+]
 
 
 def port_arg(text: str) -> int:
@@ -86,8 +99,78 @@ def count_arg(text: str) -> int:
     return value
 
 
+def address_arg(text: str) -> str:
+    """An argparse ``type`` for an IPv4 address (``--broadcast 127.255.255.255``), or a usage error.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not a dotted IPv4 address.
+    """
+    try:
+        socket.inet_aton(text)
+    except OSError:
+        text = ""
+    if text.count(".") != 3:
+        raise argparse.ArgumentTypeError(f"give an IPv4 address such as 192.168.1.255, not {text!r}")
+    return text
+
+
+def add_announce_arguments(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    """Add the LAN discovery options to ``parser``: ``--announce`` (or, when ``default`` is True,
+    ``--no-announce``), ``--server-name``, ``--broadcast`` and ``--discovery-port``; read them back with
+    :func:`start_announcer`."""
+    if default:
+        parser.add_argument(
+            "--no-announce",
+            dest="announce",
+            action="store_false",
+            help="do not announce this server on the LAN (it is announced by default)",
+        )
+    else:
+        parser.add_argument(
+            "--announce",
+            action="store_true",
+            help="announce this server on the LAN, so that players find it in their lists",
+        )
+    parser.set_defaults(announce=default)
+    parser.add_argument(
+        "--server-name",
+        default=None,
+        metavar="NAME",
+        help="the name players see in the LAN list (default: this machine's name)",
+    )
+    parser.add_argument(
+        "--broadcast",
+        type=address_arg,
+        default=DEFAULT_BROADCAST,
+        metavar="ADDR",
+        help=f"where announcements go (default {DEFAULT_BROADCAST}: the local network)",
+    )
+    parser.add_argument(
+        "--discovery-port",
+        type=port_arg,
+        default=DISCOVERY_PORT,
+        metavar="P",
+        help=f"the UDP port LAN browsers listen on (default {DISCOVERY_PORT})",
+    )
+
+
+def start_announcer(args: argparse.Namespace, server: GameServer) -> Announcer | None:
+    """Start announcing ``server`` as the options of :func:`add_announce_arguments` say (None when
+    announcing is off).  Close the result when the server stops: it says goodbye.
+
+    Raises:
+        ConnectionFailed: the announcing socket cannot be opened.
+        InvalidArgument: the server name is too long or not printable.
+    """
+    if not args.announce:
+        return None
+    name = args.server_name if args.server_name is not None else socket.gethostname()[:64]
+    return Announcer(server, name=name, address=args.broadcast, discovery_port=args.discovery_port).start()
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """``sprocket serve module:Class [--host H] [--port P] [--duration S] [--grace S]``; the exit status.
+    """``sprocket serve module:Class [--host H] [--port P] [--duration S] [--grace S] [--announce ...]``;
+    the exit status.
 
     ``prog`` is the command's name in help and errors.  Raises SystemExit for bad arguments or a class
     that cannot be imported.
@@ -113,17 +196,27 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         metavar="S",
         help="seconds a dropped player's seat is held for their return (default 30; 0: no resuming)",
     )
+    add_announce_arguments(parser, default=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     cls = load_class(args.server, GameServer)
     options = {} if args.grace is None else {"grace": args.grace}
     server = cls(host=args.host, port=args.port, **options)
-    print(f"{cls.__name__} listening on {args.host}:{server.port} (Ctrl-C to stop)", flush=True)
     try:
+        announcer = start_announcer(args, server)
+    except SprocketError as exc:
+        server.close()
+        raise SystemExit(f"cannot announce on the LAN: {exc}") from None
+    where = f" (announced to {args.broadcast}:{args.discovery_port})" if announcer else ""
+    try:
+        print(f"{cls.__name__} listening on {args.host}:{server.port}{where} (Ctrl-C to stop)", flush=True)
         server.run(duration=args.duration)
     except KeyboardInterrupt:
         server.close()
+    finally:
+        if announcer is not None:
+            announcer.close()
     return 0
 
 

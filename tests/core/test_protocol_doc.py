@@ -25,6 +25,13 @@ from sprocket.codec import (
     MsgpackCodec,
 )
 from sprocket.game import messages
+from sprocket.game.discovery import (
+    MAGIC,
+    MAX_DATAGRAM,
+    Announcement,
+    decode_announcement,
+    encode_announcement,
+)
 from sprocket.protocol import Connection, Received, Welcomed, data_frame
 from sprocket.session import Session, resume_proof
 from sprocket.settings import Settings
@@ -157,6 +164,10 @@ EXPECTED: dict[str, Callable[[], bytes]] = {
     "hello-resume": lambda: _Resume().hello,
     "welcome-resumed": lambda: _Resume().resumed,
     "replay-and-ack": lambda: _Resume().replay + _Resume().ack,
+    "lan-announce": lambda: encode_announcement(
+        Announcement("announce", "3f9a1c2b0d4e", 7777, "Ada's rink", "sprocket-hockey-1", 1, 1, 2)
+    ),
+    "lan-goodbye": lambda: encode_announcement(Announcement("goodbye", "3f9a1c2b0d4e", 7777)),
 }
 
 
@@ -338,3 +349,17 @@ def test_limit_goodbye_is_the_documented_one() -> None:
     assert (closed.code, closed.reason) == ("limit", expected)
     out = server.data_to_send()
     assert b"limit" in out and bytes(2000) not in out  # the BYE went out, the DATA frame did not
+
+
+def test_lan_discovery_examples_decode_and_the_limits_are_the_code_values() -> None:
+    examples = _examples()
+    announce = decode_announcement(examples["lan-announce"])
+    assert (announce.name, announce.port, announce.players, announce.max_players) == (
+        "Ada's rink",
+        7777,
+        1,
+        2,
+    )
+    assert decode_announcement(examples["lan-goodbye"]).kind == "goodbye"
+    doc = _doc()
+    assert f"at most **{MAX_DATAGRAM} bytes**" in doc and f"`{MAGIC.decode()}` (`MAGIC`)" in doc
