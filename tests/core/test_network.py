@@ -500,7 +500,11 @@ def test_a_newcomer_joins_while_the_server_is_not_reading_its_clients() -> None:
     # Reviewer finding: a global back-pressure pause stopped reading peers still handshaking, so a join
     # could time out while the application collected slowly.  Handshakes are tiny and never reach the
     # inbox: they go on.
-    with Servo("127.0.0.1", 0, max_inbox_bytes=4096, handshake_timeout=2.0) as servo:
+    # The flooder's own share is the whole inbox: with the default quarter, a first read of one packet
+    # paused the flooder alone (its share full, the inbox not), and the global pause never came (seen in CI).
+    with Servo(
+        "127.0.0.1", 0, max_inbox_bytes=4096, max_inbox_bytes_per_client=4096, handshake_timeout=2.0
+    ) as servo:
         flooder = Sprocket("127.0.0.1", servo.port).wait_connected(5)
         try:
             for i in range(200):
