@@ -7,8 +7,10 @@ one pump thread (not one thread each), so 40 of them do not crowd the server off
 from __future__ import annotations
 
 import collections
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,8 @@ from sprocket.game import (
     RoomLeft,
     RoomServer,
     RoomType,
+    messages,
+    rooms,
 )
 from sprocket.game.rooms import CODE_ALPHABET, CodeLimiter, new_code, normalize_code
 from sprocket.testing import LagProxy
@@ -404,3 +408,27 @@ def test_a_bot_on_a_plain_game_server_has_no_lobby() -> None:
     finally:
         bot.sprocket.close()
         game.close()
+
+
+# -- the docs say what the code does ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_rooms_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# rooms.py")]
+    exec(compile(example, "README", "exec"), {})
+    out = capsys.readouterr().out
+    assert out == "2 rooms\n"
+
+
+def test_the_protocol_documents_every_lobby_message_and_error() -> None:
+    doc = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    lobby = doc[doc.index("### Lobby (rooms)") : doc.index("## Worked examples")]
+    for kind in sorted(messages.LOBBY_REQUESTS | messages.LOBBY_REPLIES):
+        assert f'| `"{kind}"` |' in lobby, kind
+    for word in (rooms.FULL, rooms.NO_ROOM, rooms.CLOSED, rooms.RATE, rooms.MAX_ROOMS, rooms.UNKNOWN_TYPE,
+                 rooms.BAD_REQUEST, rooms.NOT_IN_ROOM):  # fmt: skip
+        assert f"`{word}`" in lobby, word
+    assert rooms.CODE_ALPHABET in lobby and f"at most {messages.MAX_ROOM_TEXT} characters" in lobby
