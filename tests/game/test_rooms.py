@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sprocket import Client, Servo
+from sprocket import Client, Servo, Sprocket
 from sprocket.errors import InvalidArgument
 from sprocket.game import (
     Entity,
@@ -432,3 +432,52 @@ def test_the_protocol_documents_every_lobby_message_and_error() -> None:
                  rooms.BAD_REQUEST, rooms.NOT_IN_ROOM):  # fmt: skip
         assert f"`{word}`" in lobby, word
     assert rooms.CODE_ALPHABET in lobby and f"at most {messages.MAX_ROOM_TEXT} characters" in lobby
+
+
+def test_bad_lobby_requests_are_refused_and_a_bad_lobby_reply_closes_the_client(pump: Pump) -> None:
+    server = room_server(max_rooms=1)
+    raw = Sprocket("127.0.0.1", server.port, name="raw")
+    try:
+        raw.wait_connected(10)
+        got: list[Any] = []
+
+        def answer(count: int) -> bool:
+            got.extend(p for p in raw.get() if p.get("_g") == messages.L_ERROR)
+            return len(got) >= count
+
+        raw.send(_g=messages.L_CREATE, type="duel", name="x" * 100)
+        raw.send(_g=messages.L_CREATE, type="duel", private="yes")
+        raw.send(_g=messages.L_EXIT)
+        wait_until(lambda: answer(3), 10, "three refusals")
+        assert [p["error"] for p in got] == ["bad_request", "bad_request", "not_in_room"]
+        assert server.rooms() == []
+        # max_rooms: the second room is refused.
+        a = pump.add(server.port, "a", quick="duel")
+        with pytest.raises(InvalidArgument):  # the client checks first: this never leaves it
+            pump.call(a, lambda bot: bot.lobby.create("duel", name="x" * 100))
+        wait_until(lambda: in_room(a), 10, "a in the one room")
+        pump.call(a, lambda b: b.lobby.create("duel", private=True))
+        wait_until(lambda: a.refusals, 10, "the refusal")
+        assert a.refusals[-1].error == "max_rooms" and a.lobby.room is not None
+        wait_until(lambda: a.net.ready, 10, "a playing on in its room after the refusal")
+    finally:
+        raw.close()
+        server.close()
+
+
+def test_a_malformed_lobby_message_closes_the_connection() -> None:
+    servo = Servo("127.0.0.1", 0)
+    bot = Player("127.0.0.1", servo.port, name="victim")
+    try:
+        wait_until(lambda: (servo.events(), servo.clients)[1], 10, "the bot connected")
+        servo.clients[0].send(_g=messages.L_ROOM, code=5, type="duel", players=1, max=2, state="")
+
+        def closed() -> bool:
+            bot.tick(1 / 30)
+            return bot.net.error is not None
+
+        wait_until(closed, 10, "the bot closing the connection")
+        assert "'code'" in (bot.net.error or "") and bot.lobby.room is None
+    finally:
+        bot.sprocket.close()
+        servo.close()
