@@ -64,6 +64,8 @@ class DotRoom(GameServer):
         self.joins.append(client.id)
         self.control(client, self.world.spawn(Dot()))
         self.room_state = "playing" if len(self.players) >= 2 else "waiting"
+        if client.name == "verbose":
+            self.room_state = "x" * 33  # over the 32 characters a listing shows
 
     def on_leave(self, client: Client, reason: str) -> None:
         entity = self.players[client].entity
@@ -481,3 +483,39 @@ def test_a_malformed_lobby_message_closes_the_connection() -> None:
     finally:
         bot.sprocket.close()
         servo.close()
+
+
+def test_the_hockey_server_runs_unchanged_as_a_room_type() -> None:
+    """Two hockey rooms on one port: the demo's HockeyServer as it is, its bots quick-joining."""
+    from demos.hockey.bot import HockeyBot
+    from demos.hockey.server import HockeyServer
+
+    class Joiner(HockeyBot):
+        def on_connect(self) -> None:
+            self.lobby.quick_join("hockey")
+
+    servo = Servo("127.0.0.1", 0, app="sprocket-hockey-1")
+    server = RoomServer({"hockey": RoomType(HockeyServer, max_players=2)}, servo).start()
+    bots = [Joiner("127.0.0.1", server.port, name=f"h{i}", app="sprocket-hockey-1").start() for i in range(4)]
+    try:
+        wait_until(lambda: all(b.net.ready and b.me is not None for b in bots), 20, "four hockey players")
+        assert sorted(r.players for r in server.rooms()) == [2, 2]
+        assert len({b.lobby.room.code for b in bots if b.lobby.room}) == 2
+        assert all(len(b.entities) >= 4 for b in bots)  # the match, the puck and two mallets in each room
+    finally:
+        for bot in bots:
+            bot.stop()
+        server.close()
+
+
+def test_a_state_string_over_32_characters_is_not_listed(pump: Pump) -> None:
+    server = room_server()
+    try:
+        bot = pump.add(server.port, "verbose", quick="party")
+        wait_until(lambda: in_room(bot), 10, "the bot in a room")
+        wait_until(lambda: [r.state for r in server.rooms()] == [""], 10, "the state left out")
+        pump.call(bot, lambda b: b.lobby.list_rooms())
+        wait_until(lambda: bot.listings, 10, "a listing")  # and the client takes it (not malformed)
+        assert [r.state for r in bot.listings[-1]] == [""] and bot.net.error is None
+    finally:
+        server.close()
