@@ -20,10 +20,13 @@ from sprocket.errors import InvalidArgument
 from sprocket.game import (
     Entity,
     GameBot,
+    GameClient,
     GameServer,
     LobbyRefused,
     RoomInfo,
+    RoomJoined,
     RoomLeft,
+    RoomList,
     RoomServer,
     RoomType,
     messages,
@@ -518,4 +521,36 @@ def test_a_state_string_over_32_characters_is_not_listed(pump: Pump) -> None:
         wait_until(lambda: bot.listings, 10, "a listing")  # and the client takes it (not malformed)
         assert [r.state for r in bot.listings[-1]] == [""] and bot.net.error is None
     finally:
+        server.close()
+
+
+def test_the_lobby_from_a_plain_script() -> None:
+    """No hooks: a GameClient polled by hand; the answers come out of poll() and into client.lobby."""
+    server = room_server()
+    net = GameClient(Sprocket("127.0.0.1", server.port, name="script"))
+    seen: list[Any] = []
+
+    def until(condition: Any) -> Any:
+        def poll() -> Any:
+            seen.extend(net.poll())
+            return condition()
+
+        return poll
+
+    try:
+        wait_until(until(lambda: net.lobby.available), 10, "the lobby")
+        assert net.lobby.types == {"duel": 2, "party": 8} and not net.ready
+        net.lobby.create("party", private=False, name="open house")
+        wait_until(until(lambda: net.ready), 10, "the room's game")
+        joined = [item for item in seen if isinstance(item, RoomJoined)]
+        assert len(joined) == 1 and joined[0].room.name == "open house" and net.lobby.room == joined[0].room
+        assert net.players == {net.id: "script"}
+        net.lobby.list_rooms()
+        wait_until(until(lambda: any(isinstance(item, RoomList) for item in seen)), 10, "the listing")
+        assert [r.name for r in net.lobby.rooms] == ["open house"]
+        net.lobby.leave()
+        wait_until(until(lambda: net.lobby.room is None), 10, "back in the lobby")
+        assert isinstance(seen[-1], RoomLeft) and not net.ready and net.players == {}
+    finally:
+        net.sprocket.close()
         server.close()
