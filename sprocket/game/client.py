@@ -480,7 +480,7 @@ class GameClient:
         return out
 
     def _game_message(self, kind: object, item: Packet, out: list[Any]) -> None:
-        if kind in LOBBY_REPLIES:
+        if isinstance(kind, str) and kind in LOBBY_REPLIES:  # a kind may be anything: [1] is unhashable
             if kind in (L_ROOM, L_OUT):
                 self._leave_room()  # nothing of the room we were in comes after this message
             try:

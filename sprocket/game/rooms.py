@@ -425,7 +425,7 @@ class RoomServer:
         if type(item) is Packet:
             client = item.sender
             kind = item.get(GAME_FIELD)
-            if kind in LOBBY_REQUESTS:
+            if isinstance(kind, str) and kind in LOBBY_REQUESTS:  # a kind may be anything: [1] is unhashable
                 self._request(client, kind, item, now)
                 return
             room = self._where.get(client)

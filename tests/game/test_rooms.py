@@ -450,11 +450,21 @@ def test_bad_lobby_requests_are_refused_and_a_bad_lobby_reply_closes_the_client(
             got.extend(p for p in raw.get() if p.get("_g") == messages.L_ERROR)
             return len(got) >= count
 
+        for kind in ([1], {"a": 1}, 3.5, None, b"quick"):  # game kinds of any type: ignored, nothing breaks
+            raw.send(_g=kind, type="duel")
+        raw.send(_g=messages.L_QUICK, type=["duel"])
+        raw.send(_g=messages.L_JOIN, code=[1, 2])
         raw.send(_g=messages.L_CREATE, type="duel", name="x" * 100)
         raw.send(_g=messages.L_CREATE, type="duel", private="yes")
         raw.send(_g=messages.L_EXIT)
-        wait_until(lambda: answer(3), 10, "three refusals")
-        assert [p["error"] for p in got] == ["bad_request", "bad_request", "not_in_room"]
+        wait_until(lambda: answer(5), 10, "five refusals")
+        assert [p["error"] for p in got] == [
+            "unknown_type",
+            "no_room",
+            "bad_request",
+            "bad_request",
+            "not_in_room",
+        ]
         assert server.rooms() == []
         # max_rooms: the second room is refused.
         a = pump.add(server.port, "a", quick="duel")
