@@ -3,10 +3,11 @@
 Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots and their deltas,
 :class:`InterpolationBuffer`, :class:`Predictor`, :class:`WorldPredictor` (world prediction of the entity
 types declared ``predicted=True``), :class:`FixedStep`, :class:`TickSchedule`.
-Server side (no pygame): :class:`GameServer`, and :class:`Announcer` to announce it on the LAN.
-Finding a game (no pygame): :func:`find_servers` and the non-blocking :class:`ServerBrowser`
-(:mod:`sprocket.game.discovery`).  Client side: :class:`GameClient` and :class:`GameBot`
-(no pygame), and :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
+Server side (no pygame): :class:`GameServer`; :class:`RoomServer` (many rooms of GameServers on one port,
+with a lobby; the client side is :class:`Lobby`, ``client.lobby``); :class:`Announcer` to announce a server
+on the LAN.  Finding a game (no pygame): :func:`find_servers` and the non-blocking :class:`ServerBrowser`
+(:mod:`sprocket.game.discovery`).  Client side: :class:`GameClient` and :class:`GameBot` (no pygame), and
+:class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
 
 Errors: a bad argument raises :class:`~sprocket.errors.InvalidArgument` naming it (also a ``TypeError``
 when its type is wrong); :class:`EntityError`, :class:`SnapshotError` and :class:`HookError` (a hook
@@ -25,9 +26,21 @@ from .discovery import Announcer, DiscoveryStats, ServerBrowser, ServerInfo, Ser
 from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
 from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
-from .messages import PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
+from .lobby import Lobby
+from .messages import (
+    LobbyRefused,
+    PlayerDropped,
+    PlayerJoined,
+    PlayerLeft,
+    PlayerResumed,
+    RoomInfo,
+    RoomJoined,
+    RoomLeft,
+    RoomList,
+)
 from .prediction import Predictor
 from .rollback import WorldPredictor
+from .rooms import RoomServer, RoomType
 from .server import GameServer, Player, ServerStats
 from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_snapshot, encode_snapshot
 
@@ -45,6 +58,8 @@ __all__ = [
     "GameServer",
     "HookError",
     "InterpolationBuffer",
+    "Lobby",
+    "LobbyRefused",
     "NetStats",
     "NetworkedGame",
     "NoDisplay",
@@ -54,6 +69,12 @@ __all__ = [
     "PlayerLeft",
     "PlayerResumed",
     "Predictor",
+    "RoomInfo",
+    "RoomJoined",
+    "RoomLeft",
+    "RoomList",
+    "RoomServer",
+    "RoomType",
     "ServerBrowser",
     "ServerInfo",
     "ServerStats",

@@ -19,6 +19,7 @@ from .client import CLIENT_HOOKS, RETIRED_CLIENT_HOOKS, ClientHooks, GameClient
 from .clock import FixedStep
 from .entity import Entity
 from .hooks import check_hooks
+from .lobby import Lobby
 from .prediction import Rule
 
 __all__ = ["GameBot"]
@@ -102,6 +103,13 @@ class GameBot(ClientHooks):
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def lobby(self) -> Lobby:
+        """The lobby of a :class:`~sprocket.game.RoomServer` (``self.net.lobby``): list, create, join and
+        leave rooms; the answers come to ``on_room_joined`` / ``on_room_left`` / ``on_room_list`` /
+        ``on_lobby_error``."""
+        return self.net.lobby
 
     @property
     def me(self) -> int | None:

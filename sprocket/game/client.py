@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sprocket import CloseCode, Connected, Disconnected, Packet, Reconnected, Reconnecting, Sprocket
+from sprocket.errors import ProtocolError
 
 from ._checks import InvalidType, as_float, check_callable, check_count, check_number, describe
 from .entity import Entity
 from .interpolation import InterpolationBuffer
+from .lobby import Lobby
 from .messages import (
     ACK,
     BACK,
@@ -28,12 +30,20 @@ from .messages import (
     HELLO,
     INPUT,
     JOIN,
+    L_OUT,
+    L_ROOM,
     LEAVE,
+    LOBBY_REPLIES,
     SNAPSHOT,
+    LobbyRefused,
     PlayerDropped,
     PlayerJoined,
     PlayerLeft,
     PlayerResumed,
+    RoomInfo,
+    RoomJoined,
+    RoomLeft,
+    RoomList,
 )
 from .prediction import Predictor, Rule
 from .rollback import CORRECTION_HALF_LIFE, SNAP_DISTANCE, WorldPredictor
@@ -110,6 +120,10 @@ CLIENT_HOOKS: dict[str, tuple[str, ...]] = {
     "on_player_leave": ("player",),
     "on_player_drop": ("player",),
     "on_player_resume": ("player",),
+    "on_room_joined": ("room",),
+    "on_room_left": ("left",),
+    "on_room_list": ("rooms",),
+    "on_lobby_error": ("refusal",),
 }
 
 #: Client-side hooks that were renamed, and what replaced them (for the HookError's message).
@@ -148,6 +162,13 @@ class ClientHooks:
       and the server holds their seat for ``player.grace`` seconds (a :class:`PlayerDropped`: ``id``,
       ``name``, ``reason``, ``grace``; their entity stays, still) / they are back (a
       :class:`PlayerResumed`).  If they do not come back, ``on_player_leave`` follows.
+    * Rooms (a :class:`~sprocket.game.RoomServer`; requests through ``net.lobby``, a
+      :class:`~sprocket.game.lobby.Lobby`): ``on_room_joined(room)`` — we are in a room (a
+      :class:`RoomInfo`; its game's ``on_player_join`` calls follow); ``on_room_left(left)`` — we are back
+      in the lobby (a :class:`RoomLeft`: ``code``, ``reason``, ``closed``; every player of the room was
+      left behind, without ``on_player_leave`` calls); ``on_room_list(rooms)`` — a list of
+      :class:`RoomInfo`, the public rooms asked for; ``on_lobby_error(refusal)`` — a request was refused
+      (a :class:`LobbyRefused`: ``request``, ``error``, ``reason``).
 
     The client-side join and leave hooks are not called ``on_join`` / ``on_leave`` because those names
     belong to the server side, where they receive the joining :class:`~sprocket.Client` handle.  What
@@ -181,6 +202,18 @@ class ClientHooks:
     def on_player_resume(self, player: PlayerResumed) -> None:
         """A dropped player is back."""
 
+    def on_room_joined(self, room: RoomInfo) -> None:
+        """We are in ``room`` now (RoomServer); the room's players are announced next."""
+
+    def on_room_left(self, left: RoomLeft) -> None:
+        """We are back in the lobby (``left.reason`` says why; ``left.closed``: the room closed)."""
+
+    def on_room_list(self, rooms: list[RoomInfo]) -> None:
+        """The public rooms we asked for (``net.lobby.list_rooms()``), fullest first."""
+
+    def on_lobby_error(self, refusal: LobbyRefused) -> None:
+        """A lobby request was refused (``refusal.error`` is a word, ``refusal.reason`` a sentence)."""
+
     def _dispatch(self, item: object) -> None:
         # The one place where what GameClient.poll() returns becomes hook calls.
         if type(item) is Packet:
@@ -201,6 +234,14 @@ class ClientHooks:
             self.on_drop(item.reason)
         elif isinstance(item, Reconnected):
             self.on_resume()
+        elif isinstance(item, RoomJoined):
+            self.on_room_joined(item.room)
+        elif isinstance(item, RoomLeft):
+            self.on_room_left(item)
+        elif isinstance(item, RoomList):
+            self.on_room_list(list(item.rooms))
+        elif isinstance(item, LobbyRefused):
+            self.on_lobby_error(item)
 
 
 class NetStats:
@@ -351,6 +392,9 @@ class GameClient:
         self._no_prediction: int | None = None  # an entity the rule failed on: shown interpolated
         self._dropped_at: float | None = None  # clock() when our connection dropped (while reconnecting)
         self._frozen: dict[int, Entity] = {}  # what entities() returned last: shown while reconnecting
+        self._moving = False  # a request to enter or leave a room is pending: no inputs meanwhile
+        #: The lobby of a :class:`~sprocket.game.RoomServer` (unused with a plain GameServer).
+        self.lobby = Lobby(self)
 
     @property
     def dt(self) -> float:
@@ -360,7 +404,8 @@ class GameClient:
     @property
     def ready(self) -> bool:
         """True once the server's hello arrived: the game is running for us."""
-        return self._welcomed and self._error is None and self.sprocket.connected and self._dropped_at is None
+        live = self._welcomed and self._error is None and self.sprocket.connected
+        return live and self._dropped_at is None and not self._moving
 
     @property
     def reconnecting(self) -> bool:
@@ -404,6 +449,8 @@ class GameClient:
                 if isinstance(item, Disconnected):
                     self._welcomed = False
                     self._dropped_at = None
+                    self.lobby._reset()
+                    self._moving = False
                     if item.code is CloseCode.SESSION_LOST:
                         self._forget_session()  # a fresh join follows: start again as a new player
                 elif isinstance(item, Reconnecting):
@@ -433,6 +480,18 @@ class GameClient:
         return out
 
     def _game_message(self, kind: object, item: Packet, out: list[Any]) -> None:
+        if isinstance(kind, str) and kind in LOBBY_REPLIES:  # a kind may be anything: [1] is unhashable
+            if kind in (L_ROOM, L_OUT):
+                self._leave_room()  # nothing of the room we were in comes after this message
+            try:
+                news = self.lobby._receive(str(kind), item)
+            except ProtocolError as exc:
+                raise _Malformed(str(exc)) from None
+            if news is not None:
+                if not isinstance(news, RoomList) and self.lobby.pending is None:
+                    self._moving = False
+                out.append(news)
+            return
         if kind == SNAPSHOT:
             self._snapshot(item)
         elif kind == HELLO:
@@ -491,6 +550,24 @@ class GameClient:
         self._no_prediction = None
         self._refused_in_a_row = 0
         self._frozen = {}
+
+    def _leave_room(self) -> None:
+        """We left a room (or are entering another): clear its game, keeping our id and the numbering of
+        inputs (the next room's server counts them from where we are)."""
+        self.me = None
+        self.players = {}
+        self.away = {}
+        self.latest = None
+        self.predictor = None
+        self.world = None
+        self._world_failed = False
+        self.buffer.clear()
+        self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
+        self._seq_base = self._seq
+        self._no_prediction = None
+        self._refused_in_a_row = 0
+        self._frozen = {}
+        self._welcomed = False
 
     def _fail(self, reason: str, out: list[Any]) -> None:
         """Close the connection because of what the server sent; tell the game through ``out``."""

@@ -157,6 +157,11 @@ class GameServer:
     ``max_queued_inputs``).  No snapshots are sent to an away player; the first after its resume is a
     delta against the last one it acknowledged (or a full one).
 
+    The same class runs as a room of a :class:`~sprocket.game.RoomServer` (many rooms on one port, with a
+    lobby), unchanged: it then gets a :class:`~sprocket.game.rooms.RoomServo` as its ``servo`` and sees
+    only its room's clients.  Set ``self.room_state`` (a str of at most 32 characters, e.g. ``"playing"``)
+    for the room listings to show.
+
     Args:
         servo: a Servo to use; by default one is made from ``host``, ``port`` and ``servo_options``.
         tick_rate: simulation steps per second (default: the class attribute, 60).
