@@ -60,3 +60,12 @@ def servo() -> Iterator[Any]:
     server = Servo("127.0.0.1", 0, ping_interval=0.2, timeout=3.0, handshake_timeout=3.0)
     yield server
     server.close()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Tests outside tests/hostile that record through its ``reliability`` fixture get their outcome in
+    docs/RELIABILITY.md too (pytest calls a conftest's report hook only for tests under its directory)."""
+    if "tests/hostile/" not in report.nodeid and os.environ.get("SPROCKET_RELIABILITY_JSON"):
+        from tests.hostile import conftest as hostile
+
+        hostile.pytest_runtest_logreport(report)

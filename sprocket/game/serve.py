@@ -203,13 +203,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     cls = load_class(args.server, GameServer)
     options = {} if args.grace is None else {"grace": args.grace}
     server = cls(host=args.host, port=args.port, **options)
+    announcer = None
     try:
-        announcer = start_announcer(args, server)
-    except SprocketError as exc:
-        server.close()
-        raise SystemExit(f"cannot announce on the LAN: {exc}") from None
-    where = f" (announced to {args.broadcast}:{args.discovery_port})" if announcer else ""
-    try:
+        # Ctrl-C at any moment, even while the announcer starts (it announces at once, so a watcher may
+        # already have seen the server), is a clean stop.
+        try:
+            announcer = start_announcer(args, server)
+        except SprocketError as exc:
+            server.close()
+            raise SystemExit(f"cannot announce on the LAN: {exc}") from None
+        where = f" (announced to {args.broadcast}:{args.discovery_port})" if announcer else ""
         print(f"{cls.__name__} listening on {args.host}:{server.port}{where} (Ctrl-C to stop)", flush=True)
         server.run(duration=args.duration)
     except KeyboardInterrupt:
