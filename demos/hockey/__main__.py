@@ -185,8 +185,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     if args.server:
         server = HockeyServer(host="0.0.0.0", port=args.port)
-        announcer = announce(args, server)
+        announcer = None
         try:
+            announcer = announce(args, server)  # inside: Ctrl-C while it starts is a clean stop too
             print(f"Sprocket Hockey server on {lan_address()}:{server.port} (Ctrl-C to stop)", flush=True)
             server.run()
         except KeyboardInterrupt:

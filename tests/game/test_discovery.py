@@ -388,6 +388,11 @@ def _run_until_listed(command: list[str], browser: ServerBrowser, host: str) -> 
             return [s for s in browser.poll() if s.address == host]
 
         [info] = wait_until(listed, 30.0, f"{command[2]} listed")
+        # Ctrl-C once it has finished starting (it announces before it prints this): a Ctrl-C in the middle
+        # of starting the announcer stops it cleanly too, but may come before it can say goodbye.
+        assert process.stdout is not None
+        while "Ctrl-C to stop" not in process.stdout.readline():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0, process.stderr.read() if process.stderr else ""
         wait_until(lambda: not listed(), 5.0, "the stopped server dropped")  # its goodbye: at once
