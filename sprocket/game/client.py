@@ -535,25 +535,20 @@ class GameClient:
 
     def _forget_session(self) -> None:
         """The server no longer holds our session: clear the old game so the fresh join starts cleanly."""
+        self._clear_game()
         self.id = None
-        self.me = None
-        self.players = {}
-        self.away = {}
-        self.latest = None
-        self.predictor = None
-        self.world = None
-        self._world_failed = False
-        self.buffer.clear()
-        self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
         self._seq = 0
         self._seq_base = 0
-        self._no_prediction = None
-        self._refused_in_a_row = 0
-        self._frozen = {}
 
     def _leave_room(self) -> None:
         """We left a room (or are entering another): clear its game, keeping our id and the numbering of
         inputs (the next room's server counts them from where we are)."""
+        self._clear_game()
+        self._seq_base = self._seq
+        self._welcomed = False
+
+    def _clear_game(self) -> None:
+        # Everything that belonged to the game we were in: players, entities, snapshots, prediction.
         self.me = None
         self.players = {}
         self.away = {}
@@ -563,11 +558,9 @@ class GameClient:
         self._world_failed = False
         self.buffer.clear()
         self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
-        self._seq_base = self._seq
         self._no_prediction = None
         self._refused_in_a_row = 0
         self._frozen = {}
-        self._welcomed = False
 
     def _fail(self, reason: str, out: list[Any]) -> None:
         """Close the connection because of what the server sent; tell the game through ``out``."""
