@@ -125,30 +125,55 @@ def check_name(value: object, what: str, *, optional: bool = True) -> str | None
 
 
 class CodeLimiter:
-    """Counts join-by-code attempts per connection: at most ``attempts`` within any ``window`` seconds.
+    """Counts join-by-code attempts per key (a connection, an IP address, the whole server): at most
+    ``attempts`` within any ``window`` seconds.
 
     Pure (the clock is passed in).  With 5 attempts per 10 s, trying every code of
-    :data:`CODE_ALPHABET` on one connection would take over 4 months.
+    :data:`CODE_ALPHABET` on one connection would take over 4 months.  At most ``max_keys`` keys are
+    remembered (the least recently tried is forgotten beyond: memory stays bounded however many
+    addresses try).
 
     Raises:
-        InvalidArgument: ``attempts`` is not an int >= 1 or ``window`` not a finite number > 0.
+        InvalidArgument: ``attempts`` or ``max_keys`` is not an int >= 1, or ``window`` not a finite
+            number > 0.
     """
 
-    def __init__(self, attempts: int = 5, window: float = 10.0) -> None:
+    def __init__(self, attempts: int = 5, window: float = 10.0, *, max_keys: int = 4096) -> None:
         self.attempts = check_count(attempts, "code_attempts")
         self.window = check_number(window, "code_window", positive=True, what="a number of seconds")
-        self._tries: dict[Any, collections.deque[float]] = {}
+        self.max_keys = check_count(max_keys, "max_keys")
+        self._tries: collections.OrderedDict[Any, collections.deque[float]] = collections.OrderedDict()
 
-    def allow(self, who: Any, now: float) -> float:
-        """Record an attempt by ``who`` at ``now``; 0.0 if allowed, else the seconds until the next one
-        will be (the refused attempt is not counted)."""
-        tries = self._tries.setdefault(who, collections.deque())
+    def wait(self, who: Any, now: float) -> float:
+        """0.0 if an attempt by ``who`` at ``now`` would be allowed, else the seconds until one will be.
+        Records nothing."""
+        tries = self._tries.get(who)
+        if tries is None:
+            return 0.0
         while tries and now - tries[0] >= self.window:
             tries.popleft()
         if len(tries) >= self.attempts:
             return max(0.0, tries[0] + self.window - now)
-        tries.append(now)
         return 0.0
+
+    def record(self, who: Any, now: float) -> None:
+        """Count an attempt by ``who`` at ``now`` (whether or not :meth:`wait` allowed it)."""
+        tries = self._tries.get(who)
+        if tries is None:
+            if len(self._tries) >= self.max_keys:
+                self._tries.popitem(last=False)
+            tries = self._tries[who] = collections.deque()
+        else:
+            self._tries.move_to_end(who)
+        tries.append(now)
+
+    def allow(self, who: Any, now: float) -> float:
+        """Record an attempt by ``who`` at ``now``; 0.0 if allowed, else the seconds until the next one
+        will be (the refused attempt is not counted)."""
+        wait = self.wait(who, now)
+        if wait <= 0.0:
+            self.record(who, now)
+        return wait
 
     def forget(self, who: Any) -> None:
         """Drop what is kept about ``who`` (it left)."""
@@ -284,13 +309,21 @@ class RoomServer:
         empty_timeout: seconds a room stays open with nobody in it (a player may come back; default 30).
         code_attempts, code_window: join-by-code attempts allowed per connection within ``code_window``
             seconds (default 5 per 10 s); more are refused (``rate``) without looking the code up.
+        ip_code_attempts, ip_code_window: the same per client IP address, all its connections together
+            (default 20 per 60 s): many connections from one address do not guess faster.
+        total_code_attempts, total_code_window: the same for the whole server, every client together
+            (default 120 per 60 s: 2 a second): no number of addresses guesses faster.  With the defaults,
+            a room open for an hour is found by guessing with a chance of at most 120 * 60 / 23**5 =
+            0.11 % (one address: 0.019 %); docs/PROTOCOL.md ("Lobby") has the arithmetic.
         clock: the monotonic clock (injectable for tests).
 
     A room's game may set ``room_state`` on its GameServer (a str of at most 32 characters, e.g.
     ``"lobby"``/``"playing"``): listings show it.  A room's hook (``on_join``, ``on_leave``, ``on_drop``,
     ``on_resume``, ``simulate``) that raises closes that room only: the traceback is logged, its players
-    are back in the lobby and told why (``on_room_left``), and the others play on.  (``on_input`` and
-    ``on_packet`` raising cost only the sender its place, as on a GameServer.)
+    are back in the lobby and told why (``on_room_left``), and the others play on.  The same holds for
+    ``on_input`` (and so the game ``rule`` it applies) and ``on_packet``: in a room, their raising closes
+    the room (its players keep their connections, back in the lobby), where a GameServer of its own
+    kicks the sender.
 
     Raises:
         InvalidArgument: no room types, a bad name or type, or a bad limit (``InvalidType`` for wrong types).
@@ -308,6 +341,10 @@ class RoomServer:
         empty_timeout: float = 30.0,
         code_attempts: int = 5,
         code_window: float = 10.0,
+        ip_code_attempts: int = 20,
+        ip_code_window: float = 60.0,
+        total_code_attempts: int = 120,
+        total_code_window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         **servo_options: Any,
     ) -> None:
@@ -324,6 +361,8 @@ class RoomServer:
             empty_timeout, "empty_timeout", minimum=0.0, what="a number of seconds"
         )
         self._limiter = CodeLimiter(code_attempts, code_window)
+        self._ip_limiter = CodeLimiter(ip_code_attempts, ip_code_window)
+        self._total_limiter = CodeLimiter(total_code_attempts, total_code_window)
         if servo is not None and not isinstance(servo, Servo):
             raise InvalidType(f"servo must be a sprocket.Servo, got {describe(servo)}")
         self.clock = clock
@@ -516,12 +555,17 @@ class RoomServer:
             self._enter(best, client, now)
 
     def _join_code(self, client: Client, value: object, now: float) -> None:
-        wait = self._limiter.allow(client, now)
-        if wait > 0:
-            self._error(
-                client, L_JOIN, RATE, f"too many join codes tried; wait {math.ceil(wait)} s and try again"
-            )
-            return
+        # Per connection, per address, server-wide: an attempt counts towards all three only if all allow it.
+        limits = ((self._limiter, client, "too many join codes tried"),
+                  (self._ip_limiter, client.ip, "too many join codes tried from your address"),
+                  (self._total_limiter, None, "too many join codes tried on this server"))  # fmt: skip
+        for limiter, key, why in limits:
+            wait = limiter.wait(key, now)
+            if wait > 0:
+                self._error(client, L_JOIN, RATE, f"{why}; wait {math.ceil(wait)} s and try again")
+                return
+        for limiter, key, _why in limits:
+            limiter.record(key, now)
         code = normalize_code(value)
         room = self._rooms.get(code) if code is not None else None
         if room is None:
@@ -549,6 +593,7 @@ class RoomServer:
         code = new_code(lambda c: c in self._rooms or c in self._closed_codes)
         servo = RoomServo(self.servo, code)
         server = room_type.server(servo=servo, **room_type.options)
+        server._kick_on_failure = False  # on_input / on_packet raising closes this room (see _guard)
         schedule = TickSchedule(server.tick_rate, now, max_catch_up=server.max_catch_up)
         room = _Room(code, type_name, name, private, room_type.max_players or 1, servo, server, schedule, now,
                      empty_since=now)  # fmt: skip

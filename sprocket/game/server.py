@@ -272,6 +272,9 @@ class GameServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged_entities: set[int] = set()  # entities whose invalid values were logged already
+        # on_input / on_packet raising: kick the sender (True), or let it propagate out of step() (a room
+        # of a RoomServer sets False: its RoomServer then closes the room, not the whole server).
+        self._kick_on_failure = True
 
     # -- hooks (documented no-ops) ------------------------------------------------------------------
 
@@ -530,6 +533,8 @@ class GameServer:
             try:
                 self.on_packet(client, packet)
             except Exception:
+                if not self._kick_on_failure:
+                    raise  # a room of a RoomServer: the room closes instead (see sprocket.game.rooms)
                 # As with inputs: a packet that breaks the handler costs only its sender its place.
                 log.exception("on_packet failed for client %s; disconnecting it", client.id)
                 client.kick("the server could not handle your packet")
@@ -609,6 +614,8 @@ class GameServer:
             try:
                 self.on_input(player.client, value)
             except Exception:
+                if not self._kick_on_failure:
+                    raise  # a room of a RoomServer: the room closes instead (see sprocket.game.rooms)
                 # Inputs come from the network: one that makes the rule fail must cost only that client
                 # its place, not stop the server for everyone.  The traceback is logged for the developer.
                 log.exception("on_input failed for client %s with input %r; disconnecting it",
