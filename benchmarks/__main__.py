@@ -30,6 +30,7 @@ from . import (
     memory,
     report,
     resume,
+    rooms,
     throughput,
 )
 from .common import (
@@ -45,7 +46,7 @@ from .common import (
 
 GROUPS = (
     "throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "gamefeel", "resume",
-    "discovery",
+    "discovery", "rooms",
 )  # fmt: skip
 ALIASES = {
     "fan-out": "fanout",
@@ -56,6 +57,7 @@ ALIASES = {
     "game-feel": "gamefeel",
     "feel": "gamefeel",
     "lan": "discovery",
+    "room": "rooms",
 }
 MODULES: dict[str, Any] = {
     "throughput": throughput,
@@ -68,6 +70,7 @@ MODULES: dict[str, Any] = {
     "gamefeel": gamefeel,
     "resume": resume,
     "discovery": discovery,
+    "rooms": rooms,
 }
 RESULTS = HERE / "results"
 
@@ -146,6 +149,8 @@ def run_group(
                 try:
                     if group == "capacity":
                         metrics = capacity.run_ramp(impl, step_params, log)
+                    elif group == "rooms":
+                        metrics = rooms.run_ramp(impl, step_params, log)
                     else:
                         metrics = mod.run_once(impl, step_params)
                 except BenchError as exc:

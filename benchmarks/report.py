@@ -289,6 +289,34 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             lan_row("browser opened -> all listed, max", "open_max_ms"),
             lan_row("announcer closed -> dropped from the list (its goodbye), p50", "goodbye_p50_ms", 2),
         ]  # fmt: skip
+    if "rooms" in groups:
+        rp = params["rooms"]
+        ramp = rp["ramp"]
+
+        def room_row(label: str, metric: str, unit: str, digits: int = 2, **kw: Any) -> Row:
+            return Row("rooms", label, metric, unit, digits, baselines=False, **kw)
+
+        rows += [
+            room_row(f"two-player hockey rooms at 60 Hz in one process (< {rp['late_limit_pct']:g} % late, "
+                     "tick p99 < 16.7 ms)", "max_rooms", "rooms", 0, targets=(Target("value", ">=", 32.0),),
+                     note=f"ramp {', '.join(map(str, ramp))}; the largest step tested is the ceiling"),
+        ]  # fmt: skip
+        for n in ramp:
+            rows += [
+                room_row(f"{n} rooms: late ticks", f"late_pct@{n}", "%"),
+                room_row(f"{n} rooms: tick p50", f"tick_p50_ms@{n}", "ms", 3),
+                room_row(f"{n} rooms: tick p99", f"tick_p99_ms@{n}", "ms", 3),
+                room_row(f"{n} rooms: server CPU per room", f"cpu_per_room_pct@{n}", "% core"),
+                room_row(f"{n} rooms: server RSS per room", f"rss_per_room_kib@{n}", "KiB", 0),
+            ]
+            if rp["baseline"]:
+                rows += [
+                    room_row(f"{n} rooms: late ticks, as {n} separate servers", f"servers_late_pct@{n}", "%"),
+                    room_row(f"{n} rooms: CPU per room, rooms ÷ separate servers",
+                             f"ratio_cpu_per_room_pct@{n}", "x"),
+                    room_row(f"{n} rooms: RSS per room, rooms ÷ separate servers",
+                             f"ratio_rss_per_room_kib@{n}", "x"),
+                ]  # fmt: skip
     return rows
 
 

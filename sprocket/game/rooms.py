@@ -59,11 +59,11 @@ from .messages import (
     LOBBY_REQUESTS,
     RoomInfo,
 )
-from .server import GameServer
+from .server import GameServer, _is_late
 
 log = logging.getLogger("sprocket")
 
-__all__ = ["CODE_ALPHABET", "CodeLimiter", "RoomServer", "RoomServo", "RoomType", "new_code"]
+__all__ = ["CODE_ALPHABET", "CodeLimiter", "RoomServer", "RoomServo", "RoomTickStats", "RoomType", "new_code"]
 
 #: Join codes are made of these letters: no I, L, O (read as 1 or 0), no digits.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -87,6 +87,13 @@ MAX_ROOMS = "max_rooms"
 UNKNOWN_TYPE = "unknown_type"
 BAD_REQUEST = "bad_request"
 NOT_IN_ROOM = "not_in_room"
+
+
+def _rank(ordered: list[float], pct: float) -> float:
+    """The ``pct`` percentile (nearest rank) of sorted values; 0.0 for none."""
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
 def new_code(taken: Iterable[str] | Callable[[str], bool] = ()) -> str:
@@ -269,6 +276,35 @@ class RoomServo(Servo):
         return f"<RoomServo {self.code} of port {self.port}: {len(self.clients)} clients>"
 
 
+@dataclass(frozen=True)
+class RoomTickStats:
+    """One room's tick statistics at a moment (what :meth:`RoomServer.tick_stats` returns).
+
+    ``ticks`` run so far; ``late_ticks`` begun more than one tick interval after their scheduled time
+    (the loop was busy with other rooms, or the core with another process); ``skipped_ticks`` never run
+    (the loop fell more than the room's ``max_catch_up`` ticks behind); ``tick_p50_ms``,
+    ``tick_p99_ms`` and ``tick_max_ms``: the durations of the room's last ``samples`` ticks (at most
+    600), in milliseconds (0.0 before any); ``tick_interval_ms``: one tick interval.
+    """
+
+    code: str
+    type: str
+    ticks: int
+    late_ticks: int
+    skipped_ticks: int
+    tick_p50_ms: float
+    tick_p99_ms: float
+    tick_max_ms: float
+    tick_interval_ms: float
+    samples: int
+
+    @property
+    def late_percent(self) -> float:
+        """Late and skipped ticks, in percent of the tick slots so far (0.0 before any)."""
+        slots = self.ticks + self.skipped_ticks
+        return 100.0 * (self.late_ticks + self.skipped_ticks) / slots if slots else 0.0
+
+
 @dataclass
 class _Room:
     code: str
@@ -385,6 +421,18 @@ class RoomServer:
         """Every open room (private ones too), as of the end of the last loop iteration.  Thread-safe."""
         return list(self._listing)
 
+    def tick_stats(self) -> list[RoomTickStats]:
+        """Every open room's tick statistics (late ticks, tick-duration percentiles), by code.  Thread-safe:
+        read it from any thread while the loop runs (the durations are copied at once).  Raises nothing."""
+        out = []
+        for room in list(self._rooms.values()):
+            stats = room.server.stats
+            times = sorted(list(stats.tick_times))  # list() of a deque is one step under the GIL
+            p50, p99, top = (_rank(times, pct) * 1e3 for pct in (50, 99, 100))
+            out.append(RoomTickStats(room.code, room.type, stats.ticks, stats.late_ticks, stats.skipped_ticks,
+                                     p50, p99, top, 1e3 / room.schedule.rate, len(times)))  # fmt: skip
+        return sorted(out, key=lambda r: r.code)
+
     def room_server(self, code: str) -> GameServer | None:
         """The GameServer of the room with this code, or None.  For tests and tools: read it only from
         the loop's thread, or for values that are safe to read racily."""
@@ -407,7 +455,9 @@ class RoomServer:
             due = schedule.due(now)
             if schedule.skipped > skipped:
                 room.server._bank_input_credit(schedule.skipped - skipped)
-            for _ in range(due):
+            for left in range(due, 0, -1):
+                if _is_late(schedule, left, self.clock()):
+                    room.server.stats.late_ticks += 1
                 if not self._guard(room, room.server.step, now):
                     break
             if room.code in self._rooms:

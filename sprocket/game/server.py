@@ -102,13 +102,29 @@ class Player:
 
 @dataclass
 class ServerStats:
-    """Tick loop statistics: tick durations, overruns, snapshot sizes and bytes out per client."""
+    """Tick loop statistics: tick durations, overruns, late and skipped ticks, snapshot sizes.
+
+    Read-only for you (the loop running the server writes them; reading them from another thread is safe
+    in CPython).  ``tick_times``: the durations of the last 600 ticks, in seconds (see :meth:`tick_ms`).
+    ``ticks``: ticks run.  ``late_ticks``: ticks begun more than one tick interval after their scheduled
+    time (the loop was busy: with other rooms, or another process on the core).  ``skipped_ticks``: tick
+    slots never run because the loop fell more than ``max_catch_up`` ticks behind (``overruns``: how many
+    times it did).  :attr:`late_percent` puts them together.  The counters are kept by the loop that
+    runs the ticks (:meth:`GameServer.run` or a :class:`~sprocket.game.RoomServer`), not by :meth:`step`.
+    """
 
     tick_times: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=600))
     overruns: int = 0
     skipped_ticks: int = 0
     snapshot_bytes: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=200))
     ticks: int = 0
+    late_ticks: int = 0
+
+    @property
+    def late_percent(self) -> float:
+        """Late and skipped ticks, in percent of the tick slots so far (0.0 before any)."""
+        slots = self.ticks + self.skipped_ticks
+        return 100.0 * (self.late_ticks + self.skipped_ticks) / slots if slots else 0.0
 
     def tick_ms(self, percentile: float) -> float:
         """The given percentile (0-100) of recent tick durations, in milliseconds (0.0 before any)."""
@@ -398,7 +414,9 @@ class GameServer:
                     # Tick slots skipped while the loop was behind still passed for the clients, whose
                     # inputs for them are queued: let those be caught up like any late inputs.
                     self._bank_input_credit(schedule.skipped - skipped)
-                for _ in range(due):
+                for left in range(due, 0, -1):
+                    if _is_late(schedule, left, time.monotonic()):
+                        self.stats.late_ticks += 1
                     self.step(now)
                 self.stats.overruns = schedule.overruns
                 self.stats.skipped_ticks = schedule.skipped
@@ -688,6 +706,13 @@ class GameServer:
             player.bytes_out += packet.size
             player.snapshots_sent += 1
             self.stats.snapshot_bytes.append(packet.size)
+
+
+def _is_late(schedule: TickSchedule, left: int, now: float) -> bool:
+    """Whether the next of the ticks :meth:`TickSchedule.due` handed out (``left`` of them still to run)
+    begins late at ``now``: more than one tick interval after its scheduled time.  Raises nothing."""
+    slot = schedule.tick - left + schedule.skipped
+    return now - schedule.start - slot / schedule.rate > 1.0 / schedule.rate
 
 
 def _assign(target: Entity, source: Entity) -> None:
