@@ -609,12 +609,12 @@ class RoomServer:
         limits = ((self._limiter, client, "too many join codes tried"),
                   (self._ip_limiter, client.ip, "too many join codes tried from your address"),
                   (self._total_limiter, None, "too many join codes tried on this server"))  # fmt: skip
-        for limiter, key, why in limits:
+        for limiter, key, refusal in limits:
             wait = limiter.wait(key, now)
             if wait > 0:
-                self._error(client, L_JOIN, RATE, f"{why}; wait {math.ceil(wait)} s and try again")
+                self._error(client, L_JOIN, RATE, f"{refusal}; wait {math.ceil(wait)} s and try again")
                 return
-        for limiter, key, _why in limits:
+        for limiter, key, _refusal in limits:
             limiter.record(key, now)
         code = normalize_code(value)
         room = self._rooms.get(code) if code is not None else None
