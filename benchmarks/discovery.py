@@ -11,8 +11,10 @@ sending from that address to the loopback broadcast), then reads the browser's s
   max over every server of every round;
 * a round's servers all listed: from the first start to the last one listed;
 * browser opened -> every running server listed: a new browser on the same port, opened at a random
-  moment of the announcement cycle while the servers run (bounded by the announcement interval, 0.5 s:
-  how long a "Find a game" menu is empty on opening);
+  moment of the announcement cycle while the servers run: how long a "Find a game" menu is empty on
+  opening.  The browser's query (sent as it opens) is answered at once by every announcer; the baseline
+  in the same run, a browser sending no query (``query=()``), waits for the next announcements (bounded
+  by the announcement interval, 0.5 s);
 * server closed -> dropped from the list (its goodbye), p50.
 
 Discovery traffic goes only to 127.255.255.255 (never 255.255.255.255 nor 224.x).  Sprocket only.
@@ -52,7 +54,7 @@ def _until(browser: ServerBrowser, done: Callable[[], bool], deadline: float) ->
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("servers not listed in time")
-        select.select([browser], [], [], left)
+        select.select(browser.filenos(), [], [], left)
         browser.poll()
     return time.monotonic()
 
@@ -71,6 +73,7 @@ def rounds(p: Params) -> None:
     found_ms: list[float] = []
     round_ms: list[float] = []
     open_ms: list[float] = []
+    open_noquery_ms: list[float] = []
     bye_ms: list[float] = []
     deadline = time.monotonic() + float(p["timeout"])
     phase = random.Random(p["seed"])
@@ -91,10 +94,12 @@ def rounds(p: Params) -> None:
                 round_ms.append((max(seen.values()) - min(started.values())) * 1000)
                 # A menu opens at any moment of the announcers' cycle: a seeded random phase of it.
                 time.sleep(phase.uniform(0.0, interval))
-                with ServerBrowser(port=browser.port, bind=BROADCAST) as fresh:
+                for query, into in ((None, open_ms), ((), open_noquery_ms)):
                     opened = time.monotonic()
-                    listed = _until(fresh, lambda: len(fresh.servers) >= n, deadline)
-                    open_ms.append((listed - opened) * 1000)
+                    with ServerBrowser(port=browser.port, bind=BROADCAST, query=query) as fresh:
+                        listed = _until(fresh, lambda fresh=fresh: len(fresh.servers) >= n, deadline)
+                    into.append((listed - opened) * 1000)
+                    time.sleep(phase.uniform(0.0, interval))
                 closing = time.monotonic()
                 for _game, announcer in running:
                     announcer.close()  # its goodbye
@@ -111,6 +116,9 @@ def rounds(p: Params) -> None:
         round_p50_ms=percentile(round_ms, 50),
         open_p50_ms=percentile(open_ms, 50),
         open_max_ms=max(open_ms),
+        open_noquery_p50_ms=percentile(open_noquery_ms, 50),
+        open_noquery_max_ms=max(open_noquery_ms),
+        open_ratio=percentile(open_ms, 50) / percentile(open_noquery_ms, 50),
         goodbye_p50_ms=percentile(bye_ms, 50),
         junk=browser.stats.junk + browser.stats.oversized + browser.stats.rate_limited,
     )

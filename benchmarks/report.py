@@ -287,6 +287,10 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             lan_row(f"browser opened -> all {n} running servers listed, p50 (announced every "
                     f"{dp['interval']:g} s)", "open_p50_ms", targets=(Target("value", "<=", 1000.0),)),
             lan_row("browser opened -> all listed, max", "open_max_ms"),
+            lan_row("browser opened -> all listed, p50, baseline: no query (waits for announcements)",
+                    "open_noquery_p50_ms"),
+            Row("discovery", "browser opened -> all listed, p50: with query ÷ without", "open_ratio", "x", 3,
+                baselines=False),
             lan_row("announcer closed -> dropped from the list (its goodbye), p50", "goodbye_p50_ms", 2),
         ]  # fmt: skip
     if "rooms" in groups:

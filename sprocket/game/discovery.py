@@ -5,8 +5,12 @@ A server's :class:`Announcer` sends a small datagram (docs/PROTOCOL.md, "LAN dis
 and 7778 by default: the local subnet), with the server's name, game (app), port, rooms, players and
 maximum; when it stops cleanly it sends a goodbye so browsers drop it at once.  A :class:`ServerBrowser`
 listens on the discovery port and keeps the list (:class:`ServerInfo`); an entry not heard from for
-``expire_after`` seconds (3 by default) disappears.  :func:`find_servers` listens for a while and returns
-the list (for scripts); :class:`ServerBrowser` is non-blocking (``start``/``poll``/``close``: for a menu).
+``expire_after`` seconds (3 by default) disappears.  So that a list fills in at once rather than within
+an announcement interval, a browser that starts sends a *query* (to the same broadcast address, on the
+discovery port plus one) and every announcer hearing it answers straight away, to the browser only
+(rate-limited, and never with more bytes than the query had: no amplification).
+:func:`find_servers` listens for a while and returns the list (for scripts); :class:`ServerBrowser` is
+non-blocking (``start``/``poll``/``close``: for a menu).
 
 Why UDP broadcast and not DNS-SD/mDNS (``zeroconf``): the standard library is enough, it needs no new
 dependency, and it is testable on loopback (a broadcast to ``127.255.255.255`` reaches every socket bound
@@ -26,6 +30,7 @@ thread.  Never sends anywhere but the addresses it is given.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -58,7 +63,9 @@ __all__ = [
     "ServerTable",
     "decode_announcement",
     "encode_announcement",
+    "encode_query",
     "find_servers",
+    "is_query",
 ]
 
 DISCOVERY_PORT = 7778  # the UDP port browsers listen on (the game's DEFAULT_PORT, 7777, plus one)
@@ -74,6 +81,12 @@ _ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _ANNOUNCE_KEYS = frozenset({"v", "kind", "id", "name", "app", "port", "rooms", "players", "max_players"})
 _GOODBYE_KEYS = frozenset({"v", "kind", "id", "port"})
 _READS_PER_POLL = 256  # datagrams read by one poll(): a flood cannot stall a menu's frame
+_QUERY_KEYS = frozenset({"v", "kind", "pad"})
+# An announcer answers queries at most this often: per source address (a token bucket: rate, burst),
+# and in all (the same); more are dropped unanswered.
+ANSWER_RATE, ANSWER_BURST = 5.0, 10
+ANSWER_TOTAL_RATE, ANSWER_TOTAL_BURST = 50.0, 100
+_READS_PER_WAKE = 64  # queries read by the announcer each time its socket is ready
 
 
 @dataclass(frozen=True)
@@ -253,6 +266,35 @@ def _no_constant(name: str) -> Any:
     raise ProtocolError(f"{name} is not JSON")
 
 
+def encode_query() -> bytes:
+    """A browser's query datagram: :data:`MAGIC`, then ``{"kind":"query","pad":"...","v":1}`` padded with
+    spaces in ``pad`` to exactly :data:`MAX_DATAGRAM` bytes (an announcer answers a query only with a
+    datagram no longer than it: see docs/PROTOCOL.md, "LAN discovery").  Raises nothing."""
+    head = MAGIC + b'{"kind":"query","pad":"'
+    tail = b'","v":1}'
+    return head + b" " * (MAX_DATAGRAM - len(head) - len(tail)) + tail
+
+
+def is_query(data: bytes) -> bool:
+    """Whether ``data`` (untrusted bytes) is a valid query datagram: at most :data:`MAX_DATAGRAM` bytes,
+    :data:`MAGIC`, then a JSON object of exactly ``v`` (1), ``kind`` (``"query"``) and ``pad`` (a str).
+    Raises nothing."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_DATAGRAM or not data.startswith(MAGIC):
+        return False
+    try:
+        fields = json.loads(bytes(data[len(MAGIC) :]).decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError, ProtocolError):
+        return False
+    return (
+        isinstance(fields, dict)
+        and set(fields) == _QUERY_KEYS
+        and fields["kind"] == "query"
+        and fields["v"] == VERSION
+        and not isinstance(fields["v"], bool)
+        and isinstance(fields["pad"], str)
+    )
+
+
 # -- the list, pure (an injected clock) ------------------------------------------------------------------
 
 
@@ -262,6 +304,39 @@ class _Bucket:
     def __init__(self, tokens: float, when: float) -> None:
         self.tokens = tokens
         self.when = when
+
+
+class _Limiter:
+    """Token buckets per source address (at most ``max_sources`` remembered) and one for all sources."""
+
+    def __init__(
+        self, rate: float, burst: int, total_rate: float, total_burst: int, max_sources: int
+    ) -> None:
+        self.rate, self.burst = rate, burst
+        self.total_rate, self.total_burst = total_rate, total_burst
+        self.max_sources = max_sources
+        self._buckets: collections.OrderedDict[str, _Bucket] = collections.OrderedDict()
+        self._total: _Bucket | None = None
+
+    def allow(self, address: str, now: float) -> bool:
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= self.max_sources:
+                self._buckets.popitem(last=False)
+            bucket = self._buckets[address] = _Bucket(float(self.burst), now)
+        else:
+            self._buckets.move_to_end(address)
+        if self._total is None:
+            self._total = _Bucket(float(self.total_burst), now)
+        total = self._total
+        for b, rate, cap in ((bucket, self.rate, self.burst), (total, self.total_rate, self.total_burst)):
+            b.tokens = min(float(cap), b.tokens + max(0.0, now - b.when) * rate)
+            b.when = now
+        if bucket.tokens < 1.0 or total.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        total.tokens -= 1.0
+        return True
 
 
 class ServerTable:
@@ -401,9 +476,11 @@ def _check_port(value: object, name: str, minimum: int = 0) -> int:
 class ServerBrowser:
     """Lists the servers announcing on the LAN, without blocking: for a menu.
 
-    ``start()`` opens the listening socket; each ``poll()`` reads what arrived (at most 256 datagrams,
-    so a flood cannot stall your frame) and returns the current list; ``close()`` (or the end of a
-    ``with`` block) closes it.  Usable without pygame, from any one thread.
+    ``start()`` opens the listening socket and sends a query (see ``query``): the announcers that hear it
+    answer at once, so the list fills in within a round trip instead of an announcement interval; each
+    ``poll()`` reads what arrived (at most 256 datagrams per socket, so a flood cannot stall your frame)
+    and returns the current list; ``close()`` (or the end of a ``with`` block) closes it.  Usable without
+    pygame, from any one thread.
 
     Args:
         port: the discovery port to listen on (default :data:`DISCOVERY_PORT`; 0 picks a free one, see
@@ -412,6 +489,10 @@ class ServerBrowser:
             ``"127.255.255.255"`` hears only this machine's loopback broadcasts; a unicast address hears
             announcements sent straight to it.
         clock: the time source (default ``time.monotonic``); ``last_seen`` and the expiry use it.
+        query: where to send the query when starting (and on :meth:`refresh`), on the discovery port plus
+            one: an address or a sequence of them; None (default): ``bind`` if it is an address (e.g.
+            ``"127.255.255.255"``), else :data:`DEFAULT_BROADCAST` (the LAN); ``()``: send none (only
+            listen).
         table_options: ``expire_after``, ``max_servers``, ``max_per_address``, ``rate``, ``burst``,
             ``max_sources`` (see :class:`ServerTable`).
 
@@ -425,15 +506,25 @@ class ServerBrowser:
         port: int = DISCOVERY_PORT,
         bind: str = "",
         clock: Callable[[], float] = time.monotonic,
+        query: str | Sequence[str] | None = None,
         **table_options: Any,
     ) -> None:
         self._want_port = _check_port(port, "port")
         self.bind = _check_address(bind, "bind")
+        if query is None:
+            targets = [self.bind or DEFAULT_BROADCAST]
+        else:
+            targets = [query] if isinstance(query, str) else list(query)
+        self.query = [_check_address(a, "query") for a in targets]
+        if "" in self.query:
+            raise InvalidArgument("query must be IPv4 addresses, not ''")
+        self.queries_sent = 0  # query datagrams sent (one per address per start() or refresh())
         if not callable(clock):
             raise InvalidType(f"clock must be a function returning seconds, got {describe(clock)}")
         self.clock = clock
         self.table = ServerTable(**table_options)
         self._sock: socket.socket | None = None
+        self._query_sock: socket.socket | None = None  # sends the queries; the answers come back to it
         self._closed = False
 
     @property
@@ -478,7 +569,41 @@ class ServerBrowser:
                 f"cannot listen for LAN servers on {where}: {exc.strerror or exc}"
             ) from None
         self._sock = sock
+        if self.query:
+            query = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                query.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                query.bind(("", 0))
+                query.setblocking(False)
+            except OSError as exc:  # no query, then: the announcements still come
+                query.close()
+                log.warning("LAN discovery: cannot send queries: %s", exc)
+            else:
+                self._query_sock = query
+                self.refresh()
         return self
+
+    def refresh(self) -> None:
+        """Ask the announcers to answer now (a query to each ``query`` address, on the discovery port
+        plus one); their answers arrive in :meth:`poll`.  :meth:`start` does it once.  Nothing is sent
+        without query addresses, or when the discovery port is 65535.
+
+        Raises:
+            ClosedError: it was closed.
+            UsageError: it is not started.
+        """
+        self._socket()
+        sock = self._query_sock
+        port = self.port + 1
+        if sock is None or port > 65535:
+            return
+        data = encode_query()
+        for address in self.query:
+            try:
+                sock.sendto(data, (address, port))
+                self.queries_sent += 1
+            except OSError as exc:  # no route (no network yet): the announcements still come
+                log.debug("LAN discovery: cannot query %s: %s", address, exc)
 
     def poll(self) -> list[ServerInfo]:
         """Read the datagrams that arrived (without waiting) and return the servers listed now, by name.
@@ -520,23 +645,25 @@ class ServerBrowser:
         return self._sock
 
     def _read(self, wait: float) -> None:
-        sock = self._socket()
+        socks = [self._socket()]
+        if self._query_sock is not None:
+            socks.append(self._query_sock)
         if wait > 0:
-            ready, _, _ = select.select([sock], [], [], wait)
-            if not ready:
-                return
-        for _ in range(_READS_PER_POLL):
-            try:
-                data, source = sock.recvfrom(MAX_DATAGRAM + 1)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # an ICMP error reported on the socket, say: not the datagram's fault
-                log.debug("LAN discovery: %s", exc)
-                continue
-            self.table.feed(data, str(source[0]), self.clock())
+            socks, _, _ = select.select(socks, [], [], wait)
+        for sock in socks:
+            for _ in range(_READS_PER_POLL):
+                try:
+                    data, source = sock.recvfrom(MAX_DATAGRAM + 1)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # an ICMP error reported on the socket, say: not the datagram's fault
+                    log.debug("LAN discovery: %s", exc)
+                    continue
+                self.table.feed(data, str(source[0]), self.clock())
 
     def fileno(self) -> int:
         """The listening socket's descriptor, for ``select()`` in your own loop (ready: call :meth:`poll`).
+        The answers to queries arrive on another socket: select on :meth:`filenos` to wait for both.
 
         Raises:
             ClosedError: it was closed.
@@ -544,12 +671,26 @@ class ServerBrowser:
         """
         return self._socket().fileno()
 
+    def filenos(self) -> list[int]:
+        """The descriptors of the listening socket and of the query socket (if any), for ``select()``:
+        when one is ready, call :meth:`poll`.
+
+        Raises:
+            ClosedError: it was closed.
+            UsageError: it is not started.
+        """
+        fds = [self._socket().fileno()]
+        if self._query_sock is not None:
+            fds.append(self._query_sock.fileno())
+        return fds
+
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Close the sockets (idempotent)."""
         self._closed = True
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        for sock in (self._sock, self._query_sock):
+            if sock is not None:
+                sock.close()
+        self._sock = self._query_sock = None
 
     def __enter__(self) -> ServerBrowser:
         return self.start() if self._sock is None else self
@@ -559,21 +700,40 @@ class ServerBrowser:
 
 
 def find_servers(
-    timeout: float = 1.0, *, port: int = DISCOVERY_PORT, bind: str = "", **table_options: Any
+    timeout: float = 1.0,
+    *,
+    port: int = DISCOVERY_PORT,
+    bind: str = "",
+    query: str | Sequence[str] | None = None,
+    **table_options: Any,
 ) -> list[ServerInfo]:
-    """Listen for ``timeout`` seconds (default 1: servers announce twice a second) and return the servers
-    heard, by name.  ``port``, ``bind`` and the table options are :class:`ServerBrowser`'s.
+    """Query, then listen for ``timeout`` seconds (default 1: servers that do not answer queries announce
+    twice a second) and return the servers heard, by name.  ``port``, ``bind``, ``query`` and the table
+    options are :class:`ServerBrowser`'s.
 
     Raises:
         InvalidArgument: a bad argument (``InvalidType`` for a wrong type).
         ConnectionFailed: the discovery port cannot be listened on.
     """
     timeout = check_number(timeout, "timeout", minimum=0.0, what="a number of seconds")
-    with ServerBrowser(port=port, bind=bind, **table_options) as browser:
+    with ServerBrowser(port=port, bind=bind, query=query, **table_options) as browser:
         return browser.wait(timeout)
 
 
 # -- the announcer -----------------------------------------------------------------------------------------
+
+
+def _answerable(address: str, port: int, broadcasts: Sequence[str]) -> bool:
+    """Whether a query from ``address``:``port`` may be answered: a unicast source (never 0.x, a
+    multicast or the limited broadcast address, nor an address this announcer broadcasts to) and a
+    port.  A spoofed source must not turn an answer into a broadcast."""
+    if port == 0 or address in broadcasts:
+        return False
+    try:
+        first = int(address.split(".", 1)[0])
+    except ValueError:
+        return False
+    return 0 < first < 224 and address != "255.255.255.255"
 
 
 def status_of(server: GameServer, rooms: Callable[[], int] | None = None) -> Callable[[], ServerStatus]:
@@ -592,7 +752,16 @@ def status_of(server: GameServer, rooms: Callable[[], int] | None = None) -> Cal
 
 class Announcer:
     """Announces a server on the LAN: a datagram every ``interval`` seconds until :meth:`close`, which
-    sends a goodbye.  One daemon thread; the library's only sender of discovery traffic.
+    sends a goodbye, and (``answer``) an immediate answer to a browser's query.  One daemon thread; with
+    the browsers' queries, the library's only sender of discovery traffic.
+
+    Answering: it listens on the discovery port plus one, on its ``bind`` address (and, when that is a
+    specific address, also on each ``address`` it sends to that is one of this machine's, such as a
+    broadcast address like ``127.255.255.255``).  A valid query (:func:`is_query`) is answered with the
+    current announcement, sent to the query's source address and port only, if the query was at least as
+    long as the answer (no amplification) and within the rate limits: 5 answers a second per source
+    address (bursts of 10) and 50 a second in all (bursts of 100).  Anything else is dropped unanswered.
+    If the query port cannot be bound (another program holds it), it only announces (logged).
 
     Args:
         server: the :class:`GameServer` to announce (its port, app, players; see :func:`status_of`), or a
@@ -606,6 +775,7 @@ class Announcer:
         interval: seconds between announcements (> 0; default 0.5).
         bind: the local address to send from (default: the server's own listening address when it is a
             specific one, else any); browsers list the server at this address.
+        answer: answer browsers' queries (default True).
 
     Raises:
         InvalidArgument: a bad argument (``InvalidType`` for a wrong type).
@@ -621,7 +791,11 @@ class Announcer:
         discovery_port: int = DISCOVERY_PORT,
         interval: float = 0.5,
         bind: str | None = None,
+        answer: bool = True,
     ) -> None:
+        if not isinstance(answer, bool):
+            raise InvalidType(f"answer must be True or False, got {describe(answer)}")
+        self.answer = answer
         if isinstance(server, GameServer):
             self._status = status_of(server, rooms)
             if bind is None:
@@ -650,6 +824,12 @@ class Announcer:
         self._sock: socket.socket | None = None
         self._port: int | None = None  # the game port last announced (the goodbye's)
         self._warned: set[str] = set()
+        self._listen: list[socket.socket] = []  # where queries arrive (the sending socket among them)
+        self._wake: tuple[socket.socket, socket.socket] | None = None  # close() interrupts the wait
+        self._latest: bytes | None = None  # the last announcement sent: what a query is answered
+        self._limiter = _Limiter(ANSWER_RATE, ANSWER_BURST, ANSWER_TOTAL_RATE, ANSWER_TOTAL_BURST, 1024)
+        self.answered = 0  # queries answered
+        self.unanswered = 0  # datagrams on the query port not answered (invalid, too short, too many)
 
     def start(self) -> Announcer:
         """Send the first announcement now and the next ones every ``interval`` from a daemon thread.
@@ -660,24 +840,99 @@ class Announcer:
         """
         if self._thread is not None or self._stop.is_set():
             raise UsageError("an Announcer starts once")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            sock.bind((self.bind, 0))
-        except OSError as exc:
-            sock.close()
-            raise ConnectionFailed(
-                f"cannot announce from {self.bind or '*'}: {exc.strerror or exc}"
-            ) from None
+        query_port = self.discovery_port + 1 if self.answer and self.discovery_port < 65535 else 0
+        sock: socket.socket | None = None
+        if query_port:
+            try:
+                sock = self._open(self.bind, query_port)
+            except OSError as exc:
+                self._warn("query port", f"LAN discovery: cannot answer queries on port {query_port} of "
+                           f"{self.bind or '*'} ({exc.strerror or exc}); announcing only")  # fmt: skip
+                query_port = 0
+        if sock is None:
+            try:
+                sock = self._open(self.bind, 0)
+            except OSError as exc:
+                raise ConnectionFailed(
+                    f"cannot announce from {self.bind or '*'}: {exc.strerror or exc}"
+                ) from None
         self._sock = sock
+        if query_port:
+            self._listen.append(sock)
+            if self.bind:  # a specific address does not hear broadcasts: listen on those it sends to
+                for address in dict.fromkeys(self.addresses):
+                    try:
+                        self._listen.append(self._open(address, query_port, send=False))
+                    except OSError as exc:  # not one of this machine's addresses: nothing comes there
+                        log.debug("LAN discovery: no queries heard on %s:%s: %s", address, query_port, exc)
+            self._wake = socket.socketpair()
+            for s in (*self._listen, *self._wake):
+                s.setblocking(False)
         self._announce()
         self._thread = threading.Thread(target=self._run, name="sprocket-announcer", daemon=True)
         self._thread.start()
         return self
 
+    @staticmethod
+    def _open(address: str, port: int, *, send: bool = True) -> socket.socket:
+        """A UDP socket bound to ``address``:``port``; raises OSError if it cannot be bound."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            if send:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            if port:  # several announcers on one machine share the query port (each hears broadcasts)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._announce()
+        next_at = time.monotonic() + self.interval
+        while not self._stop.is_set():
+            left = next_at - time.monotonic()
+            if left <= 0:
+                self._announce()
+                next_at = max(next_at + self.interval, time.monotonic())
+                continue
+            if self._wake is None:
+                self._stop.wait(left)
+                continue
+            try:
+                ready, _, _ = select.select([*self._listen, self._wake[0]], [], [], left)
+            except (OSError, ValueError):  # closed under us: close() is under way
+                return
+            for sock in ready:
+                if sock is not self._wake[0]:
+                    self._answer(sock)
+
+    def _answer(self, sock: socket.socket) -> None:
+        for _ in range(_READS_PER_WAKE):
+            try:
+                data, source = sock.recvfrom(MAX_DATAGRAM + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("LAN discovery: %s", exc)
+                return
+            latest, out = self._latest, self._sock
+            address, port = str(source[0]), int(source[1])
+            if (
+                latest is None
+                or out is None
+                or len(data) < len(latest)  # the answer is never longer than the query: no amplification
+                or not _answerable(address, port, self.addresses)
+                or not is_query(data)
+                or not self._limiter.allow(address, time.monotonic())
+            ):
+                self.unanswered += 1
+                continue
+            try:
+                out.sendto(latest, (address, port))
+                self.answered += 1
+            except OSError as exc:
+                log.debug("LAN discovery: cannot answer %s:%s: %s", address, port, exc)
 
     def _announce(self) -> None:
         try:
@@ -700,6 +955,7 @@ class Announcer:
             self._warn("status", f"LAN discovery: cannot announce this round: {exc!r}")
             return
         self._port = status.port
+        self._latest = data
         self._send(data)
         self.sent += 1
 
@@ -724,14 +980,19 @@ class Announcer:
         if self._stop.is_set():
             return
         self._stop.set()
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake[1].send(b"x")
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(5.0)
         if self._port is not None:
             self._send(encode_announcement(Announcement("goodbye", self.id, self._port)))
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        for sock in {*self._listen, *(self._wake or ()), *([self._sock] if self._sock else [])}:
+            sock.close()
+        self._listen = []
+        self._wake = None
+        self._sock = None
 
     def __enter__(self) -> Announcer:
         return self.start() if self._thread is None else self

@@ -230,3 +230,19 @@ def test_another_address_guesses_on_its_own_budget_but_not_past_the_servers() ->
         here.close()
         there.close()
         server.close()
+
+
+def test_the_protocol_states_the_code_limits_and_the_arithmetic() -> None:
+    import inspect
+    from pathlib import Path
+
+    from sprocket.game.rooms import CODE_ALPHABET, CODE_LENGTH
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    lobby = doc[doc.index("### Lobby (rooms)") : doc.index("## LAN discovery")]
+    defaults = {k: v.default for k, v in inspect.signature(RoomServer).parameters.items()}
+    assert (defaults["ip_code_attempts"], defaults["ip_code_window"]) == (20, 60.0)
+    assert (defaults["total_code_attempts"], defaults["total_code_window"]) == (120, 60.0)
+    assert "20 per minute per IP address" in lobby and "120 per minute for the whole server" in lobby
+    codes = len(CODE_ALPHABET) ** CODE_LENGTH
+    assert f"{codes:,}" in lobby and f"{120 * 60 / codes:.2%}".replace("%", " %") in lobby

@@ -50,7 +50,8 @@ def test_late_and_skipped_ticks_are_counted_per_room() -> None:
         assert (stats.ticks, stats.late_ticks, stats.skipped_ticks) == (10, 6, 5)
         assert stats.late_percent == pytest.approx(100.0 * 11 / 15)
         game = server.room_server(stats.code)
-        assert game is not None and game.stats.late_ticks == 6 and game.stats.late_percent == stats.late_percent
+        assert game is not None and game.stats.late_ticks == 6
+        assert game.stats.late_percent == stats.late_percent
     finally:
         client.close()
         server.close()
