@@ -313,6 +313,14 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
                 room_row(f"{n} rooms: server CPU per room", f"cpu_per_room_pct@{n}", "% core"),
                 room_row(f"{n} rooms: server RSS per room", f"rss_per_room_kib@{n}", "KiB", 0),
             ]
+            if n == rp["compare_at"]:
+                rows += [
+                    room_row(f"{n} rooms: CPU per room, before the small-world check",
+                             f"before_cpu_per_room_pct@{n}", "% core"),
+                    room_row(f"{n} rooms: CPU per room, after ÷ before",
+                             f"after_before_cpu_per_room_pct@{n}", "x"),
+                    room_row(f"{n} rooms: tick p50, after ÷ before", f"after_before_tick_p50_ms@{n}", "x"),
+                ]  # fmt: skip
             if rp["baseline"]:
                 rows += [
                     room_row(f"{n} rooms: late ticks, as {n} separate servers", f"servers_late_pct@{n}", "%"),

@@ -60,6 +60,8 @@ def defaults(quick: bool) -> Params:
         "hosts": 2,
         "late_limit_pct": 1.0,
         "baseline": True,
+        "compare_at": 8 if quick else 32,
+        "small_check": True,
         "timeout": 60.0,
     }
 
@@ -79,6 +81,10 @@ def server(p: Params) -> None:
     from sprocket import Servo
     from sprocket.game import RoomServer, RoomType
 
+    if not p["small_check"]:  # "before": every world checked field by field, as before the small-world path
+        from sprocket.game import snapshot
+
+        snapshot._SMALL_GROUP = 0
     n = int(p["n_rooms"])
     trace: list[tuple[float, float, float]] = []
     gc.collect()
@@ -302,6 +308,23 @@ def run_ramp(impl: str, params: Params, log: Any = None) -> dict[str, float]:
                 if log is not None:
                     log(f"    rooms {mode} at {n}: {str(exc).splitlines()[0]}")
                 step[mode] = {"late_pct": math.nan, "tick_p99_ms": math.nan}
+        if n == params["compare_at"]:  # the tick path before its small-world check, same step, same run
+            try:
+                before = run_once({**params, "n_rooms": n, "mode": "rooms", "small_check": False})
+            except BenchError as exc:
+                before = {}
+                if log is not None:
+                    log(f"    rooms before at {n}: {str(exc).splitlines()[0]}")
+            for key in ("cpu_per_room_pct", "tick_p50_ms", "late_pct"):
+                value = before.get(key, math.nan)
+                out[f"before_{key}@{n}"] = value
+                out[f"after_before_{key}@{n}"] = (
+                    step["rooms"].get(key, math.nan) / value if value else math.nan
+                )
+            if log is not None:
+                log(f"    {n} rooms, tick path before the small-world check: CPU/room "
+                    f"{before.get('cpu_per_room_pct', math.nan):.2f} %, tick p50 "
+                    f"{before.get('tick_p50_ms', math.nan):.3f} ms")  # fmt: skip
         rooms = step["rooms"]
         for key in ("late_pct", "tick_p50_ms", "tick_p99_ms", "cpu_per_room_pct", "rss_per_room_kib"):
             out[f"{key}@{n}"] = rooms.get(key, math.nan)

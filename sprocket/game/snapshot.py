@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -223,10 +224,42 @@ _FAST_KINDS: dict[type, frozenset[type]] = {
 }
 
 
+def _small_group_is_valid(cls: type[Entity], group: Mapping[int, Entity]) -> bool:
+    # The same test as the bulk one below (the value types of _FAST_KINDS, floats finite), entity by
+    # entity: a float field holds a finite float or an int within a float's range.
+    scalars = field_kinds(cls).scalars.items()
+    for entity in group.values():
+        d = entity.__dict__
+        for name, expected in scalars:
+            try:
+                value = d[name]
+            except KeyError:  # a field deleted from an instance
+                return False
+            kind = type(value)
+            if expected is float:
+                if kind is float:
+                    if value - value != 0.0:  # NaN or an infinity
+                        return False
+                elif kind is not int or not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+                    return False
+            elif kind is not expected:
+                return False
+    return True
+
+
+# Groups of at most this many entities of one type are checked entity by entity (a world of a few
+# entities, such as a two-player match: about 5 times faster there); larger ones field by field in C.
+_SMALL_GROUP = 8
+_FLOAT_MAX = sys.float_info.max
+
+
 def _group_is_valid(cls: type[Entity], group: Mapping[int, Entity]) -> bool:
     # True if every scalar field of every entity in ``group`` (all of type ``cls``) fits its
-    # annotation.  Done by kind of field in C: the set of value types, and for floats the sum (a NaN or
-    # an infinity makes it non-finite; an overflow of the sum only sends us to the slow check).
+    # annotation.  False sends the caller to the slow per-field check, which says what is wrong.
+    if len(group) <= _SMALL_GROUP:
+        return _small_group_is_valid(cls, group)
+    # Done by kind of field in C: the set of value types, and for floats the sum (a NaN or an infinity
+    # makes it non-finite; an overflow of the sum only sends us to the slow check).
     dicts = [entity.__dict__ for entity in group.values()]
     for name, expected in field_kinds(cls).scalars.items():
         try:

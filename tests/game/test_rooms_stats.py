@@ -6,12 +6,18 @@ which tick is late is exact, not a timing.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sprocket import Servo, Sprocket
-from sprocket.game import RoomServer, messages
+from sprocket.game import Entity, RoomServer, messages, snapshot
 from sprocket.game.rooms import RoomTickStats
 from sprocket.game.server import ServerStats
+from sprocket.game.snapshot import entity_problems
 from tests.conftest import wait_until
 from tests.game.test_rooms import DotRoom
 
@@ -62,3 +68,76 @@ def test_server_stats_late_percent() -> None:
     assert stats.late_percent == 0.0
     stats.ticks, stats.late_ticks, stats.skipped_ticks = 95, 3, 5
     assert stats.late_percent == pytest.approx(8.0)
+
+
+# -- the tick path made cheaper: the entity checks of a small world ------------------------------------------
+
+
+class Probe(Entity, type_name="rooms_stats.Probe"):
+    f: float = 0.0
+    i: int = 0
+    b: bool = False
+    s: str = ""
+
+
+VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**1100), max_value=2**1100),
+    st.booleans(),
+    st.text(max_size=3),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.floats(), st.integers(), VALUES),
+            st.one_of(st.integers(), VALUES),
+            st.one_of(st.booleans(), VALUES),
+            st.one_of(st.text(max_size=3), VALUES),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_the_small_world_check_agrees_with_the_bulk_one(rows: list[tuple[Any, ...]], delete: bool) -> None:
+    """A world of a few entities is checked entity by entity (cheaper per tick); it must pass exactly the
+    groups the field-by-field check passes, or send them to the slow check (never pass a bad one)."""
+    group = {}
+    for n, (f, i, b, s) in enumerate(rows):
+        probe = Probe()
+        probe.__dict__.update(f=f, i=i, b=b, s=s)
+        group[n] = probe
+    if delete:
+        del group[0].__dict__["s"]
+    small = snapshot._small_group_is_valid(Probe, group)
+    saved = snapshot._SMALL_GROUP
+    snapshot._SMALL_GROUP = 0  # the field-by-field check, as for a large world
+    try:
+        bulk = snapshot._group_is_valid(Probe, group)
+    finally:
+        snapshot._SMALL_GROUP = saved
+    problems = ["a field deleted"] if delete else [p for e in group.values() for p in entity_problems(e)]
+    assert not (small and problems)  # never passes a group the slow check finds a problem in
+    assert small or not bulk  # and passes every group the bulk check passes (no slower)
+
+
+def test_the_small_world_check_passes_a_good_world_and_catches_a_nan() -> None:
+    group = {1: Probe(f=1.5, i=2, b=True, s="x"), 2: Probe(f=3, i=-(2**70), b=False, s="")}
+    assert snapshot._small_group_is_valid(Probe, group)
+    for bad in (
+        {"f": math.nan},
+        {"f": -math.inf},
+        {"f": 2**1024},
+        {"i": 1.0},
+        {"i": True},
+        {"b": 1},
+        {"s": None},
+    ):
+        probe = Probe()
+        probe.__dict__.update(bad)
+        assert not snapshot._small_group_is_valid(Probe, {**group, 3: probe}), bad
