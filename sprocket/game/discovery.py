@@ -23,7 +23,7 @@ field.  Each source address is rate-limited (a token bucket), each address may l
 ``max_per_address`` servers and the list at most ``max_servers``.  Nothing a datagram holds can raise in
 your thread: a bad one is dropped and counted in :class:`DiscoveryStats`.
 
-No pygame, no threads in the browser (it reads its socket in ``poll()``); the announcer has one daemon
+No pygame, no threads in the browser (it reads its sockets in ``poll()``); the announcer has one daemon
 thread.  Never sends anywhere but the addresses it is given.
 """
 
