@@ -186,7 +186,7 @@ def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
         bob.frame()
 
     try:
-        wait_until(lambda: both() or (alice.client.me is not None and bob.client.me is not None), 10, "both in")
+        wait_until(lambda: both() or None not in (alice.client.me, bob.client.me), 10, "both in")
         dot = alice.client.me
         wait_until(lambda: both() or bob.client.others_inputs.get(dot) == {"dx": 1.0}, 10, "alice's input")
         wait_until(lambda: both() or alice.client.others_inputs == {bob.client.me: {"dx": 0.0}}, 10, "bob's")
@@ -207,7 +207,7 @@ def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
         # A client that joins now gets the whole list with its first (full) snapshot: bob's input only.
         carol = GameClient(Sprocket("127.0.0.1", server.port, name="carol"), rule=rule)
         try:
-            wait_until(lambda: both() or (carol.poll() is not None and carol.snapshots_received >= 2), 10, "carol")
+            wait_until(lambda: both() or carol.poll() is None or carol.snapshots_received >= 2, 10, "carol")
             assert carol.others_inputs == {bob.client.me: {"dx": 0.0}}
         finally:
             carol.sprocket.close()

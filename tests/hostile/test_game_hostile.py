@@ -133,7 +133,7 @@ CASES: dict[str, tuple[Messages, str]] = {
     "snap in an entry not a list": (lambda c: [hello(c), snap(1, **{"in": [7]})], "closed:'in'"),
     "snap in an entry of three": (lambda c: [hello(c), snap(1, **{"in": [[1, {}, 2]]})], "closed:'in'"),
     "snap in an id a str": (lambda c: [hello(c), snap(1, **{"in": [["1", {}]]})], "closed:'in'"),
-    "snap in longer than max_entities": (lambda c: [hello(c), snap(1, **{"in": [[1]] * 5001})], "closed:'in'"),
+    "snap in over max_entities": (lambda c: [hello(c), snap(1, **{"in": [[1]] * 5001})], "closed:'in'"),
     "snap times -1e308 then +1e308": (
         lambda c: [hello(c), snap(1, when=-1e308), snap(2, when=1e308)],
         "refused:2",
