@@ -14,7 +14,10 @@ caught up with a burst, it is counted in :attr:`Rig.late_frames`).
 
 **The players.**  Each window's ``input()`` asks a :class:`Striker`, a scripted player that reads what
 *that* window draws (its own predicted mallet and the puck as rendered), strikes the puck towards the far
-goal whenever it is on its half and backs off after each touch, so contacts happen all the time.
+goal whenever it is on its half and backs off after each touch, so contacts happen all the time.  It
+steers with analog axes (a new direction every frame), or, with ``keys=True``, presses keys as a player
+does on the demo's keyboard (each axis -1, 0 or 1, held until the direction changes): the case where the
+other players' last inputs are a good guess (world prediction re-simulates them with it).
 
 **The record.**  :meth:`FeelGame.draw` records, before drawing, what it is about to draw
 (``self.entities``: the positions ``draw()`` uses, not the server's state): the match phase, its own
@@ -284,7 +287,10 @@ class Striker:
     follow_through = 8  # frames of driving on after the touch, as a player does (keys held)
     retreat = 12  # frames of backing off after that
 
-    def __init__(self) -> None:
+    def __init__(self, keys: bool = False) -> None:
+        #: Press keys as a keyboard player does (each axis -1, 0 or 1, held until the direction changes)
+        #: instead of steering with analog axes that change a little every frame.
+        self.digital = keys
         self.following_through = 0
         self.backing_off = 0
         self.keys = {"x": 0.0, "y": 0.0}
@@ -326,6 +332,14 @@ class Striker:
             tx, ty = home
         dx, dy = tx - mx, ty - my
         distance = math.hypot(dx, dy)
+        if self.digital:
+            # Eight directions; stop within a frame's travel of the target (no dithering on the spot).
+            stop = 10.0
+            self.keys = {"x": 0.0, "y": 0.0}
+            if distance >= stop:
+                self.keys = {axis: float((d / distance > 0.38) - (d / distance < -0.38))
+                             for axis, d in (("x", dx), ("y", dy))}  # fmt: skip
+            return dict(self.keys)
         if distance < 3.0:
             self.keys = {"x": 0.0, "y": 0.0}
         else:
@@ -516,12 +530,19 @@ class RigError(RuntimeError):
 class Rig:
     """A hockey server, a LagProxy and two recording windows (see the module docstring).
 
-    ``Rig(lag=0.0, jitter=0.0, seed=1, render=True, drill=True)``; use it as a context manager or call
-    :meth:`close`.  ``drill=False`` plays plain matches (no puck put in front of a player).
+    ``Rig(lag=0.0, jitter=0.0, seed=1, render=True, drill=True, keys=False)``; use it as a context
+    manager or call :meth:`close`.  ``drill=False`` plays plain matches (no puck put in front of a
+    player); ``keys=True`` has the strikers press keys (:class:`Striker`) instead of steering.
     """
 
     def __init__(
-        self, lag: float = 0.0, jitter: float = 0.0, seed: int = 1, render: bool = True, drill: bool = True
+        self,
+        lag: float = 0.0,
+        jitter: float = 0.0,
+        seed: int = 1,
+        render: bool = True,
+        drill: bool = True,
+        keys: bool = False,
     ) -> None:
         from sprocket import Servo
         from sprocket.testing import LagProxy
@@ -539,6 +560,7 @@ class Rig:
             game = feel_game_class()
             for name in ("left", "right"):
                 self.games.append(game("127.0.0.1", self.proxy.port, name=name, render=render))
+                self.games[-1].striker = Striker(keys=keys)
                 # The first window takes the left side: let it join before the second one.
                 self.step_until(lambda: self.games[-1].me is not None, 15.0, f"{name} to join")
         except BaseException:
@@ -612,11 +634,17 @@ class Rig:
 
 
 def measure(
-    lag: float, jitter: float, play_frames: int, seed: int = 1, timeout: float = 120.0, drill: bool = True
+    lag: float,
+    jitter: float,
+    play_frames: int,
+    seed: int = 1,
+    timeout: float = 120.0,
+    drill: bool = True,
+    keys: bool = False,
 ) -> dict[str, Any]:
     """Run a :class:`Rig` and return the figures of both windows together (:meth:`Feel.metrics`), with
     ``late_frames_pct`` (frames the pacing could not keep on time) and ``rtt_ms`` (mean of the windows)."""
-    with Rig(lag, jitter, seed, drill=drill) as rig:
+    with Rig(lag, jitter, seed, drill=drill, keys=keys) as rig:
         records = rig.run(play_frames, timeout)
         rtts = [r for r in rig.rtt if r is not None]
         total = Feel()

@@ -25,7 +25,8 @@ from .common import Params, Worker, emit, worker_main, workers
 
 MODULE = "gamefeel"
 IMPLS = ("sprocket",)
-LAGS = ((0.0, 0.0), (150.0, 30.0))  # (added round trip, jitter) in ms, one step each
+LAGS = ((0.0, 0.0), (150.0, 30.0))  # (added round trip, jitter) in ms, one step each, strikers steering
+KEYS_LAG = (150.0, 30.0)  # and one more step with strikers pressing keys (``@150ms-keys``)
 
 
 def defaults(quick: bool) -> Params:
@@ -37,8 +38,13 @@ def defaults(quick: bool) -> Params:
 
 
 def steps(params: Params) -> list[tuple[str, Params]]:
-    """One step per network condition (metric names get ``@0ms`` / ``@150ms``)."""
-    return [(f"@{lag:g}ms", {**params, "lag_ms": lag, "jitter_ms": jitter}) for lag, jitter in LAGS]
+    """One step per network condition (metric names get ``@0ms`` / ``@150ms``), and ``@150ms-keys``
+    (strikers pressing keys, not steering)."""
+    out = [(f"@{lag:g}ms", {**params, "lag_ms": lag, "jitter_ms": jitter, "keys": False})
+           for lag, jitter in LAGS]  # fmt: skip
+    lag, jitter = KEYS_LAG
+    out.append((f"@{lag:g}ms-keys", {**params, "lag_ms": lag, "jitter_ms": jitter, "keys": True}))
+    return out
 
 
 def feel(p: Params) -> None:
@@ -46,7 +52,7 @@ def feel(p: Params) -> None:
 
     try:
         figures = measure(p["lag_ms"] / 1000, p["jitter_ms"] / 1000, p["play_frames"], seed=p["seed"],
-                          timeout=p["timeout"])  # fmt: skip
+                          timeout=p["timeout"], keys=p.get("keys", False))  # fmt: skip
     except RigError as exc:
         emit("error", error=str(exc))
         return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sprocket import CloseCode, Connected, Disconnected, Packet, Reconnected, Reconnecting, Sprocket
@@ -287,7 +287,11 @@ class GameClient:
     advances one tick per input sent, so a game that predicts the world sends an input every fixed step
     (until it has sent one, those entities are interpolated like the others).  Class attributes
     ``correction_half_life`` (seconds in which a correction offset halves, 1/30) and
-    ``snap_distance`` (a larger correction snaps, 100) tune its smoothing.
+    ``snap_distance`` (a larger correction snaps, 100) tune its smoothing.  The re-simulation moves the
+    other players' entities by the rule with the last input the server applied for each (sent with each
+    snapshot while the world holds a predicted entity; kept in :attr:`others_inputs`); class attribute
+    ``predict_players`` (False) draws those entities from the predicted present too, instead of
+    interpolated in the past (see :mod:`sprocket.game.rollback` for the trade-off).
 
     Args:
         sprocket: the connection (a :class:`~sprocket.Sprocket`).
@@ -333,6 +337,7 @@ class GameClient:
     max_refused_snapshots: int = 20
     correction_half_life: float = CORRECTION_HALF_LIFE
     snap_distance: float = SNAP_DISTANCE
+    predict_players: bool = False
 
     def __init__(
         self,
@@ -377,6 +382,9 @@ class GameClient:
         #: after a ``simulate`` method failed: they are then interpolated).
         self.world: WorldPredictor | None = None
         self._world_failed = False
+        #: The last input the server applied for each other player, by the entity it controls (world
+        #: prediction moves those entities with it).
+        self.others_inputs: dict[int, Any] = {}
         self.stats = NetStats()
         self.snapshots_received = 0
         self.snapshot_bytes = 0.0  # smoothed encoded size of a snapshot packet
@@ -556,6 +564,7 @@ class GameClient:
         self.predictor = None
         self.world = None
         self._world_failed = False
+        self.others_inputs = {}
         self.buffer.clear()
         self.history = SnapshotHistory(capacity=64, max_bytes=self.max_snapshot_bytes)
         self._no_prediction = None
@@ -706,6 +715,7 @@ class GameClient:
             # connection stayed alive.  Skip it without counting it against the server.
             self._refuse(f"it is {now - snapshot.time:.0f} s old (was this loop paused?)", count=False)
             return
+        self._others_inputs(packet, full=base is None, entities=snapshot.entities)
         self._refused_in_a_row = 0
         self.snapshots_received += 1
         self.snapshot_bytes += (packet.wire_size - self.snapshot_bytes) * 0.1
@@ -715,6 +725,29 @@ class GameClient:
         self.sprocket.send(**{GAME_FIELD: ACK, "t": snapshot.tick})
         self._reconcile(snapshot, me, ack)
         self._rewind(snapshot, me, ack)
+
+    def _others_inputs(self, packet: Packet, *, full: bool, entities: Mapping[int, Entity]) -> None:
+        # The snapshot message's "in": [[entity id, input] | [entity id], ...], the other players' last
+        # applied inputs that changed since the baseline (all of them with a full snapshot); [id] alone:
+        # that entity has no input now.  Absent: nothing changed (or the world predicts nothing).
+        news = packet.get("in")
+        if news is None:
+            if full:
+                self.others_inputs = {}
+            return
+        if not isinstance(news, list) or len(news) > self.max_entities:
+            raise _Malformed(f"a 'snap' message whose 'in' is {describe(news)}, not a list of [id, input]")
+        known = {} if full else self.others_inputs
+        for item in news:
+            if not isinstance(item, list) or not 1 <= len(item) <= 2 or not _is_int(item[0]):
+                raise _Malformed(f"a 'snap' message whose 'in' holds {describe(item)}, not [id, input]")
+            if len(item) == 2:
+                known[item[0]] = item[1]
+            else:
+                known.pop(item[0], None)
+        for eid in [eid for eid in known if eid not in entities]:
+            del known[eid]  # despawned: nothing to move
+        self.others_inputs = known
 
     def _refuse(self, why: str, *, count: bool = True) -> None:
         """A snapshot could not be used: log (rate-limited), ask for a full one, give up if it persists."""
@@ -755,12 +788,14 @@ class GameClient:
                 rule=self.rule,
                 half_life=self.correction_half_life,
                 snap_distance=self.snap_distance,
+                show_players=self.predict_players,
             )
         elif self.world.dt != self.dt:
             self.world.dt = self.dt
         self.world.rule = self.rule if me != self._no_prediction else None
+        self.world.show_players = self.predict_players
         try:
-            self.world.rewind(snapshot, ack, me)
+            self.world.rewind(snapshot, ack, me, self.others_inputs)
         except Exception:
             self._stop_world("re-simulating the world from a snapshot")
 

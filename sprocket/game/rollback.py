@@ -10,10 +10,17 @@ method, see :class:`~sprocket.game.Entity`) is predicted instead, by :class:`Wor
   **rewinds** to that snapshot, then **re-simulates** one tick per input of yours the server has not
   applied yet, up to your predicted present: each tick, your entity is moved by the game rule with
   that input (exactly as the server will), then every predicted entity's ``simulate(world, dt)`` runs,
-  in id order.  The other players' entities are held where the snapshot has them (their inputs are not
-  known here), so a hit by another player is known only when the server says so.
+  in id order.  The other players' entities are moved by the same rule with the **last input the
+  server applied for each of them** (the snapshot message carries those, see docs/PROTOCOL.md): the
+  guess that they keep doing what they did, so a hit by another player who keeps moving is predicted
+  too.  A player with no known input (none yet, or away) is held where the snapshot has them.
 * Between snapshots, each input you send advances the predicted world one more tick the same way
   (:meth:`WorldPredictor.step`).
+* Other players' entities are drawn interpolated (in the past) unless ``show_players`` is set: then
+  they too are drawn from the predicted present, with the same correction offsets.  The trade-off: the
+  predicted present puts the puck and the mallet that hits it in the same time frame (no puck bouncing
+  off a mallet drawn elsewhere), at the cost of corrections on those mallets whenever their player
+  changes direction (a round trip of extrapolation).
 * If the re-simulated present differs from what was on screen (a misprediction: the other player hit
   the puck), the difference becomes a **correction offset** added to what is drawn, which halves every
   ``half_life`` seconds (default :data:`CORRECTION_HALF_LIFE`, 1/30 s: two frames at 60 fps, so 75% of
@@ -74,12 +81,15 @@ class WorldPredictor:
     """Predicts the entities of types declared ``predicted=True`` up to this client's present.
 
     ``WorldPredictor(dt, *, rule=None, half_life=CORRECTION_HALF_LIFE, snap_distance=SNAP_DISTANCE,
-    max_inputs=256)``: ``dt`` is the server's fixed step; ``rule`` the game rule that moves the entity
-    this client controls (None: it is held like the other players' entities).  Feed it every input you
-    send (:meth:`step`, with its sequence number) and every snapshot (:meth:`rewind`), let the display
-    correction fade once per frame (:meth:`advance_display`), and draw :meth:`display`.  At most
-    ``max_inputs`` unacknowledged inputs are kept (the oldest are forgotten), which bounds a
-    re-simulation.
+    max_inputs=256, show_players=False)``: ``dt`` is the server's fixed step; ``rule`` the game rule
+    that moves the entity this client controls and, with their last known inputs, the other players'
+    (None: every player's entity is held where the snapshot has it).  Feed it every input you send
+    (:meth:`step`, with its sequence number) and every snapshot (:meth:`rewind`, with the other
+    players' last inputs), let the display correction fade once per frame (:meth:`advance_display`),
+    and draw :meth:`display`.  ``show_players``: :meth:`display` includes the other players' entities
+    whose input is known (predicted, corrected smoothly like the rest) instead of leaving them to
+    interpolation.  At most ``max_inputs`` unacknowledged inputs are kept (the oldest are forgotten),
+    which bounds a re-simulation.
 
     Whatever the game rule or a ``simulate`` method raises propagates (the caller decides what to show
     instead).  Raises :class:`~sprocket.errors.InvalidArgument` (a ``ValueError``) naming the argument
@@ -95,6 +105,7 @@ class WorldPredictor:
         half_life: float = CORRECTION_HALF_LIFE,
         snap_distance: float = SNAP_DISTANCE,
         max_inputs: int = 256,
+        show_players: bool = False,
     ) -> None:
         self.dt = check_number(dt, "dt", positive=True, what="a number of seconds")
         check_callable(rule, "rule", optional=True)
@@ -102,6 +113,9 @@ class WorldPredictor:
         self.half_life = check_number(half_life, "half_life", minimum=0.0, what="a number of seconds")
         self.snap_distance = check_number(snap_distance, "snap_distance", positive=True, finite=False)
         self.max_inputs = check_count(max_inputs, "max_inputs")
+        if not isinstance(show_players, bool):
+            raise InvalidType(f"show_players must be True or False, got {describe(show_players)}")
+        self.show_players = show_players
         self.clear()
 
     def clear(self) -> None:
@@ -110,6 +124,8 @@ class WorldPredictor:
         self._inputs: deque[tuple[int, Any]] = deque()
         self._world: dict[int, Entity] = {}
         self._predicted: list[int] = []  # ids of predicted entities in the world, in id order
+        self._others: list[tuple[int, Any]] = []  # (entity id, last input) of the other players, by id
+        self._shown: list[int] = []  # ids drawn from the predicted world: predicted types (+ players)
         self._offsets: dict[int, tuple[float, ...]] = {}
         self._tick: int | None = None
         self._acked = 0
@@ -125,20 +141,28 @@ class WorldPredictor:
 
     # -- input ------------------------------------------------------------------------------------------
 
-    def rewind(self, snapshot: Snapshot, acked: int, me: int | None = None) -> int:
+    def rewind(
+        self, snapshot: Snapshot, acked: int, me: int | None = None, others: Mapping[int, Any] | None = None
+    ) -> int:
         """Start again from ``snapshot`` and re-simulate to the present; return the ticks re-simulated.
 
         ``acked``: the sequence number of the last input of yours the server had applied at that tick
         (the snapshot message's ``"ack"``); inputs up to it are forgotten and the ones after it are
-        replayed, one per tick.  ``me``: the entity you control (moved by the rule in the replay).  An
-        ``acked`` older than one already seen (a stale snapshot) is treated as that one.  Raises
-        ``InvalidType`` (also a ``TypeError``) if ``snapshot`` is not a
-        :class:`~sprocket.game.Snapshot` or ``acked`` not an int.
+        replayed, one per tick.  ``me``: the entity you control (moved by the rule in the replay).
+        ``others``: the last input the server applied for each other player, by the entity id it
+        controls; each re-simulated tick (and each :meth:`step` until the next rewind) moves those
+        entities by the rule with that input, as if their players kept doing the same; an entity not
+        in it (or not in the snapshot, or ``me``) is held.  An ``acked`` older than one already seen (a
+        stale snapshot) is treated as that one.  Raises ``InvalidType`` (also a ``TypeError``) if
+        ``snapshot`` is not a :class:`~sprocket.game.Snapshot`, ``acked`` not an int or ``others`` not
+        a mapping.
         """
         if not isinstance(snapshot, Snapshot):
             raise InvalidType(f"snapshot must be a Snapshot, got {describe(snapshot)}")
         if isinstance(acked, bool) or not isinstance(acked, int):
             raise InvalidType(f"acked must be an int, got {describe(acked)}")
+        if others is not None and not isinstance(others, Mapping):
+            raise InvalidType(f"others must be a mapping of entity id to input, got {describe(others)}")
         shown = self._shown_positions()
         self._acked = max(self._acked, acked)
         inputs = self._inputs
@@ -151,8 +175,15 @@ class WorldPredictor:
             world[eid] = world[eid].copy()
         if me is not None and me in world and self.rule is not None:
             world[me] = world[me].copy()
+        moving = []
+        if self.rule is not None and others:
+            for eid in sorted(eid for eid in others if eid in world and eid != me):
+                world[eid] = world[eid].copy()
+                moving.append((eid, others[eid]))
         self._world = world
         self._predicted = predicted
+        self._others = moving
+        self._shown = sorted({*predicted, *(eid for eid, _ in moving)}) if self.show_players else predicted
         self._tick = snapshot.tick
         for _, value in inputs:
             self._advance(value)
@@ -193,13 +224,14 @@ class WorldPredictor:
     # -- output -----------------------------------------------------------------------------------------
 
     def display(self) -> dict[int, Entity]:
-        """The predicted entities as they should be drawn now (present state plus correction), by id.
+        """The predicted entities (and with ``show_players`` the other players' entities whose input is
+        known) as they should be drawn now (present state plus correction), by id.
 
         New objects each call.  Empty before the first :meth:`rewind`.
         """
         out: dict[int, Entity] = {}
         world = self._world
-        for eid in self._predicted:
+        for eid in self._shown:
             entity = world[eid].copy()
             offset = self._offsets.get(eid)
             if offset is not None:
@@ -242,6 +274,11 @@ class WorldPredictor:
             state = world.get(me)
             if state is not None:
                 world[me] = run_rule(self.rule, state.copy(), input, self.dt)
+        if self._others:
+            rule = self.rule
+            assert rule is not None
+            for eid, last in self._others:
+                world[eid] = run_rule(rule, world[eid].copy(), last, self.dt)
         dt = self.dt
         for eid in self._predicted:
             world[eid].simulate(world, dt)  # type: ignore[attr-defined]
@@ -250,7 +287,7 @@ class WorldPredictor:
 
     def _shown_positions(self) -> dict[int, tuple[type, tuple[float, ...]]]:
         shown = {}
-        for eid in self._predicted:
+        for eid in self._shown:
             entity = self._world[eid]
             fields = position_fields(type(entity))
             position = _position(entity, fields)
@@ -263,7 +300,7 @@ class WorldPredictor:
     def _correct(self, shown: dict[int, tuple[type, tuple[float, ...]]], jumps: frozenset[int]) -> None:
         offsets: dict[int, tuple[float, ...]] = {}
         largest = 0.0
-        for eid in self._predicted:
+        for eid in self._shown:
             before = shown.get(eid)
             entity = self._world[eid]
             if before is None or before[0] is not type(entity):

@@ -60,7 +60,18 @@ _REFUSAL_WINDOW = 60.0  # seconds over which refused inputs are counted towards 
 # (the replay arrives a round trip after the resume); then the bank is back to its usual cap.
 _RESUME_SETTLE = 2.0
 
-__all__ = ["GameServer", "Player", "ServerStats"]
+__all__ = ["NO_INPUT", "GameServer", "Player", "ServerStats"]
+
+
+class _NoInput:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_INPUT"
+
+
+#: :attr:`Player.last_input` of a client that has no input applied yet, or is away.
+NO_INPUT: Any = _NoInput()
 
 HOOKS = {
     "on_join": ("client",),
@@ -84,6 +95,10 @@ class Player:
     resumed_tick: int = 0  # the tick of its last resume
     inputs: collections.deque[tuple[int, Any]] = field(default_factory=collections.deque)
     last_seq: int = 0  # the newest input sequence number applied
+    #: The input last applied for this client (:data:`NO_INPUT` before the first and while away): what
+    #: the other clients' world prediction assumes it keeps sending.
+    last_input: Any = NO_INPUT
+    input_changed_tick: int = 0  # the first snapshot tick that carries last_input as it is now
     acked_tick: int | None = None  # the newest snapshot the client confirmed: the delta baseline
     dropped_inputs: int = 0  # inputs dropped because too many were queued
     refused_inputs: int = 0  # inputs refused by the input checks in the current minute (max_bad_inputs)
@@ -283,6 +298,9 @@ class GameServer:
         self.players: dict[Client, Player] = {}
         self.stats = ServerStats()
         self._history = SnapshotHistory(capacity=max(64, int(self.snapshot_rate * 4)))
+        # Entities that lost their player (by the first snapshot tick that says so): delta snapshots tell
+        # clients to stop moving them by that player's last input.
+        self._released: dict[int, int] = {}
         self._warned_world_size = False
         self._snapshot_every = max(1, round(self.tick_rate / self.snapshot_rate))
         self._stop = threading.Event()
@@ -345,7 +363,10 @@ class GameServer:
         player = self.players.get(client)
         if player is None:
             raise InvalidArgument(f"client must be a client in the game, got {describe(client)}")
-        player.entity = entity_id
+        if player.entity != entity_id:
+            self._release(player.entity)
+            player.entity = entity_id
+            player.input_changed_tick = self.tick + 1  # its input now moves another entity: tell everyone
 
     def teleport(self, entity: int | Entity) -> None:
         """Mark ``entity`` (an id, or the entity object) as having jumped this tick: a respawn, a face-off.
@@ -508,7 +529,7 @@ class GameServer:
         try:
             self.on_leave(client, reason)  # self.players[client] is still there for the hook to read
         finally:
-            del self.players[client]
+            self._release(self.players.pop(client).entity)
             self._tell_players({GAME_FIELD: LEAVE, "id": client.id, "name": client.name, "reason": reason})
 
     def _dropped(self, client: Client, reason: str) -> None:
@@ -516,6 +537,7 @@ class GameServer:
         if player is None:
             return
         player.away_since = self.time
+        self._set_last_input(player, NO_INPUT)  # nothing of it is applied while it is away
         self._tell_players({GAME_FIELD: DROP, "id": client.id, "name": client.name, "reason": reason,
                             "grace": self.grace}, exclude=client)  # fmt: skip
         self.on_drop(client, reason)
@@ -629,6 +651,7 @@ class GameServer:
             player.last_seq = seq
             if value is _REFUSED:
                 continue  # never applied; acknowledged so the client's predictor stops replaying it
+            self._set_last_input(player, value)
             try:
                 self.on_input(player.client, value)
             except Exception:
@@ -641,6 +664,40 @@ class GameServer:
                 player.inputs.clear()
                 player.client.kick("the server could not apply your input")
                 return
+
+    def _set_last_input(self, player: Player, value: Any) -> None:
+        last = player.last_input
+        if last is value or (last is not NO_INPUT and value is not NO_INPUT and _same(last, value)):
+            return
+        player.last_input = value
+        player.input_changed_tick = self.tick + 1  # the next snapshot is the first to carry it
+
+    def _inputs_since(self, base_tick: int | None, exclude: int | None) -> list[list[Any]]:
+        # The "in" field of a snapshot message: the last input applied for each player that changed after
+        # the client's baseline (all of them in a full snapshot), except the recipient's own.
+        out: list[list[Any]] = []
+        for player in self.players.values():
+            eid = player.entity
+            if eid is None or eid == exclude:
+                continue
+            if base_tick is not None and player.input_changed_tick <= base_tick:
+                continue
+            out.append([eid] if player.last_input is NO_INPUT else [eid, player.last_input])
+        if base_tick is not None and self._released:
+            controlled = {player.entity for player in self.players.values()}
+            for eid, tick in self._released.items():
+                if tick > base_tick and eid not in controlled and eid != exclude:
+                    out.append([eid])
+        return out
+
+    def _release(self, eid: int | None) -> None:
+        if eid is None:
+            return
+        self._released[eid] = self.tick + 1
+        # Older news than any baseline still held is in every client's full snapshot anyway.
+        oldest = self.tick - self._history.capacity * self._snapshot_every
+        for old in [e for e, tick in self._released.items() if tick < oldest]:
+            del self._released[old]
 
     def _guard_world(self) -> None:
         # No entity may keep a value a snapshot cannot carry (a NaN from simulate(), say): one such
@@ -683,6 +740,8 @@ class GameServer:
                 "with a larger max_entities (GameClient, NetworkedGame and GameBot take it)",
                 len(snapshot.entities), DEFAULT_MAX_ENTITIES,
             )  # fmt: skip
+        # World prediction on the clients needs the other players' last inputs (docs/PROTOCOL.md "in").
+        predicting = any(type(entity).predicted for entity in snapshot.entities.values())
         encoded: dict[tuple[int | None, int, int | None], EncodedPacket] = {}
         for player in self.players.values():
             if player.away_since is not None:
@@ -693,6 +752,8 @@ class GameServer:
             if packet is None:
                 wire = encode_snapshot(snapshot, base)
                 fields = {GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq, "you": player.entity}
+                if predicting:
+                    fields["in"] = self._inputs_since(base.tick if base else None, player.entity)
                 try:
                     packet = self.servo.encode(fields)
                 except PacketTooLarge as exc:
@@ -706,6 +767,15 @@ class GameServer:
             player.bytes_out += packet.size
             player.snapshots_sent += 1
             self.stats.snapshot_bytes.append(packet.size)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Inputs are plain data (checked on arrival); equal data means the same input.  Types count: 1 != 1.0
+    # on the wire for a client that checks them.
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
 
 
 def _is_late(schedule: TickSchedule, left: int, now: float) -> bool:

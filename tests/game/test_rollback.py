@@ -299,3 +299,90 @@ def test_interpolation_shows_a_teleport_as_a_jump() -> None:
     assert at[1].x == 100.0  # ... then where it jumped to
     past = buf.sample(0.8)  # past the newest snapshot: extrapolated, but never across the jump
     assert past[2].x > 100.0 and past[1].x == 100.0
+
+
+def two_player_world() -> tuple[World, int, int, int]:
+    world = World()
+    me = world.spawn(Paddle(x=-200.0))  # far from the ball: only the other player's paddle meets it
+    them = world.spawn(Paddle(x=0.0))
+    ball = world.spawn(Ball(x=100.0, vx=-90.0))
+    return world, me, them, ball
+
+
+def two_player_tick(world: World, me: int, them: int, mine: Any, theirs: Any) -> None:
+    """A GameServer tick with two players: each one's input by the rule (join order), then simulate."""
+    for eid, keys in ((me, mine), (them, theirs)):
+        new = push(world[eid].copy(), keys, DT)  # type: ignore[arg-type]
+        for name, value in new.to_fields().items():
+            setattr(world[eid], name, value)
+    for eid in sorted(eid for eid, e in world.items() if type(e).predicted):
+        world[eid].simulate(world, DT)  # type: ignore[attr-defined]
+
+
+def test_the_other_players_are_moved_by_their_last_input_so_their_hit_is_predicted() -> None:
+    world, me, them, ball = two_player_world()
+    theirs = {"x": 1.0}  # the other player runs at the ball and keeps running: its last input holds
+    snapshots: dict[int, Snapshot] = {}
+    truth: dict[int, tuple[float, float, float]] = {}
+    for tick in range(1, 61):
+        two_player_tick(world, me, them, {"x": 0.0}, theirs)
+        snapshots[tick] = world.snapshot(tick, tick * DT)
+        truth[tick] = (world[ball].x, world[ball].vx, world[them].x)  # type: ignore[attr-defined]
+    hit = next(t for t in range(2, 61) if truth[t][1] > 0 >= truth[t - 1][1])
+    assert 5 < hit < 30, "the other paddle should meet the ball early in the script"
+
+    # Rewound to a snapshot from before the hit, with 30 inputs of ours still unapplied: knowing their
+    # last input, the replay sees their paddle arrive and the ball bounce, bit for bit as the server will.
+    knowing = WorldPredictor(DT, rule=push)
+    blind = WorldPredictor(DT, rule=push)
+    for predictor in (knowing, blind):
+        for seq in range(1, 61):
+            predictor.step(seq, {"x": 0.0})
+    assert knowing.rewind(snapshots[hit - 4], 30, me, {them: theirs}) == 30
+    assert blind.rewind(snapshots[hit - 4], 30, me) == 30
+    assert knowing.tick == blind.tick == hit - 4 + 30
+    now = knowing.tick
+    assert (knowing.display()[ball].x, knowing.display()[ball].vx) == truth[now][:2]
+    assert knowing.world[them].x == truth[now][2]  # type: ignore[attr-defined]
+    # Blind, their paddle is held where the snapshot had it: the ball meets it later, elsewhere.
+    assert abs(blind.display()[ball].x - truth[now][0]) > 10.0
+    assert blind.world[them] is snapshots[hit - 4].entities[them]  # held, not even copied
+
+    # Each input of ours sent after the rewind moves them on too (their last input still holds).
+    knowing.step(61, {"x": 0.0})
+    assert knowing.world[them].x == truth[now + 1][2]  # type: ignore[attr-defined]
+    # Our own entity is moved by our inputs only, even if listed among the others.
+    stray = WorldPredictor(DT, rule=push)
+    stray.step(1, {"x": 0.0})
+    stray.rewind(snapshots[1], 0, me, {me: {"x": 1.0}})
+    assert stray.world[me].x == snapshots[1].entities[me].x  # type: ignore[attr-defined]
+
+
+def test_other_players_are_drawn_predicted_and_corrected_only_when_asked() -> None:
+    world, me, them, ball = two_player_world()
+    snapshots: dict[int, Snapshot] = {}
+    for tick in range(1, 41):
+        two_player_tick(world, me, them, {"x": 0.0}, {"x": 1.0 if tick <= 20 else -1.0})
+        snapshots[tick] = world.snapshot(tick, tick * DT)
+    plain = WorldPredictor(DT, rule=push)
+    shown = WorldPredictor(DT, rule=push, show_players=True)
+    for predictor in (plain, shown):
+        for seq in range(1, 31):
+            predictor.step(seq, {"x": 0.0})
+        predictor.rewind(snapshots[15], 15, me, {them: {"x": 1.0}})
+    assert set(plain.display()) == {ball}  # their paddle left to interpolation
+    assert set(shown.display()) == {ball, them}  # drawn from the predicted present
+    guessed = shown.display()[them].x
+    assert guessed == snapshots[15].entities[them].x + 15 * 240.0 * DT  # type: ignore[attr-defined]
+    # They turned at tick 21: the next snapshot says so; what is drawn glides from the guess.
+    shown.rewind(snapshots[25], 25, me, {them: {"x": -1.0}})
+    truth = snapshots[25].entities[them].x - 5 * 240.0 * DT  # type: ignore[attr-defined]
+    assert shown.world[them].x == pytest.approx(truth)  # type: ignore[attr-defined]
+    assert shown.offset(them) == (pytest.approx(guessed - truth), 0.0)
+    assert shown.display()[them].x == pytest.approx(guessed)  # nothing jumps on screen
+    shown.advance_display(CORRECTION_HALF_LIFE)
+    assert shown.display()[them].x == pytest.approx(truth + (guessed - truth) / 2)
+    with pytest.raises(TypeError, match="show_players"):
+        WorldPredictor(DT, show_players=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="others"):
+        plain.rewind(snapshots[1], 1, me, [(them, {})])  # type: ignore[arg-type]

@@ -55,6 +55,12 @@ class RunServer(GameServer):
         if entity is not None and entity in self.world:
             self.world.despawn(entity)
 
+    def on_input(self, client: Any, input: Any) -> None:
+        if input.get("dx") == 9.0:
+            self.control(client, None)  # lets its Dot go (still in the world, moved by nobody)
+        else:
+            super().on_input(client, input)
+
     def simulate(self, dt: float) -> None:
         self.simulate_predicted(dt)
 
@@ -68,6 +74,7 @@ class Driver:
         self.fixed = FixedStep(rate=60.0)
         self.last = time.monotonic()
         self.shown: dict[int, Entity] = {}
+        self.keys: dict[str, float] = {"dx": 1.0}
 
     def frame(self) -> None:
         now = time.monotonic()
@@ -75,7 +82,7 @@ class Driver:
         self.client.poll()
         for _ in range(self.fixed.advance(dt)):
             if self.client.ready:
-                self.client.send_input({"dx": 1.0})
+                self.client.send_input(self.keys)
         self.client.advance(dt)
         self.shown = self.client.entities()
 
@@ -157,4 +164,54 @@ def test_a_client_that_sends_no_input_sees_predicted_types_interpolated() -> Non
         assert shown[server.runner].x <= client.latest.entities[server.runner].x  # type: ignore[union-attr,attr-defined]
     finally:
         client.sprocket.close()
+        server.stop()
+
+
+def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
+    server = RunServer(Servo("127.0.0.1", 0)).start()
+    alice = Driver(GameClient(Sprocket("127.0.0.1", server.port, name="alice"), rule=rule))
+    bob = Driver(GameClient(Sprocket("127.0.0.1", server.port, name="bob"), rule=rule))
+    bob.keys = {"dx": 0.0}
+    heard: list[list[Any] | None] = []  # the "in" field of every snapshot message bob reads
+    read = bob.client._others_inputs
+
+    def spy(packet: Any, **kwargs: Any) -> None:
+        heard.append(packet.get("in"))
+        read(packet, **kwargs)
+
+    bob.client._others_inputs = spy  # type: ignore[method-assign]
+
+    def both() -> None:
+        alice.frame()
+        bob.frame()
+
+    try:
+        wait_until(lambda: both() or None not in (alice.client.me, bob.client.me), 10, "both in")
+        dot = alice.client.me
+        wait_until(lambda: both() or bob.client.others_inputs.get(dot) == {"dx": 1.0}, 10, "alice's input")
+        wait_until(lambda: both() or alice.client.others_inputs == {bob.client.me: {"dx": 0.0}}, 10, "bob's")
+        assert all(eid != bob.client.me for item in heard if item for eid, *_ in item)  # never his own
+        # Her input does not change: it is not sent again with every snapshot.
+        count = len(heard)
+        wait_until(lambda: both() or len(heard) >= count + 20, 10, "20 more snapshots")
+        carrying = sum(1 for item in heard[count:] if item and any(entry[0] == dot for entry in item))
+        assert carrying < 10, heard[count:]
+        # It changes: the next snapshots say so; bob's re-simulation moves her Dot the new way.
+        alice.keys = {"dx": -1.0}
+        wait_until(lambda: both() or bob.client.others_inputs.get(dot) == {"dx": -1.0}, 10, "her new input")
+        assert bob.client.world is not None and bob.client.world._others == [(dot, {"dx": -1.0})]
+        # She lets go of her Dot (the server's control(client, None)): nobody moves it any more.
+        alice.keys = {"dx": 9.0}
+        wait_until(lambda: both() or dot not in bob.client.others_inputs, 10, "her Dot let go")
+        assert dot in server.world and dot in bob.client.latest.entities  # type: ignore[union-attr]
+        # A client that joins now gets the whole list with its first (full) snapshot: bob's input only.
+        carol = GameClient(Sprocket("127.0.0.1", server.port, name="carol"), rule=rule)
+        try:
+            wait_until(lambda: both() or carol.poll() is None or carol.snapshots_received >= 2, 10, "carol")
+            assert carol.others_inputs == {bob.client.me: {"dx": 0.0}}
+        finally:
+            carol.sprocket.close()
+    finally:
+        alice.client.sprocket.close()
+        bob.client.sprocket.close()
         server.stop()

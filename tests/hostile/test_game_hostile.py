@@ -129,6 +129,11 @@ CASES: dict[str, tuple[Messages, str]] = {
     "snap ack a float": (lambda c: [hello(c), snap(1, ack=2.5)], "closed:'ack'"),
     "snap ack of inputs never sent": (lambda c: [hello(c), snap(1, ack=50)], "closed:acknowledging"),
     "snap you a map": (lambda c: [hello(c), snap(1, you={"id": 1})], "closed:'you'"),
+    "snap in a map": (lambda c: [hello(c), snap(1, **{"in": {"1": {}}})], "closed:'in'"),
+    "snap in an entry not a list": (lambda c: [hello(c), snap(1, **{"in": [7]})], "closed:'in'"),
+    "snap in an entry of three": (lambda c: [hello(c), snap(1, **{"in": [[1, {}, 2]]})], "closed:'in'"),
+    "snap in an id a str": (lambda c: [hello(c), snap(1, **{"in": [["1", {}]]})], "closed:'in'"),
+    "snap in over max_entities": (lambda c: [hello(c), snap(1, **{"in": [[1]] * 5001})], "closed:'in'"),
     "snap times -1e308 then +1e308": (
         lambda c: [hello(c), snap(1, when=-1e308), snap(2, when=1e308)],
         "refused:2",
