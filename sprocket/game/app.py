@@ -191,7 +191,9 @@ class NetworkedGame(ClientHooks):
     longer held the session, the game starts again as a new player (see ``on_disconnect``).
 
     Class attributes ``max_entities`` (5000) and ``max_snapshot_bytes`` (64 MiB) cap what a server's
-    snapshots may hold and what is kept of them (see :class:`~sprocket.game.GameClient`).  Nothing a
+    snapshots may hold and what is kept of them (see :class:`~sprocket.game.GameClient`);
+    ``predict_players`` (False) draws the other players' entities from the predicted present when the
+    world is predicted, instead of interpolated (see :mod:`sprocket.game.rollback`).  Nothing a
     server sends raises in :meth:`step`: a malformed game message closes the connection, and the
     reason is drawn on screen (:meth:`draw_connection_status`) and passed to ``on_disconnect``.
 
@@ -214,6 +216,7 @@ class NetworkedGame(ClientHooks):
     show_connection_status: bool = True
     max_entities: int = GameClient.max_entities
     max_snapshot_bytes: int = GameClient.max_snapshot_bytes
+    predict_players: bool = GameClient.predict_players
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -469,13 +472,15 @@ class NetworkedGame(ClientHooks):
         self.entities = {}
 
     def _game_client(self, delay: float | None) -> GameClient:
-        return GameClient(
+        client = GameClient(
             self.sprocket,
             rule=self.rule,
             interpolation_delay=delay,
             max_entities=self.max_entities,
             max_snapshot_bytes=self.max_snapshot_bytes,
         )
+        client.predict_players = self.predict_players
+        return client
 
     def quit(self) -> None:
         """Stop :meth:`run` after the current frame."""

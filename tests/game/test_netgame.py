@@ -373,3 +373,21 @@ def test_an_input_that_breaks_the_rule_costs_only_that_client_its_place() -> Non
         bad.close()
         good.stop()
         server.stop()
+
+
+def test_predict_players_reaches_the_game_client_and_survives_a_reconnect() -> None:
+    server = start_server()
+    game = make_game(server.port)
+    type(game).predict_players = True  # a class attribute, as a game would declare it
+    try:
+        play_until(game, lambda: game.connected, message="connected")
+        game.reconnect()  # a fresh GameClient: the setting must carry over
+        assert game.net.predict_players is True
+        plain = make_game(server.port)
+        try:
+            assert plain.net.predict_players is False  # the default; each game class its own
+        finally:
+            plain.close()
+    finally:
+        game.close()
+        server.stop()

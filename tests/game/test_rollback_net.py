@@ -200,6 +200,13 @@ def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
         alice.keys = {"dx": -1.0}
         wait_until(lambda: both() or bob.client.others_inputs.get(dot) == {"dx": -1.0}, 10, "her new input")
         assert bob.client.world is not None and bob.client.world._others == [(dot, {"dx": -1.0})]
+        # Drawn interpolated by default; from the predicted present with predict_players.
+        wait_until(lambda: both() or dot in bob.shown, 10, "her Dot drawn")
+        assert dot not in bob.client.world.display()
+        bob.client.predict_players = True
+        rewinds = bob.client.world.rewinds
+        wait_until(lambda: both() or bob.client.world.rewinds > rewinds, 10, "a rewind")  # type: ignore[union-attr]
+        assert bob.client.entities()[dot] == bob.client.world.display()[dot]  # type: ignore[union-attr]
         # She lets go of her Dot (the server's control(client, None)): nobody moves it any more.
         alice.keys = {"dx": 9.0}
         wait_until(lambda: both() or dot not in bob.client.others_inputs, 10, "her Dot let go")
