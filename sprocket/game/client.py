@@ -446,6 +446,9 @@ class GameClient:
             return out  # we closed the connection: nothing more comes from that server
         for item in self.sprocket.events():
             if type(item) is not Packet:
+                if isinstance(item, Connected) and self.lobby._hide_connect:
+                    self.lobby._hide_connect = False
+                    continue  # the lobby moved us to another node of a cluster: not news for the game
                 if isinstance(item, Disconnected):
                     self._welcomed = False
                     self._dropped_at = None
@@ -476,6 +479,9 @@ class GameClient:
                 )
             if self._error is not None:
                 break  # the rest came from a server we no longer trust
+            if self.lobby._go is not None:
+                self.lobby._follow()  # a cluster's room is on another node: the rest is the old node's
+                break
         self.stats.update(self.clock(), self.sprocket.stats)
         return out
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sprocket import (
     DEFAULT_PORT,
@@ -56,10 +56,14 @@ from .messages import (
     L_QUICK,
     L_ROOM,
     L_ROOMS,
+    L_SEAT,
     LOBBY_REQUESTS,
     RoomInfo,
 )
 from .server import GameServer
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 log = logging.getLogger("sprocket")
 
@@ -285,6 +289,9 @@ class RoomServer:
         code_attempts, code_window: join-by-code attempts allowed per connection within ``code_window``
             seconds (default 5 per 10 s); more are refused (``rate``) without looking the code up.
         clock: the monotonic clock (injectable for tests).
+        cluster: a :class:`~sprocket.game.cluster.Cluster` setting: this server becomes a node of the
+            rooms cluster sharing that Redis (quick-join, create, join-by-code and list answer for every
+            node; see :mod:`sprocket.game.cluster`).  Default None: this process alone, no Redis.
 
     A room's game may set ``room_state`` on its GameServer (a str of at most 32 characters, e.g.
     ``"lobby"``/``"playing"``): listings show it.  A room's hook (``on_join``, ``on_leave``, ``on_drop``,
@@ -309,6 +316,7 @@ class RoomServer:
         code_attempts: int = 5,
         code_window: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        cluster: Cluster | None = None,
         **servo_options: Any,
     ) -> None:
         if not isinstance(room_types, Mapping) or not room_types:
@@ -334,6 +342,8 @@ class RoomServer:
         self._listing: tuple[RoomInfo, ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The cluster node (sprocket.game.cluster), or None; set last: its worker reads this server.
+        self.cluster = cluster.attach(self) if cluster is not None else None
 
     # -- what tests and tools read (any thread) --------------------------------------------------------
 
@@ -359,6 +369,8 @@ class RoomServer:
         dispose of rooms empty for ``empty_timeout``.  Returns the seconds until a room's next tick is
         due.  Tests drive this; :meth:`run` calls it.  Raises ``ClosedError`` once the Servo is closed."""
         now = self.clock() if now is None else now
+        if self.cluster is not None:
+            self.cluster.step(now)
         for item in self.servo.events():
             self._event(item, now)
         wait = _IDLE_WAIT
@@ -417,6 +429,8 @@ class RoomServer:
     def close(self) -> None:
         """Stop the loop, then close the Servo (clients are told the server is shutting down).  Idempotent."""
         self.stop()
+        if self.cluster is not None:
+            self.cluster.close()
         self.servo.close()
 
     # -- events ---------------------------------------------------------------------------------------------
@@ -435,7 +449,8 @@ class RoomServer:
         elif isinstance(item, Joined):
             self._where[item.client] = None
             types = [[name, kind.max_players] for name, kind in self.room_types.items()]
-            item.client.send(**{GAME_FIELD: L_LOBBY, "types": types, "id": item.client.id})
+            extra = self.cluster.lobby_fields() if self.cluster is not None else {}
+            item.client.send(**{GAME_FIELD: L_LOBBY, "types": types, "id": item.client.id, **extra})
         elif isinstance(item, Left):
             room = self._where.pop(item.client, None)
             self._limiter.forget(item.client)
@@ -450,6 +465,11 @@ class RoomServer:
         if client not in self._where:
             return  # it left already
         try:
+            if self.cluster is not None and self.cluster.request(client, kind, packet, now):
+                return
+            if kind == L_SEAT:
+                self._error(client, kind, BAD_REQUEST, "this server is not in a cluster: no seats to take")
+                return
             if kind == L_LIST:
                 wanted = packet.get("type")
                 rooms = [r for r in self._rooms.values() if not r.private and wanted in (None, r.type)]
@@ -540,13 +560,14 @@ class RoomServer:
         self._enter(room, client, now)
 
     def _create(self, client: Client, kind: str, type_name: str, name: str | None, private: bool,
-                now: float) -> _Room | None:  # fmt: skip
+                now: float, code: str | None = None) -> _Room | None:  # fmt: skip
         if len(self._rooms) >= self.max_rooms:
             self._error(client, kind, MAX_ROOMS, f"the server runs {len(self._rooms)} rooms, its most; "
                         "join one, or try again later")  # fmt: skip
             return None
         room_type = self.room_types[type_name]
-        code = new_code(lambda c: c in self._rooms or c in self._closed_codes)
+        if code is None:  # a cluster node is given the code Redis reserved
+            code = new_code(lambda c: c in self._rooms or c in self._closed_codes)
         servo = RoomServo(self.servo, code)
         server = room_type.server(servo=servo, **room_type.options)
         schedule = TickSchedule(server.tick_rate, now, max_catch_up=server.max_catch_up)
@@ -573,6 +594,8 @@ class RoomServer:
         client after the lobby's reply), then the client is told it is in the lobby."""
         if client in room.members:
             room.members.remove(client)
+            if self.cluster is not None:
+                self.cluster.player_left(room.code)
             room.servo._queue.append(left)
             if room.code in self._rooms:
                 self._guard(room, room.server._network)  # runs on_leave now; may close the room
@@ -595,6 +618,8 @@ class RoomServer:
         self._rooms.pop(room.code, None)
         self._remember_closed(room.code, reason)
         room.servo.close()
+        if self.cluster is not None:
+            self.cluster.room_closed(room.code)
         for client in list(room.members):
             if self._where.get(client) is room:
                 self._where[client] = None
@@ -609,6 +634,8 @@ class RoomServer:
         self._rooms.pop(room.code, None)
         self._remember_closed(room.code, reason)
         room.servo.close()
+        if self.cluster is not None:
+            self.cluster.room_closed(room.code)
         log.info("room %s (%s) disposed: %s", room.code, room.type, reason)
 
     def _remember_closed(self, code: str, reason: str) -> None:
