@@ -17,7 +17,9 @@ def redis_server() -> Iterator[RedisServer]:
     if not available():
         if os.environ.get("CI"):
             pytest.fail("redis-server or the redis package is missing (.ci/run installs them)")
-        pytest.skip("redis-server or the redis package is missing (apt-get install redis-server; pip install redis)")
+        pytest.skip(
+            "redis-server or the redis package is missing (apt-get install redis-server; pip install redis)"
+        )
     server = RedisServer().start()
     try:
         yield server
