@@ -22,6 +22,7 @@ from typing import Any
 from . import (
     bandwidth,
     capacity,
+    cluster,
     discovery,
     fanout,
     framecost,
@@ -45,7 +46,7 @@ from .common import (
 
 GROUPS = (
     "throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "gamefeel", "resume",
-    "discovery",
+    "discovery", "cluster",
 )  # fmt: skip
 ALIASES = {
     "fan-out": "fanout",
@@ -56,6 +57,7 @@ ALIASES = {
     "game-feel": "gamefeel",
     "feel": "gamefeel",
     "lan": "discovery",
+    "redis": "cluster",
 }
 MODULES: dict[str, Any] = {
     "throughput": throughput,
@@ -68,6 +70,7 @@ MODULES: dict[str, Any] = {
     "gamefeel": gamefeel,
     "resume": resume,
     "discovery": discovery,
+    "cluster": cluster,
 }
 RESULTS = HERE / "results"
 

@@ -289,6 +289,10 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
             lan_row("browser opened -> all listed, max", "open_max_ms"),
             lan_row("announcer closed -> dropped from the list (its goodbye), p50", "goodbye_p50_ms", 2),
         ]  # fmt: skip
+    if "cluster" in groups:
+        from . import cluster
+
+        rows += cluster.rows(params["cluster"])
     return rows
 
 
