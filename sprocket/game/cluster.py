@@ -289,7 +289,11 @@ class ClusterNode:
     def step(self, now: float) -> None:
         """Run what the worker finished (answers to send, clients to seat).  Tick thread only."""
         while self._done:
-            self._done.popleft()()
+            done = self._done.popleft()
+            try:
+                done()
+            except Exception:  # a client that left meanwhile, a bug: never the loop's end
+                log.exception("node %s: could not finish a cluster request", self.node_id)
 
     def player_left(self, code: str) -> None:
         """A seated player left room ``code`` (or moved): its seat is free again cluster-wide."""
