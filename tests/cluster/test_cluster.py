@@ -134,6 +134,7 @@ class Player(GameBot):
         self.joined: list[RoomInfo] = []
         self.refusals: list[LobbyRefused] = []
         self.disconnects: list[str] = []
+        self.listings: list[list[RoomInfo]] = []
 
     def on_connect(self) -> None:
         self.connects += 1
@@ -144,6 +145,9 @@ class Player(GameBot):
 
     def on_lobby_error(self, refusal: LobbyRefused) -> None:
         self.refusals.append(refusal)
+
+    def on_room_list(self, rooms: list[RoomInfo]) -> None:
+        self.listings.append(rooms)
 
     def on_disconnect(self, reason: str) -> None:
         self.disconnects.append(reason)
@@ -340,6 +344,11 @@ def test_the_lobby_follows_a_redirect_transparently_and_fails_over(redis_server:
         moved = [b for b in bots if b.lobby.moves]
         assert moved and all(b.sprocket.port == servers[1].port for b in moved)  # 2 rooms, one per node
         assert all(b.connects == 1 and not b.refusals for b in bots)  # the move is not news for the game
+        bots[0].lobby.list_rooms()  # the listing is the cluster's: both nodes' rooms, with their players
+        wait_until(lambda: bots[0].listings, 10, "a listing")
+        assert sorted((r.code, r.players) for r in bots[0].listings[0]) == sorted(
+            {(b.joined[0].code, 2) for b in bots}
+        )
         stay = [b for b in bots if not b.lobby.moves]
         servers[0].close()  # its players are told, and quick-join again: the lobby takes them to node b
         wait_until(lambda: all(len(b.joined) == 2 and b.net.ready for b in stay), 10, "re-seated on b")
@@ -376,6 +385,10 @@ def test_a_seat_needs_a_valid_unused_reservation_for_this_node(redis_server: Red
             "duel", 2, "rid1", "QQQQQ", name="", private=True, ttl_ms=10_000, room_ttl_ms=5_000
         )
         assert not isinstance(res, str)
+        taken = store.create(
+            "duel", 2, "rid9", "QQQQQ", name="", private=False, ttl_ms=10_000, room_ttl_ms=5_000
+        )
+        assert taken == "taken"  # a code is unique in the whole cluster
         here = next(s for s in servers if s.cluster and s.cluster.node_id == res.node)
         there = next(s for s in servers if s is not here)
         good = sign_ticket(SECRET, "rid1", "QQQQQ", res.node, time.time() + 10)
