@@ -426,6 +426,8 @@ class GameClient:
         client closed the connection (a malformed message from the server), else the Sprocket's."""
         if self._error is not None:
             return self._error
+        if self.lobby._hide_connect:
+            return None  # the lobby is moving us to another cluster node: connecting, and may try another
         return self.sprocket.error
 
     def poll(self) -> list[Any]:
@@ -449,6 +451,8 @@ class GameClient:
                 if isinstance(item, Connected) and self.lobby._hide_connect:
                     self.lobby._hide_connect = False
                     continue  # the lobby moved us to another node of a cluster: not news for the game
+                if isinstance(item, Disconnected) and self.lobby._retry_elsewhere():
+                    break  # the cluster node we were sent to is unreachable: another one is being asked
                 if isinstance(item, Disconnected):
                     self._welcomed = False
                     self._dropped_at = None

@@ -89,6 +89,8 @@ class Lobby:
         self.moves = 0
         self._go: tuple[str, int, str, dict[str, Any]] | None = None  # where the server sent us
         self._hide_connect = False  # the next Connected is the move's, not news for the game
+        self._asked: tuple[str, dict[str, Any]] | None = None  # the last matchmaking request, for a retry
+        self._tries = 0
 
     # -- requests ---------------------------------------------------------------------------------------
 
@@ -121,6 +123,8 @@ class Lobby:
         self._send(L_EXIT, moving=True)
 
     def _send(self, kind: str, *, moving: bool = False, **fields: Any) -> None:
+        if kind in (L_QUICK, L_CREATE, L_JOIN):
+            self._asked, self._tries = (kind, fields), 0
         sprocket = self._client.sprocket
         if not sprocket.connected and kind != L_EXIT:
             other = self._other_node(sprocket)
@@ -161,6 +165,8 @@ class Lobby:
             return RoomList(tuple(self.rooms), total)
         if kind == L_ROOM:
             self.room = RoomInfo.from_wire({key: packet[key] for key in packet})
+            if "nodes" in packet:
+                self._cluster(packet)
             self.pending = None
             return RoomJoined(self.room)
         if kind == L_OUT:
@@ -212,6 +218,20 @@ class Lobby:
         if not others:
             return None
         return others[self.moves % len(others)]
+
+    def _retry_elsewhere(self) -> bool:
+        """The node we were moving to cannot be reached (GameClient.poll calls this on a Disconnected):
+        ask another node of the cluster the same request instead; True if we did (the Disconnected is then
+        not news for the game).  Each node is tried at most once per request."""
+        if not self._hide_connect or self._asked is None or self._tries >= len(self.nodes):
+            return False
+        other = self._other_node(self._client.sprocket)
+        if other is None:
+            return False
+        self._tries += 1
+        kind, fields = self._asked
+        self._move(other[0], other[1], kind, fields)
+        return True
 
     def _follow(self) -> None:
         """Go where a ``go`` message sent us (GameClient.poll calls this)."""

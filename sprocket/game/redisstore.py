@@ -4,8 +4,8 @@ Every change of shared state is one Lua script, so Redis runs it atomically: two
 seat of a room at once cannot both get it, and a room is never over capacity (seated players plus live
 reservations never exceed its seats).  The keys, under a prefix (default ``sprocket``):
 
-* ``P:node:ID`` (hash: host, port, capacity, load; expires ``ttl`` after the node's last heartbeat) and the
-  set ``P:nodes`` of node ids (an id whose hash expired is dropped when next seen);
+* ``P:node:ID`` (hash: host, port, capacity, load, beats; expires ``ttl`` after the node's last
+  heartbeat) and the set ``P:nodes`` of node ids (an id whose hash expired is dropped when next seen);
 * ``P:room:CODE`` (hash: node, type, name, private, max, players, state, created; expires with its node),
   the set ``P:type:TYPE`` of room codes of a type and ``P:noderooms:ID`` of a node's rooms; a code is
   taken once in the whole cluster (the room hash is created only if absent);
@@ -164,6 +164,7 @@ local id, ttl, empty = ARGV[2], tonumber(ARGV[7]), tonumber(ARGV[8])
 local nkey = P .. ':node:' .. id
 local existed = redis.call('EXISTS', nkey)
 redis.call('HSET', nkey, 'host', ARGV[3], 'port', ARGV[4], 'capacity', ARGV[5], 'load', ARGV[6])
+redis.call('HINCRBY', nkey, 'beats', 1)
 redis.call('PEXPIRE', nkey, ttl)
 redis.call('SADD', P .. ':nodes', id)
 local mine = {}

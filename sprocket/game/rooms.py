@@ -586,7 +586,8 @@ class RoomServer:
         self._where[client] = room
         room.members.append(client)
         room.empty_since = None
-        client.send(**{GAME_FIELD: L_ROOM, **room.info().to_wire()})
+        extra = self.cluster.lobby_fields() if self.cluster is not None else {}  # the nodes, fresh
+        client.send(**{GAME_FIELD: L_ROOM, **room.info().to_wire(), **extra})
         room.servo._queue.append(Joined(client))  # the room's hello follows at its next tick
 
     def _exit(self, room: _Room, client: Client, left: Left, now: float, *, tell: bool = True) -> None:

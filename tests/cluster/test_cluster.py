@@ -99,6 +99,14 @@ def nodes(redis_server: RedisServer) -> Iterator[list[Node]]:
             started.append(Node(redis_server.url, f"node{i}"))
         db = redis_server.client()
         wait_until(lambda: db.scard("sprocket:nodes") == 3, 10, "three nodes registered")
+        beats = {n.id: int(db.hget(f"sprocket:node:{n.id}", "beats") or 0) for n in started}
+        wait_until(  # two more heartbeats each: every node has read the list of all three
+            lambda: all(
+                int(db.hget(f"sprocket:node:{n.id}", "beats") or 0) >= beats[n.id] + 2 for n in started
+            ),
+            10,
+            "every node to know the others",
+        )
         yield started
     finally:
         for node in started:
@@ -152,6 +160,10 @@ class Player(GameBot):
     def on_disconnect(self, reason: str) -> None:
         self.disconnects.append(reason)
         self.lobby.quick_join("duel")  # the node went away: the lobby takes us to another one
+
+    def on_drop(self, reason: str) -> None:
+        self.disconnects.append(reason)
+        self.lobby.quick_join("duel")  # the same, while the Sprocket would still try to resume
 
     def decide(self, entities: dict[int, Any]) -> dict[str, float]:
         return {"dx": 1.0}
@@ -264,15 +276,27 @@ def test_a_killed_node_s_players_are_reseated_on_the_others_and_its_rooms_vanish
     redis_server: RedisServer, nodes: list[Node]
 ) -> None:
     crowd = LobbyCrowd(failover=True)
+    bots = [Player("127.0.0.1", nodes[i % 3].port, name=f"p{i}").start() for i in range(6)]
     try:
         for node in nodes:
             crowd.add(20, ("127.0.0.1", node.port), "duel")
-        wait_until(lambda: len(crowd.seated()) == 60, 30, "60 seated")
+        wait_until(
+            lambda: len(crowd.seated()) == 60 and all(b.joined and b.net.ready for b in bots), 30, "seated"
+        )
         victim = nodes[1]
         on_victim = [c for c in crowd.clients if c.seats[-1][1] == victim.port]
-        assert on_victim
+        bots_on_victim = [b for b in bots if b.sprocket.port == victim.port]
+        assert on_victim and bots_on_victim  # 2 bots at least: each bot starts on its node (local first)
         victim.kill()
         killed_at = time.monotonic()
+        # Real clients (GameBot's Lobby): told why (on_drop / on_disconnect), then re-seated elsewhere.
+        wait_until(
+            lambda: all(len(b.joined) == 2 and b.net.ready for b in bots_on_victim),
+            10,
+            "the killed node's bots re-seated",
+        )
+        assert all(b.disconnects and b.sprocket.port != victim.port for b in bots_on_victim)
+        assert all(b.connects == 1 for b in bots)
         wait_until(lambda: all(c.lost is not None or len(c.seats) > 1 for c in on_victim), 10, "drops seen")
         assert all("connection" in (c.lost or "connection") for c in on_victim)  # a clear reason
         wait_until(
@@ -292,6 +316,8 @@ def test_a_killed_node_s_players_are_reseated_on_the_others_and_its_rooms_vanish
         assert max(members.values()) <= 2
     finally:
         crowd.close()
+        for bot in bots:
+            bot.stop()
 
 
 # -- nodes in this process ---------------------------------------------------------------------------------
