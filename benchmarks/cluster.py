@@ -12,6 +12,8 @@ many addresses would not need).  Measured, for the cluster and the single proces
 
 * seated per second: clients / (first connect -> last ``room``), end to end;
 * time to seat, p50 / p99: a client's connect -> its ``room`` (redirect included);
+* time to seat one client at a time (``solo`` clients, each through the next node): the unloaded cost of
+  a request, its Redis round trips and, for two thirds of them, the redirect;
 * rooms per node, max and min (the cluster's balance);
 * memory per node: each node process's RSS once everyone is seated (MB, the mean over nodes).
 
@@ -45,7 +47,7 @@ _SINGLE = (
 
 
 def defaults(quick: bool) -> Params:
-    return {"clients": 100 if quick else 300, "nodes": 3, "timeout": 60.0}
+    return {"clients": 100 if quick else 300, "solo": 10 if quick else 30, "nodes": 3, "timeout": 60.0}
 
 
 def _root() -> str:
@@ -117,6 +119,25 @@ def _load(ports: list[int], clients: int, timeout: float) -> dict[str, float]:
         crowd.close()
 
 
+def _solo(ports: list[int], clients: int, timeout: float) -> dict[str, float]:
+    """One client at a time (each through the next node, round robin): the unloaded time to seat."""
+    from tests.cluster.crowd import LobbyCrowd
+
+    crowd = LobbyCrowd()
+    try:
+        for i in range(clients):
+            (lean,) = crowd.add(1, ("127.0.0.1", ports[i % len(ports)]), "duel")
+            deadline = time.monotonic() + timeout
+            while lean.seated_at is None:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"a lone client was not seated within {timeout:g} s")
+                time.sleep(0.0005)  # the benchmark's own wait, with a deadline
+        seat_s = [c.seated_at - c.started for c in crowd.clients if c.seated_at is not None]
+        return {"solo_p50_ms": percentile(seat_s, 50) * 1000}
+    finally:
+        crowd.close()
+
+
 def run_once(impl: str, params: Params) -> dict[str, float]:
     """One measurement: the cluster, then the single process, each with fresh processes."""
     sys.path.insert(0, _root())
@@ -160,6 +181,7 @@ def run_once(impl: str, params: Params) -> dict[str, float]:
                 raise BenchError("the nodes did not register in Redis")
             time.sleep(0.05)
         cluster = _load(ports, params["clients"], params["timeout"])
+        cluster.update(_solo(ports, params["solo"], params["timeout"]))
         cluster["node_rss_mb"] = sum(_rss_mb(p.pid) for p in procs) / len(procs)
     finally:
         _stop(procs)
@@ -167,6 +189,7 @@ def run_once(impl: str, params: Params) -> dict[str, float]:
     proc, port = _spawn(["-c", _SINGLE])
     try:
         single = _load([port], params["clients"], params["timeout"])
+        single.update(_solo([port], params["solo"], params["timeout"]))
         single["node_rss_mb"] = _rss_mb(proc.pid)
     finally:
         _stop([proc])
@@ -176,6 +199,7 @@ def run_once(impl: str, params: Params) -> dict[str, float]:
     )
     out["seat_p50_ratio"] = cluster["seat_p50_ms"] / single["seat_p50_ms"]
     out["seat_p99_ratio"] = cluster["seat_p99_ms"] / single["seat_p99_ms"]
+    out["solo_p50_ratio"] = cluster["solo_p50_ms"] / single["solo_p50_ms"]
     return out
 
 
@@ -201,6 +225,14 @@ def rows(params: Params) -> list[Any]:
         row("time to seat, p99, one process", "seat_p99_ms@single", "ms"),
         row("time to seat, p50, cluster ÷ one process (same run)", "seat_p50_ratio", "x", 2),
         row("time to seat, p99, cluster ÷ one process (same run)", "seat_p99_ratio", "x", 2),
+        row(
+            f"time to seat, one client at a time ({params['solo']}), p50, cluster",
+            "solo_p50_ms@cluster",
+            "ms",
+            2,
+        ),
+        row("time to seat, one client at a time, p50, one process", "solo_p50_ms@single", "ms", 2),
+        row("time to seat, one client at a time, p50, cluster ÷ one process", "solo_p50_ratio", "x", 2),
         row("rooms per node, max", "rooms_max@cluster", "rooms", 0),
         row("rooms per node, min", "rooms_min@cluster", "rooms", 0),
         row("rooms over capacity (must be 0)", "over_capacity@cluster", "rooms", 0),
