@@ -123,8 +123,8 @@ class Cluster:
         redis_timeout: seconds a Redis call may take before matchmaking counts as unavailable (default 1).
 
     Raises:
-        InvalidArgument: a bad value (``InvalidType`` for a wrong type), a secret under 16 characters,
-            or ``expiry`` not above ``heartbeat``.
+        InvalidArgument: a bad value (``InvalidType`` for a wrong type), a ``redis_url`` that is not a
+            Redis URL, a secret under 16 characters, or ``expiry`` not above ``heartbeat``.
     """
 
     redis_url: str
@@ -142,6 +142,10 @@ class Cluster:
         for name in ("redis_url", "public_host", "prefix"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise InvalidType(f"{name} must be a non-empty str, got {describe(getattr(self, name))}")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidArgument(
+                f"redis_url must be a redis://, rediss:// or unix:// URL, got {self.redis_url[:80]!r}"
+            )
         if not isinstance(self.secret, (str, bytes)):
             raise InvalidType(f"the cluster secret must be a str or bytes, got {describe(self.secret)}")
         if len(self.secret) < 16:

@@ -275,6 +275,8 @@ def serve_cluster_node(args: argparse.Namespace, cls: type[GameServer], options:
     from .cluster import Cluster
     from .rooms import RoomServer
 
+    if args.announce:
+        raise SystemExit("--announce is for a single server: a cluster's players need one node's address")
     secret = args.cluster_secret or os.environ.get("SPROCKET_CLUSTER_SECRET")
     if not secret:
         raise SystemExit(

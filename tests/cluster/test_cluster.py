@@ -116,7 +116,8 @@ def nodes(redis_server: RedisServer) -> Iterator[list[Node]]:
 def listed_rooms(redis_server: RedisServer) -> dict[str, dict[str, str]]:
     """Every room record in Redis: code -> its fields."""
     db = redis_server.client()
-    return {key.split(":")[-1]: db.hgetall(key) for key in db.scan_iter("sprocket:room:*")}
+    rooms = {key.split(":")[-1]: db.hgetall(key) for key in db.scan_iter("sprocket:room:*")}
+    return {code: fields for code, fields in rooms.items() if fields}  # not one that expired meanwhile
 
 
 def local_cluster(redis_server: RedisServer, node_id: str, **options: Any) -> Cluster:
@@ -198,6 +199,8 @@ def test_cluster_settings_are_checked() -> None:
         Cluster("redis://127.0.0.1:1/0", "short")
     with pytest.raises(InvalidArgument, match="expiry"):
         Cluster("redis://127.0.0.1:1/0", SECRET, heartbeat=2.0, expiry=1.0)
+    with pytest.raises(InvalidArgument, match="redis_url"):
+        Cluster("127.0.0.1:6379", SECRET)
     with pytest.raises(InvalidArgument, match="node_id"):
         Cluster("redis://127.0.0.1:1/0", SECRET, node_id="a b")
 
