@@ -196,6 +196,7 @@ class ClusterNode:
         )
         self._done: collections.deque[Callable[[], None]] = collections.deque()
         self._must_register = True
+        self._missing: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._work, name=f"sprocket-cluster-{self.node_id}", daemon=True
@@ -472,26 +473,31 @@ class ClusterNode:
         server = self.server
         rooms = server.rooms()
         host, port = self.address
-        known = self.store.heartbeat(self.node_id, host, port, server.max_rooms, len(server._where),
-                                     int(self.cluster.expiry * 1000), int(server.empty_timeout * 1000),
-                                     {r.code: r.state for r in rooms})  # fmt: skip
-        if not known or self._must_register:
-            clashes = self.store.register(self.node_id, int(self.cluster.expiry * 1000),
-                                          [(r.code, r.type, r.name or "", r.private, r.max_players, r.players,
-                                            r.state) for r in rooms])  # fmt: skip
+        ttl, empty = int(self.cluster.expiry * 1000), int(server.empty_timeout * 1000)
+        states = {r.code: r.state for r in rooms}
+        load = len(server._where)
+        known, lost = self.store.heartbeat(
+            self.node_id, host, port, server.max_rooms, load, ttl, empty, states
+        )
+        # Rooms Redis lacks on two heartbeats in a row (one may be a room just disposed here, whose record
+        # was dropped before this listing was refreshed): a room reopened under its code while its old
+        # record was being dropped.
+        missing, self._missing = set(lost) & self._missing, set(lost)
+        if not known or self._must_register or missing:
+            # Everything after Redis was away (or lost its data); else only the rooms Redis lacks.
+            lacking = rooms if not known or self._must_register else [r for r in rooms if r.code in missing]
+            rows = [
+                (r.code, r.type, r.name or "", r.private, r.max_players, r.players, r.state) for r in lacking
+            ]
+            clashes = self.store.register(self.node_id, ttl, rows)
             for code in clashes:
                 log.warning(
                     "node %s: room %s is held by another node too (while Redis was away)", self.node_id, code
                 )
-            self.registered += 1
-            self._must_register = False
-            log.info(
-                "node %s registered in the cluster at %s:%s with %d rooms",
-                self.node_id,
-                host,
-                port,
-                len(rooms),
-            )
+            if not known or self._must_register or missing:
+                self.registered += 1
+                self._must_register = False
+                log.info("node %s registered at %s:%s with %d rooms", self.node_id, host, port, len(rooms))
         self.nodes = [(h, p) for _, h, p, _ in self.store.nodes()]
         if not self.up:
             log.info("node %s: Redis answers; matchmaking is available", self.node_id)

@@ -157,7 +157,8 @@ return 1
 """
 
 # ARGV: P, node id, host, port, capacity, load, ttl, empty_ms, then code, state pairs of the node's rooms.
-# Returns 1 if the node was registered already, 0 if it was not (new, expired or Redis lost its data).
+# Returns {1 if the node was registered already, else 0 (new, expired or Redis lost its data); the codes of
+# its rooms that Redis does not hold}.
 _HEARTBEAT = """
 local now = now_ms()
 local id, ttl, empty = ARGV[2], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -186,7 +187,11 @@ for _, code in ipairs(redis.call('SMEMBERS', nr)) do
   end
 end
 redis.call('PEXPIRE', nr, ttl * 4)
-return existed
+local missing = {}
+for code, _ in pairs(mine) do
+  if redis.call('EXISTS', P .. ':room:' .. code) == 0 then table.insert(missing, code) end
+end
+return {existed, missing}
 """
 
 # ARGV: P, node id, ttl, then code, type, name, private, max, players, state per room.  Writes the node's
@@ -353,12 +358,14 @@ class RedisStore:
         self._run("drop", code, node)
 
     def heartbeat(self, node: str, host: str, port: int, capacity: int, load: int, ttl_ms: int, empty_ms: int,
-                  rooms: dict[str, str]) -> bool:  # fmt: skip
+                  rooms: dict[str, str]) -> tuple[bool, list[str]]:  # fmt: skip
         """Refresh the node and its rooms (``rooms``: code -> state string) for ``ttl_ms``; rooms
-        promised to it but never opened go after ``empty_ms``.  Returns False if the node was not
-        registered (new, expired, or Redis lost its data): :meth:`register` its rooms then."""
+        promised to it but never opened go after ``empty_ms``.  Returns whether the node was registered
+        (False: new, expired, or Redis lost its data: :meth:`register` its rooms then) and the codes of
+        its rooms Redis does not hold (register those)."""
         flat = [item for pair in rooms.items() for item in pair]
-        return bool(self._run("heartbeat", node, host, port, capacity, load, ttl_ms, empty_ms, *flat))
+        known, missing = self._run("heartbeat", node, host, port, capacity, load, ttl_ms, empty_ms, *flat)
+        return bool(known), [_text(code) for code in missing]
 
     def register(
         self, node: str, ttl_ms: int, rooms: list[tuple[str, str, str, bool, int, int, str]]

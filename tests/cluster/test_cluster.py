@@ -364,6 +364,23 @@ def test_matches_play_on_while_redis_is_down_and_the_nodes_register_again(redis_
             server.close()
 
 
+def test_a_room_record_lost_from_redis_is_written_back_by_its_node(redis_server: RedisServer) -> None:
+    server = local_node(redis_server, "a")
+    bots = [Player("127.0.0.1", server.port, name=f"p{i}").start() for i in range(2)]
+    db = redis_server.client()
+    try:
+        wait_until(lambda: all(b.joined and b.net.ready for b in bots), 15, "two bots in a room")
+        code = bots[0].joined[0].code
+        wait_until(lambda: db.hget(f"sprocket:room:{code}", "players") == "2", 5, "the room in Redis")
+        db.delete(f"sprocket:room:{code}")
+        wait_until(lambda: db.hget(f"sprocket:room:{code}", "players") == "2", 5, "the room written back")
+        assert db.hget(f"sprocket:room:{code}", "node") == "a"
+    finally:
+        for bot in bots:
+            bot.stop()
+        server.close()
+
+
 def test_the_lobby_follows_a_redirect_transparently_and_fails_over(redis_server: RedisServer) -> None:
     servers = [local_node(redis_server, "a"), local_node(redis_server, "b")]
     wait_until(lambda: all(s.cluster and len(s.cluster.nodes) == 2 for s in servers), 10, "two nodes")
