@@ -494,7 +494,7 @@ class ClusterNode:
                 log.warning(
                     "node %s: room %s is held by another node too (while Redis was away)", self.node_id, code
                 )
-            if not known or self._must_register or missing:
+            if not known or self._must_register:
                 self.registered += 1
                 self._must_register = False
                 log.info("node %s registered at %s:%s with %d rooms", self.node_id, host, port, len(rooms))
