@@ -286,10 +286,10 @@ def test_a_killed_node_s_players_are_reseated_on_the_others_and_its_rooms_vanish
         wait_until(
             lambda: len(crowd.seated()) == 60 and all(b.joined and b.net.ready for b in bots), 30, "seated"
         )
-        victim = nodes[1]
+        victim = next(n for n in nodes if n.port == bots[0].sprocket.port)  # a node holding bots
         on_victim = [c for c in crowd.clients if c.seats[-1][1] == victim.port]
         bots_on_victim = [b for b in bots if b.sprocket.port == victim.port]
-        assert on_victim and bots_on_victim  # 2 bots at least: each bot starts on its node (local first)
+        assert on_victim and bots_on_victim  # rooms are spread over the nodes
         victim.kill()
         killed_at = time.monotonic()
         # Real clients (GameBot's Lobby): told why (on_drop / on_disconnect), then re-seated elsewhere.
@@ -298,10 +298,13 @@ def test_a_killed_node_s_players_are_reseated_on_the_others_and_its_rooms_vanish
             10,
             "the killed node's bots re-seated",
         )
-        assert all(b.disconnects and b.sprocket.port != victim.port for b in bots_on_victim)
+        assert all(b.sprocket.port != victim.port for b in bots_on_victim)
+        # a clear reason, e.g. "connection lost: Connection reset by peer"
+        assert all(b.disconnects and "connection" in b.disconnects[0] for b in bots_on_victim), [
+            b.disconnects for b in bots_on_victim
+        ]
         assert all(b.connects == 1 for b in bots)
         wait_until(lambda: all(c.lost is not None or len(c.seats) > 1 for c in on_victim), 10, "drops seen")
-        assert all("connection" in (c.lost or "connection") for c in on_victim)  # a clear reason
         wait_until(
             lambda: all(c.seat is not None and c.seat[1] != victim.port for c in on_victim),
             10,
