@@ -22,6 +22,7 @@ from typing import Any
 from . import (
     bandwidth,
     capacity,
+    cluster,
     discovery,
     fanout,
     framecost,
@@ -46,7 +47,7 @@ from .common import (
 
 GROUPS = (
     "throughput", "latency", "fanout", "capacity", "memory", "bandwidth", "framecost", "gamefeel", "resume",
-    "discovery", "rooms",
+    "discovery", "rooms", "cluster",
 )  # fmt: skip
 ALIASES = {
     "fan-out": "fanout",
@@ -58,6 +59,7 @@ ALIASES = {
     "feel": "gamefeel",
     "lan": "discovery",
     "room": "rooms",
+    "redis": "cluster",
 }
 MODULES: dict[str, Any] = {
     "throughput": throughput,
@@ -71,6 +73,7 @@ MODULES: dict[str, Any] = {
     "resume": resume,
     "discovery": discovery,
     "rooms": rooms,
+    "cluster": cluster,
 }
 RESULTS = HERE / "results"
 

@@ -329,6 +329,10 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
                     room_row(f"{n} rooms: RSS per room, rooms ÷ separate servers",
                              f"ratio_rss_per_room_kib@{n}", "x"),
                 ]  # fmt: skip
+    if "cluster" in groups:
+        from . import cluster
+
+        rows += cluster.rows(params["cluster"])
     return rows
 
 

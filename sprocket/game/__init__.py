@@ -4,7 +4,8 @@ Pure parts (no pygame, no sockets): :class:`Entity`, :class:`World`, snapshots a
 :class:`InterpolationBuffer`, :class:`Predictor`, :class:`WorldPredictor` (world prediction of the entity
 types declared ``predicted=True``), :class:`FixedStep`, :class:`TickSchedule`.
 Server side (no pygame): :class:`GameServer`; :class:`RoomServer` (many rooms of GameServers on one port,
-with a lobby; the client side is :class:`Lobby`, ``client.lobby``); :class:`Announcer` to announce a server
+with a lobby; the client side is :class:`Lobby`, ``client.lobby``; :class:`Cluster` spreads rooms over
+many processes through Redis, :mod:`sprocket.game.cluster`); :class:`Announcer` to announce a server
 on the LAN.  Finding a game (no pygame): :func:`find_servers` and the non-blocking :class:`ServerBrowser`
 (:mod:`sprocket.game.discovery`).  Client side: :class:`GameClient` and :class:`GameBot` (no pygame), and
 :class:`NetworkedGame` (pygame; imported on first use so servers never need pygame).
@@ -46,9 +47,11 @@ from .snapshot import Snapshot, SnapshotError, SnapshotHistory, World, decode_sn
 
 if TYPE_CHECKING:
     from .app import NetworkedGame, NoDisplay, check_display
+    from .cluster import Cluster
 
 __all__ = [
     "Announcer",
+    "Cluster",
     "DiscoveryStats",
     "Entity",
     "EntityError",
@@ -105,4 +108,8 @@ def __getattr__(name: str) -> Any:
         from . import app
 
         return getattr(app, name)
+    if name == "Cluster":  # rooms over many processes (sprocket.game.cluster): loaded only when asked for
+        from . import cluster
+
+        return cluster.Cluster
     raise AttributeError(f"module 'sprocket.game' has no attribute {name!r}")

@@ -272,10 +272,8 @@ class NetworkedGame(ClientHooks):
         pygame.display.set_caption(self.title)
         self.clock = pygame.time.Clock()
         self._connect_args = (name, sprocket_options, interpolation_delay)
-        self.sprocket = (
-            sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
-        )
-        self.net = self._game_client(interpolation_delay)
+        sprocket = sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
+        self.net = self._game_client(interpolation_delay, sprocket)
         self.overlay = NetOverlay()
         self.entities: dict[int, Entity] = {}
         self.frame = 0
@@ -467,13 +465,17 @@ class NetworkedGame(ClientHooks):
         name, options, delay = self._connect_args
         old = self.sprocket
         old.close()
-        self.sprocket = Sprocket(old.host, old.port, name=name or old.name, **options)
-        self.net = self._game_client(delay)
+        self.net = self._game_client(delay, Sprocket(old.host, old.port, name=name or old.name, **options))
         self.entities = {}
 
-    def _game_client(self, delay: float | None) -> GameClient:
+    @property
+    def sprocket(self) -> Sprocket:
+        """The connection (``self.net.sprocket``; a cluster's lobby may move it to another node)."""
+        return self.net.sprocket
+
+    def _game_client(self, delay: float | None, sprocket: Sprocket) -> GameClient:
         client = GameClient(
-            self.sprocket,
+            sprocket,
             rule=self.rule,
             interpolation_delay=delay,
             max_entities=self.max_entities,

@@ -89,10 +89,8 @@ class GameBot(ClientHooks):
         if rule is not None:
             self.rule = rule
         check_callable(self.rule, "rule", optional=True)
-        self.sprocket = (
-            sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
-        )
-        self.net = GameClient(self.sprocket, rule=self.rule, max_entities=self.max_entities,
+        sprocket = sprocket if sprocket is not None else Sprocket(host, port, name=name, **sprocket_options)
+        self.net = GameClient(sprocket, rule=self.rule, max_entities=self.max_entities,
                               max_snapshot_bytes=self.max_snapshot_bytes)  # fmt: skip
         self.entities: dict[int, Entity] = {}
         #: Why :meth:`run` ended, in words (None while it runs or before): "stopped", "played for ... s",
@@ -103,6 +101,11 @@ class GameBot(ClientHooks):
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def sprocket(self) -> Sprocket:
+        """The connection (``self.net.sprocket``; a cluster's lobby may move it to another node)."""
+        return self.net.sprocket
 
     @property
     def lobby(self) -> Lobby:

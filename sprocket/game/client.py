@@ -434,6 +434,8 @@ class GameClient:
         client closed the connection (a malformed message from the server), else the Sprocket's."""
         if self._error is not None:
             return self._error
+        if self.lobby._hide_connect:
+            return None  # the lobby is moving us to another cluster node: connecting, and may try another
         return self.sprocket.error
 
     def poll(self) -> list[Any]:
@@ -454,6 +456,11 @@ class GameClient:
             return out  # we closed the connection: nothing more comes from that server
         for item in self.sprocket.events():
             if type(item) is not Packet:
+                if isinstance(item, Connected) and self.lobby._hide_connect:
+                    self.lobby._hide_connect = False
+                    continue  # the lobby moved us to another node of a cluster: not news for the game
+                if isinstance(item, Disconnected) and self.lobby._retry_elsewhere():
+                    break  # the cluster node we were sent to is unreachable: another one is being asked
                 if isinstance(item, Disconnected):
                     self._welcomed = False
                     self._dropped_at = None
@@ -484,6 +491,9 @@ class GameClient:
                 )
             if self._error is not None:
                 break  # the rest came from a server we no longer trust
+            if self.lobby._go is not None:
+                self.lobby._follow()  # a cluster's room is on another node: the rest is the old node's
+                break
         self.stats.update(self.clock(), self.sprocket.stats)
         return out
 

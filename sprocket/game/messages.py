@@ -44,14 +44,16 @@ L_QUICK = "quick"  # {"type": room type}: join a public room of that type with a
 L_CREATE = "create"  # {"type", "private": bool, "name": str | nil}: open a room and enter it
 L_JOIN = "join?"  # {"code": a join code}: enter the room with this code
 L_EXIT = "exit"  # {}: leave the room, back to the lobby
-LOBBY_REQUESTS = frozenset({L_LIST, L_QUICK, L_CREATE, L_JOIN, L_EXIT})
+L_SEAT = "seat"  # {"ticket": a seat reservation}: take the seat a cluster node reserved (docs/PROTOCOL.md)
+LOBBY_REQUESTS = frozenset({L_LIST, L_QUICK, L_CREATE, L_JOIN, L_EXIT, L_SEAT})
 # Server -> client replies:
 L_LOBBY = "lobby"  # {"types": [[name, max players]...], "id": your client id}: you are in the lobby
 L_ROOMS = "rooms"  # {"rooms": [room map...], "total": public rooms matching}: the listing asked for
 L_ROOM = "room"  # {room map}: you are in this room now (the room's "hello" follows)
 L_OUT = "out"  # {"code", "reason", "closed": bool}: you are back in the lobby (you left, or it closed)
 L_ERROR = "lerr"  # {"request": the request's kind, "error": a word, "reason": a sentence}: refused
-LOBBY_REPLIES = frozenset({L_LOBBY, L_ROOMS, L_ROOM, L_OUT, L_ERROR})
+L_GO = "go"  # {"request", "host", "port", "code", "ticket"}: a cluster's room is on that node: go and "seat"
+LOBBY_REPLIES = frozenset({L_LOBBY, L_ROOMS, L_ROOM, L_OUT, L_ERROR, L_GO})
 #: The most characters a room's type, name or state string may have (longer ones are refused).
 MAX_ROOM_TEXT = 32
 

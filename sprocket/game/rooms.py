@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sprocket import (
     DEFAULT_PORT,
@@ -56,10 +56,14 @@ from .messages import (
     L_QUICK,
     L_ROOM,
     L_ROOMS,
+    L_SEAT,
     LOBBY_REQUESTS,
     RoomInfo,
 )
 from .server import GameServer, _is_late
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 log = logging.getLogger("sprocket")
 
@@ -352,6 +356,9 @@ class RoomServer:
             a room open for an hour is found by guessing with a chance of at most 120 * 60 / 23**5 =
             0.11 % (one address: 0.019 %); docs/PROTOCOL.md ("Lobby") has the arithmetic.
         clock: the monotonic clock (injectable for tests).
+        cluster: a :class:`~sprocket.game.cluster.Cluster` setting: this server becomes a node of the
+            rooms cluster sharing that Redis (quick-join, create, join-by-code and list answer for every
+            node; see :mod:`sprocket.game.cluster`).  Default None: this process alone, no Redis.
 
     A room's game may set ``room_state`` on its GameServer (a str of at most 32 characters, e.g.
     ``"lobby"``/``"playing"``): listings show it.  A room's hook (``on_join``, ``on_leave``, ``on_drop``,
@@ -382,6 +389,7 @@ class RoomServer:
         total_code_attempts: int = 120,
         total_code_window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        cluster: Cluster | None = None,
         **servo_options: Any,
     ) -> None:
         if not isinstance(room_types, Mapping) or not room_types:
@@ -409,6 +417,8 @@ class RoomServer:
         self._listing: tuple[RoomInfo, ...] = ()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The cluster node (sprocket.game.cluster), or None; set last: its worker reads this server.
+        self.cluster = cluster.attach(self) if cluster is not None else None
 
     # -- what tests and tools read (any thread) --------------------------------------------------------
 
@@ -446,6 +456,8 @@ class RoomServer:
         dispose of rooms empty for ``empty_timeout``.  Returns the seconds until a room's next tick is
         due.  Tests drive this; :meth:`run` calls it.  Raises ``ClosedError`` once the Servo is closed."""
         now = self.clock() if now is None else now
+        if self.cluster is not None:
+            self.cluster.step(now)
         for item in self.servo.events():
             self._event(item, now)
         wait = _IDLE_WAIT
@@ -506,6 +518,8 @@ class RoomServer:
     def close(self) -> None:
         """Stop the loop, then close the Servo (clients are told the server is shutting down).  Idempotent."""
         self.stop()
+        if self.cluster is not None:
+            self.cluster.close()
         self.servo.close()
 
     # -- events ---------------------------------------------------------------------------------------------
@@ -524,7 +538,8 @@ class RoomServer:
         elif isinstance(item, Joined):
             self._where[item.client] = None
             types = [[name, kind.max_players] for name, kind in self.room_types.items()]
-            item.client.send(**{GAME_FIELD: L_LOBBY, "types": types, "id": item.client.id})
+            extra = self.cluster.lobby_fields() if self.cluster is not None else {}
+            item.client.send(**{GAME_FIELD: L_LOBBY, "types": types, "id": item.client.id, **extra})
         elif isinstance(item, Left):
             room = self._where.pop(item.client, None)
             self._limiter.forget(item.client)
@@ -539,6 +554,11 @@ class RoomServer:
         if client not in self._where:
             return  # it left already
         try:
+            if self.cluster is not None and self.cluster.request(client, kind, packet, now):
+                return
+            if kind == L_SEAT:
+                self._error(client, kind, BAD_REQUEST, "this server is not in a cluster: no seats to take")
+                return
             if kind == L_LIST:
                 wanted = packet.get("type")
                 rooms = [r for r in self._rooms.values() if not r.private and wanted in (None, r.type)]
@@ -634,13 +654,14 @@ class RoomServer:
         self._enter(room, client, now)
 
     def _create(self, client: Client, kind: str, type_name: str, name: str | None, private: bool,
-                now: float) -> _Room | None:  # fmt: skip
+                now: float, code: str | None = None) -> _Room | None:  # fmt: skip
         if len(self._rooms) >= self.max_rooms:
             self._error(client, kind, MAX_ROOMS, f"the server runs {len(self._rooms)} rooms, its most; "
                         "join one, or try again later")  # fmt: skip
             return None
         room_type = self.room_types[type_name]
-        code = new_code(lambda c: c in self._rooms or c in self._closed_codes)
+        if code is None:  # a cluster node is given the code Redis reserved
+            code = new_code(lambda c: c in self._rooms or c in self._closed_codes)
         servo = RoomServo(self.servo, code)
         server = room_type.server(servo=servo, **room_type.options)
         server._kick_on_failure = False  # on_input / on_packet raising closes this room (see _guard)
@@ -660,7 +681,8 @@ class RoomServer:
         self._where[client] = room
         room.members.append(client)
         room.empty_since = None
-        client.send(**{GAME_FIELD: L_ROOM, **room.info().to_wire()})
+        extra = self.cluster.lobby_fields() if self.cluster is not None else {}  # the nodes, fresh
+        client.send(**{GAME_FIELD: L_ROOM, **room.info().to_wire(), **extra})
         room.servo._queue.append(Joined(client))  # the room's hello follows at its next tick
 
     def _exit(self, room: _Room, client: Client, left: Left, now: float, *, tell: bool = True) -> None:
@@ -668,6 +690,8 @@ class RoomServer:
         client after the lobby's reply), then the client is told it is in the lobby."""
         if client in room.members:
             room.members.remove(client)
+            if self.cluster is not None:
+                self.cluster.player_left(room.code)
             room.servo._queue.append(left)
             if room.code in self._rooms:
                 self._guard(room, room.server._network)  # runs on_leave now; may close the room
@@ -690,6 +714,8 @@ class RoomServer:
         self._rooms.pop(room.code, None)
         self._remember_closed(room.code, reason)
         room.servo.close()
+        if self.cluster is not None:
+            self.cluster.room_closed(room.code)
         for client in list(room.members):
             if self._where.get(client) is room:
                 self._where[client] = None
@@ -704,6 +730,8 @@ class RoomServer:
         self._rooms.pop(room.code, None)
         self._remember_closed(room.code, reason)
         room.servo.close()
+        if self.cluster is not None:
+            self.cluster.room_closed(room.code)
         log.info("room %s (%s) disposed: %s", room.code, room.type, reason)
 
     def _remember_closed(self, code: str, reason: str) -> None:

@@ -26,6 +26,7 @@ from .server import GameServer
 
 __all__ = [
     "add_announce_arguments",
+    "add_cluster_arguments",
     "address_arg",
     "count_arg",
     "load_class",
@@ -33,6 +34,7 @@ __all__ = [
     "milliseconds_arg",
     "port_arg",
     "seconds_arg",
+    "serve_cluster_node",
     "start_announcer",
 ]
 
@@ -197,11 +199,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         help="seconds a dropped player's seat is held for their return (default 30; 0: no resuming)",
     )
     add_announce_arguments(parser, default=False)
+    add_cluster_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     cls = load_class(args.server, GameServer)
     options = {} if args.grace is None else {"grace": args.grace}
+    if args.redis is not None:
+        return serve_cluster_node(args, cls, options)
     server = cls(host=args.host, port=args.port, **options)
     announcer = None
     try:
@@ -220,6 +225,79 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     finally:
         if announcer is not None:
             announcer.close()
+    return 0
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the rooms-cluster options to ``parser``: ``--redis URL`` (run the class as the room type of a
+    RoomServer node of the cluster sharing that Redis), ``--cluster-secret`` (default: the
+    ``SPROCKET_CLUSTER_SECRET`` environment variable), ``--public-host``, ``--node-id``, ``--room-type``
+    and ``--max-rooms``; :func:`serve_cluster_node` reads them."""
+    group = parser.add_argument_group("rooms cluster (docs/DEPLOY.md; needs pip install 'sprocket[redis]')")
+    group.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="join the rooms cluster sharing this Redis (redis://host:6379/0): the class becomes the room "
+        "type of a RoomServer node",
+    )
+    group.add_argument(
+        "--cluster-secret",
+        default=None,
+        metavar="SECRET",
+        help="the secret shared by the nodes, 16+ characters (default: $SPROCKET_CLUSTER_SECRET)",
+    )
+    group.add_argument(
+        "--public-host",
+        default=None,
+        metavar="ADDR",
+        help="the address clients reach this node at (default: --host, or 127.0.0.1 for 0.0.0.0)",
+    )
+    group.add_argument("--node-id", default=None, metavar="ID", help="this node's id (default: a random one)")
+    group.add_argument(
+        "--room-type",
+        default=None,
+        metavar="NAME",
+        help="the room type's name clients quick-join (default: the class name in lower case)",
+    )
+    group.add_argument(
+        "--max-rooms", type=count_arg, default=64, metavar="N", help="rooms on this node (default 64)"
+    )
+
+
+def serve_cluster_node(args: argparse.Namespace, cls: type[GameServer], options: dict[str, Any]) -> int:
+    """Run ``cls`` as the room type of a RoomServer node of the cluster the options of
+    :func:`add_cluster_arguments` name, until Ctrl-C or ``--duration``; the exit status.
+
+    Raises:
+        SystemExit: no cluster secret, a bad setting, or the redis package is missing.
+    """
+    from .cluster import Cluster
+    from .rooms import RoomServer
+
+    if args.announce:
+        raise SystemExit("--announce is for a single server: a cluster's players need one node's address")
+    secret = args.cluster_secret or os.environ.get("SPROCKET_CLUSTER_SECRET")
+    if not secret:
+        raise SystemExit(
+            "give the cluster secret: --cluster-secret or SPROCKET_CLUSTER_SECRET (the same on every node)"
+        )
+    public = args.public_host or (args.host if args.host not in ("0.0.0.0", "", "::") else "127.0.0.1")
+    room_type = args.room_type or cls.__name__.lower()
+    try:
+        cluster = Cluster(args.redis, secret, public_host=public, node_id=args.node_id)
+        server = RoomServer({room_type: cls}, host=args.host, port=args.port, max_rooms=args.max_rooms,
+                            cluster=cluster, **options)  # fmt: skip
+    except SprocketError as exc:
+        raise SystemExit(f"cannot start the cluster node: {exc}") from None
+    node = server.cluster
+    assert node is not None
+    print(f"node {node.node_id} ({room_type} rooms) listening on {args.host}:{server.port}, reached at "
+          f"{public}:{server.port}, cluster {args.redis} (Ctrl-C to stop)", flush=True)  # fmt: skip
+    try:
+        server.run(duration=args.duration)
+    except KeyboardInterrupt:
+        server.close()
     return 0
 
 
