@@ -216,8 +216,10 @@ def announce(args: argparse.Namespace, server: RoomServer, name: str | None = No
     if server_name is None:
         server_name = f"{name} on {socket.gethostname()}" if name else socket.gethostname()
     try:
+        # Sent from the address the server listens on, when it is a specific one: lists show that address.
+        bind = None if args.bind == "0.0.0.0" else args.bind
         return Announcer(rooms_status(server), name=server_name[:64], address=args.broadcast,
-                         discovery_port=args.discovery_port).start()  # fmt: skip
+                         discovery_port=args.discovery_port, bind=bind).start()  # fmt: skip
     except SprocketError as exc:
         say(f"not announced on the LAN: {exc}", error=True)
         return None
@@ -279,7 +281,7 @@ def play(
             return 1, f"Cannot host: {exc}"
         host, port = ("127.0.0.1" if args.bind == "0.0.0.0" else args.bind), server.port
         address = shown_address(args) + (f":{server.port}" if server.port != DEFAULT_PORT else "")
-        join_hint = f"A friend joins with Find a game, or:  {prog} --join {address}"
+        join_hint = f"A friend finds this game in Find a game, or joins with:  {prog} --join {address}"
         print(f"Hosting on {address}. A friend joins with:  {prog} --join {address}", flush=True)
         announcer = announce(args, server, name)
     else:

@@ -252,6 +252,8 @@ class HockeyGame(NetworkedGame):
         text = self.hint(match)
         if text is None:
             return
+        if self.keep_window:
+            text = text.replace("Esc: quit", "Esc: menu")  # started from the menu: Esc goes back to it
         hint = self.fonts[22].render(text, True, (150, 160, 190))
         box = hint.get_rect(center=(WIDTH // 2, HEIGHT - 38)).inflate(24, 10)  # inside the bottom rail
         pill = pygame.Surface(box.size, pygame.SRCALPHA)
@@ -280,7 +282,8 @@ class HockeyGame(NetworkedGame):
             headline = "Connection lost" if self.was_connected else "Could not connect"
             self.text(screen, headline, 64, RED, (cx, cy - 50))
             self.text(screen, self.disconnected, 28, WHITE, (cx, cy + 5))
-            self.text(screen, "Press R to try again, Esc to quit", 28, DIM, (cx, cy + 50))
+            back = "go back to the menu" if self.keep_window else "quit"
+            self.text(screen, f"Press R to try again, Esc to {back}", 28, DIM, (cx, cy + 50))
             return
         if match is None:
             self.shade(screen)
@@ -312,8 +315,8 @@ class HockeyGame(NetworkedGame):
                 self.text(screen, self.join_hint, 22, DIM, (cx, cy + 150))
                 room = self.lobby.room
                 if room is not None:
-                    self.text(screen, f"Room code  {room.code}   (Join with a code, in a friend's menu)", 28,
-                              AMBER, (cx, cy + 182))  # fmt: skip
+                    self.text(screen, f"Room code  {room.code}   (for Join with a code)", 28, AMBER,
+                              (cx, cy + 182))  # fmt: skip
             else:
                 self.text(screen, f"First to {WIN_SCORE} wins.  Both press SPACE to start.", 28, WHITE,
                           (cx, cy + 150))  # fmt: skip

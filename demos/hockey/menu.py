@@ -284,7 +284,7 @@ class MenuModel:
         if where is None:
             self.field_index = 1
             self.error = (
-                "Type the server's address (like 192.168.1.5 or host:7777), or pick one with \u2190 \u2192"
+                "Type the server's address (like 192.168.1.5 or host:7777), or pick one with Left / Right"
             )
             return None
         return self._choice("join", host=where[0], port=where[1], plan=RoomPlan("join", code=code))

@@ -247,11 +247,11 @@ class MenuScreen:
         getattr(self, f"_draw_{model.screen}")(screen)
         if model.error:
             self.text(screen, model.error, 30, RED, (WIDTH / 2, HEIGHT - 78))
-        hints = {
-            "main": "\u2191 \u2193  choose     Enter  select     Esc  quit",
-            "find": "\u2191 \u2193  choose     Enter  see its rooms     Esc  back",
-            "server": "\u2191 \u2193  choose     Enter  join     Esc  back",
-            "code": "Tab / \u2191 \u2193  next field     Enter  join     Esc  back",
+        hints = {  # words, not arrow glyphs: pygame's default font has none
+            "main": "Up / Down: choose    Enter: select    Esc: quit",
+            "find": "Up / Down: choose    Enter: see its rooms    Esc: back",
+            "server": "Up / Down: choose    Enter: join    Esc: back",
+            "code": "Tab / Up / Down: next field    Enter: join    Esc: back",
         }
         self.text(screen, hints[model.screen], 22, FAINT, (WIDTH / 2, HEIGHT - 30))
 
@@ -397,7 +397,7 @@ class MenuScreen:
         found = len(model.servers)
         if found:
             servers = f"{found} server{'s' if found != 1 else ''}"
-            note = f"\u2190 \u2192  pick one of the {servers} found on the network"
+            note = f"Left / Right: pick one of the {servers} found on the network"
         else:
             note = "No server found on the network: type the address"
         self.text(screen, note, 22, DIM, (WIDTH / 2, 446))

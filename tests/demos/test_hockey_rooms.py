@@ -22,7 +22,7 @@ from demos.hockey.bot import HockeyBot
 from demos.hockey.menu import Choice, MenuModel
 from demos.hockey.rooms import APP, RoomPlan, hockey_rooms, rooms_status
 from sprocket import Sprocket
-from sprocket.game import Announcer, GameClient, RoomInfo, RoomServer
+from sprocket.game import Announcer, GameClient, RoomInfo, RoomServer, ServerBrowser
 from sprocket.testing import step_until
 from tests.conftest import wait_until
 
@@ -129,6 +129,22 @@ def test_play_server_hosts_many_hockey_rooms_that_bots_fill_two_by_two(stopping:
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
     assert not any("Traceback" in line for line in err.lines), err.lines
+
+
+def test_play_server_announces_its_rooms_from_the_address_it_listens_on(stopping: list[Any]) -> None:
+    browser = ServerBrowser(port=0, bind=LOOPBACK_BROADCAST).start()
+    stopping.append(browser)
+    command = [*DEMO, "--server", "--bind", "127.0.0.3", "--port", "0", "--broadcast", LOOPBACK_BROADCAST,
+               "--discovery-port", str(browser.port), "--server-name", "Rink"]  # fmt: skip
+    process, _, _ = start(command, stopping)
+    [info] = wait_until(browser.poll, 30, "the server listed")
+    assert (info.name, info.address, info.app, info.rooms, info.players) == ("Rink", "127.0.0.3", APP, 0, 0)
+    bots = [HockeyBot(info.address, info.port, name=f"b{i}") for i in range(3)]  # where the list says it is
+    stopping.extend(bot.start() for bot in bots)
+    wait_until(lambda: [(s.rooms, s.players) for s in browser.poll()] == [(2, 3)], 30, "2 rooms, 3 players")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+    wait_until(lambda: not browser.poll(), 10, "its goodbye")
 
 
 def test_a_bot_given_a_wrong_code_says_why_and_exits_1(stopping: list[Any]) -> None:
