@@ -264,6 +264,8 @@ class MenuModel:
             known = [_address_of(s) for s in self.servers]
             at = known.index(self.address) if self.address in known else (-1 if key == "right" else 0)
             self.address = known[(at + (1 if key == "right" else -1)) % len(known)]
+        elif key in ("left", "right") and self.field_index >= 2:
+            self.field_index = 5 - self.field_index  # Join and Back sit side by side
         elif key == "enter":
             if self.field_index == 3:
                 return self._back()

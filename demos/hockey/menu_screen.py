@@ -245,8 +245,9 @@ class MenuScreen:
         self.rects = []
         model = self.model
         getattr(self, f"_draw_{model.screen}")(screen)
-        if model.error:
-            self.text(screen, model.error, 30, RED, (WIDTH / 2, HEIGHT - 78))
+        if model.error:  # below every screen's rows (the main screen's line about the row gives way)
+            error = model.error[:1].upper() + model.error[1:]
+            self.text(screen, error, 30, RED, (WIDTH / 2, HEIGHT - 76))
         hints = {  # words, not arrow glyphs: pygame's default font has none
             "main": "Up / Down: choose    Enter: select    Esc: quit",
             "find": "Up / Down: choose    Enter: see its rooms    Esc: back",
@@ -282,7 +283,8 @@ class MenuScreen:
                 self.pill(screen, rect, selected)
                 self.text(screen, LABELS[item], 36, AMBER if selected else WHITE, rect.center)
         about = ABOUT[MAIN_ITEMS[model.cursor]] if 0 <= model.cursor < len(MAIN_ITEMS) else ""
-        self.text(screen, about, 26, DIM, (WIDTH / 2, top + len(MAIN_ITEMS) * 60 + 4))
+        if not model.error:
+            self.text(screen, about, 26, DIM, (WIDTH / 2, top + len(MAIN_ITEMS) * 60 + 4))
 
     def _draw_find(self, screen: pygame.Surface) -> None:
         model = self.model
@@ -401,9 +403,9 @@ class MenuScreen:
         else:
             note = "No server found on the network: type the address"
         self.text(screen, note, 22, DIM, (WIDTH / 2, 446))
-        for i, (label, y) in enumerate((("Join", 476), ("Back", 530)), start=2):
+        for i, (label, x) in enumerate((("Join", WIDTH // 2 - 130), ("Back", WIDTH // 2 + 130)), start=2):
             rect = pygame.Rect(0, 0, 240, 44)
-            rect.midtop = (WIDTH // 2, y)
+            rect.midtop = (x, 480)
             self.rects.append(rect)
             self.pill(screen, rect, field == i)
             self.text(screen, label, 30, AMBER if field == i else WHITE, rect.center)
@@ -425,7 +427,9 @@ class MenuScreen:
         """Draw ``text`` with a drop shadow (as the game does)."""
         if not text:
             return
-        font = self.fonts[size]
+        font = self.fonts.get(size)
+        if font is None:
+            font = self.fonts[size] = pygame.font.Font(None, size)
         surface = font.render(text, True, colour)
         rect = surface.get_rect(**{anchor: (int(pos[0]), int(pos[1]))})
         if size >= 30:

@@ -5,6 +5,7 @@ their rooms, and ``session --rooms N``.  Real sockets on 127.0.0.0/8 (discovery 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -22,7 +23,7 @@ from demos.hockey.bot import HockeyBot
 from demos.hockey.menu import Choice, MenuModel
 from demos.hockey.rooms import APP, RoomPlan, hockey_rooms, rooms_status
 from sprocket import Sprocket
-from sprocket.game import Announcer, GameClient, RoomInfo, RoomServer, ServerBrowser
+from sprocket.game import Announcer, GameClient, RoomInfo, RoomServer, ServerBrowser, ServerInfo
 from sprocket.testing import step_until
 from tests.conftest import wait_until
 
@@ -86,8 +87,10 @@ def stopping() -> Iterator[list[Any]]:
     yield things
     for thing in reversed(things):
         if isinstance(thing, subprocess.Popen):
-            if thing.poll() is None:
-                thing.kill()
+            try:
+                os.killpg(thing.pid, signal.SIGKILL)  # its children too (a session's), so its pipes reach EOF
+            except ProcessLookupError:
+                pass  # the whole group has exited
             thing.wait(10)
             for stream in (thing.stdout, thing.stderr):
                 if stream is not None:
@@ -99,7 +102,8 @@ def stopping() -> Iterator[list[Any]]:
 
 
 def start(command: list[str], stopping: list[Any]) -> tuple[subprocess.Popen[str], Lines, Lines]:
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
     stopping.append(process)
     return process, Lines(process.stdout), Lines(process.stderr)
 
@@ -274,6 +278,47 @@ def test_the_menu_window_finds_servers_on_loopback_and_lists_a_servers_rooms(sto
     model.screen = "code"  # the last screen draws too
     screen.step([pygame.event.Event(pygame.TEXTINPUT, text="abc")])
     assert model.code == "ABC"
+    screen.close()
+    pygame.display.quit()
+
+
+def test_every_screen_of_the_menu_draws_in_every_state(stopping: list[Any]) -> None:
+    from demos.hockey.menu_screen import MenuScreen
+
+    model = MenuModel(name="Ada")
+    screen = MenuScreen(model, discovery_port=0, bind=LOOPBACK_BROADCAST)
+    stopping.append(screen)
+    rink = ServerInfo("Rink", "127.0.0.2", 7801, APP, 2, 3, None, 0.0, "rink")
+    rooms = [
+        RoomInfo("ABCDE", "hockey", None, 2, 2, "playing 1:0"),
+        RoomInfo("FGHJK", "hockey", None, 1, 2, ""),
+    ]
+    states: list[dict[str, Any]] = [
+        {"screen": "main"},
+        {"screen": "main", "error": "could not connect to 127.0.0.9:7777: Connection refused"},
+        {"screen": "find"},
+        {"screen": "find", "servers": [rink] * 12},  # more than fit: the first ones, and Back
+        {"screen": "find", "browse_error": "Cannot look for games on the network: address in use"},
+        {"screen": "server", "server": rink, "server_kind": None},
+        {"screen": "server", "server": rink, "server_kind": "rooms", "rooms": []},
+        {"screen": "server", "server": rink, "server_kind": "rooms", "rooms": rooms * 6},
+        {"screen": "server", "server": rink, "server_kind": "single"},
+        {"screen": "server", "server": rink, "server_error": "Cannot reach Rink: Connection refused"},
+        {
+            "screen": "code",
+            "code": "ABC",
+            "address": "",
+            "field_index": 1,
+            "error": "A join code is 5 letters",
+        },
+    ]
+    for state in states:
+        fresh = MenuModel(name="Ada")
+        for name, value in state.items():
+            setattr(fresh, name, value)
+        screen.model = fresh
+        screen.draw()
+        assert len(screen.rects) == len(fresh.rows()) or fresh.screen in ("find", "server"), state
     screen.close()
     pygame.display.quit()
 

@@ -145,7 +145,9 @@ def test_the_code_screen_picks_the_address_from_the_lan_list() -> None:
     assert model.address == "127.0.0.2"
     press(model, "left")
     assert model.address == "127.0.0.3:7900"
-    press(model, "down", "down")
+    press(model, "down", "right")
+    assert model.field_index == 3  # Join and Back side by side
+    press(model, "left", "right")
     assert model.field_index == 3 and press(model, "enter") is None and model.screen == "main"
 
 
