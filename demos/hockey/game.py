@@ -95,6 +95,9 @@ class HockeyGame(NetworkedGame):
         return {"x": float(x), "y": float(y)}
 
     def on_event(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.QUIT and self.keep_window:
+            # The window's close button ends the game (NetworkedGame quits) and, posted again, the menu too.
+            pygame.event.post(pygame.event.Event(pygame.QUIT))
         if event.type != pygame.KEYDOWN:
             return
         if event.key == pygame.K_ESCAPE:

@@ -344,3 +344,25 @@ def test_session_rooms_and_bots_do_not_go_together(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as exited:
         session.main(["demos.hockey", "--rooms", "2", "--bots", "1"])
     assert exited.value.code == 2 and "--rooms fills its rooms with bots itself" in capsys.readouterr().err
+
+
+def test_closing_the_window_during_a_game_from_the_menu_closes_the_menu_too(stopping: list[Any]) -> None:
+    from demos.hockey.game import HockeyGame
+    from demos.hockey.menu_screen import MenuScreen
+
+    server = hockey_rooms("127.0.0.1", 0).start()
+    stopping.append(server)
+    model = MenuModel(name="Ada")
+    screen = MenuScreen(model, discovery_port=0, bind=LOOPBACK_BROADCAST)
+    stopping.append(screen)
+    game = HockeyGame("127.0.0.1", server.port, name="Ada", keep_window=True)
+    try:
+        game.running = True
+        step_until(game, lambda: game.lobby.room is not None, 20, "the game in a room")
+        pygame.event.post(pygame.event.Event(pygame.QUIT))  # the window's close button
+        step_until(game, lambda: not game.running, 5, "the game to end")
+    finally:
+        game.close()
+    assert screen.run() == Choice("quit", "Ada")  # the menu's first frame: the window is closing
+    screen.close()
+    pygame.display.quit()
