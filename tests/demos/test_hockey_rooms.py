@@ -366,3 +366,37 @@ def test_closing_the_window_during_a_game_from_the_menu_closes_the_menu_too(stop
     assert screen.run() == Choice("quit", "Ada")  # the menu's first frame: the window is closing
     screen.close()
     pygame.display.quit()
+
+
+def test_the_menu_joins_a_plain_hockey_server_as_it_is(stopping: list[Any]) -> None:
+    """A server of one match (sprocket serve demos.hockey:HockeyServer --announce): no rooms to list; the
+    menu finds out from its hello, leaves at once, and offers to join its match."""
+    from demos.hockey.menu_screen import MenuScreen
+    from demos.hockey.server import HockeyServer
+    from sprocket import Servo
+
+    model = MenuModel(name="Ada", screen="find")
+    screen = MenuScreen(model, discovery_port=0, bind=LOOPBACK_BROADCAST)
+    stopping.append(screen)
+    assert screen.browser is not None
+    match = HockeyServer(Servo("127.0.0.5", 0, app=APP))
+    match.start()
+    try:
+        announcer = Announcer(match, name="Solo", address=LOOPBACK_BROADCAST, interval=0.1,
+                              discovery_port=screen.browser.port)  # fmt: skip
+        stopping.append(announcer.start())
+        wait_until(lambda: screen.step() or model.servers, 20, "the server listed")
+        screen.step([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN)])
+        wait_until(lambda: screen.step() or model.server_kind == "single", 20, "its hello")
+        wait_until(lambda: not match.players, 10, "the menu's look to leave its seat")
+        assert model.rows() == ["join", "back"]
+        choice = screen.step([pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN)])
+        assert choice is not None and (choice.action, choice.host, choice.port) == (
+            "join",
+            "127.0.0.5",
+            match.port,
+        )
+    finally:
+        match.stop()
+    screen.close()
+    pygame.display.quit()
