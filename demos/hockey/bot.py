@@ -7,8 +7,10 @@ import random
 import re
 from typing import Any
 
-from sprocket.game import Entity, GameBot
+from sprocket.errors import ClosedError
+from sprocket.game import Entity, GameBot, LobbyRefused, RoomLeft
 
+from .rooms import APP, RoomPlan
 from .rules import (
     CENTER_X,
     GOAL_BOTTOM,
@@ -31,18 +33,38 @@ def plain_reason(reason: str) -> str:
 
 
 class HockeyBot(GameBot):
-    """Chases the puck on its own half, aims at the far goal, and falls back to guard its own."""
+    """Chases the puck on its own half, aims at the far goal, and falls back to guard its own.
+
+    On a rooms server (``./play --server``) it follows ``plan`` (a :class:`~demos.hockey.rooms.RoomPlan`;
+    by default it quick-joins a hockey room); on a plain HockeyServer it plays the one match.
+    """
 
     rule = staticmethod(move)
 
-    def __init__(self, *args: Any, skill: float = 0.8, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, skill: float = 0.8, plan: RoomPlan | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("name", "Robo")
-        kwargs.setdefault("app", "sprocket-hockey-1")
+        kwargs.setdefault("app", APP)
         super().__init__(*args, **kwargs)
+        self.plan = plan if plan is not None else RoomPlan()
         self.skill = skill  # 0..1: top speed and aim; a perfect bot is no fun
         self.random = random.Random(4)
         self.aim = 0.0
         self.ready_sent_for: str | None = None
+
+    def tick(self, dt: float) -> None:
+        """As :meth:`GameBot.tick <sprocket.game.GameBot.tick>`, then the room plan's next request, if
+        any (in a rooms server's lobby)."""
+        super().tick(dt)
+        try:
+            self.plan.step(self.lobby)
+        except ClosedError:
+            pass  # the connection is over (run() ends): nothing to ask for
+
+    def on_lobby_error(self, refusal: LobbyRefused) -> None:
+        self.plan.refused(refusal)
+
+    def on_room_left(self, left: RoomLeft) -> None:
+        self.plan.left(left)
 
     def decide(self, entities: dict[int, Entity]) -> dict[str, float] | None:
         me = entities.get(self.me) if self.me is not None else None

@@ -13,9 +13,20 @@ from typing import Any
 import pygame
 
 from sprocket import Packet
-from sprocket.game import NetworkedGame, PlayerDropped, PlayerJoined, PlayerLeft, PlayerResumed
+from sprocket.errors import ClosedError
+from sprocket.game import (
+    LobbyRefused,
+    NetworkedGame,
+    PlayerDropped,
+    PlayerJoined,
+    PlayerLeft,
+    PlayerResumed,
+    RoomInfo,
+    RoomLeft,
+)
 
 from .bot import plain_reason
+from .rooms import APP, RoomPlan
 from .rules import HEIGHT, HUD, LEFT_SIDE, WIDTH, WIN_SCORE, Mallet, Match, Puck, move
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -32,7 +43,14 @@ HINTS = {
 
 
 class HockeyGame(NetworkedGame):
-    """One player's window.  Your mallet is predicted; the other mallet and the puck are interpolated."""
+    """One player's window.  Your mallet is predicted; the other mallet and the puck are interpolated.
+
+    On a rooms server (``./play --server``, ``--host``) it follows ``plan`` (a
+    :class:`~demos.hockey.rooms.RoomPlan`; by default it quick-joins a hockey room) and shows the room's
+    code while a seat is empty; if the plan fails (a full room, a wrong code) the window stops, with the
+    reason in :attr:`failure`.  With ``keep_window`` the window stays open when the game ends (the menu
+    draws in it next).
+    """
 
     title = "Sprocket Hockey"
     size = (WIDTH, HEIGHT)
@@ -40,9 +58,12 @@ class HockeyGame(NetworkedGame):
     rule = staticmethod(move)
     show_connection_status = False  # this game draws its own connecting / connection-lost screens
 
-    def __init__(self, *args: Any, where: str = "", join_hint: str = "", **kwargs: Any) -> None:
-        kwargs.setdefault("app", "sprocket-hockey-1")
+    def __init__(self, *args: Any, where: str = "", join_hint: str = "", plan: RoomPlan | None = None,
+                 keep_window: bool = False, **kwargs: Any) -> None:  # fmt: skip
+        kwargs.setdefault("app", APP)
         super().__init__(*args, **kwargs)
+        self.plan = plan if plan is not None else RoomPlan()
+        self.keep_window = keep_window
         self.where = where  # shown while connecting, e.g. "127.0.0.1:7777"
         # Shown in the lobby while a seat is empty: how a friend joins this game (only the host knows).
         self.join_hint = join_hint or "Waiting for a second player to join."
@@ -74,6 +95,9 @@ class HockeyGame(NetworkedGame):
         return {"x": float(x), "y": float(y)}
 
     def on_event(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.QUIT and self.keep_window:
+            # The window's close button ends the game (NetworkedGame quits) and, posted again, the menu too.
+            pygame.event.post(pygame.event.Event(pygame.QUIT))
         if event.type != pygame.KEYDOWN:
             return
         if event.key == pygame.K_ESCAPE:
@@ -110,6 +134,15 @@ class HockeyGame(NetworkedGame):
     def on_player_resume(self, player: PlayerResumed) -> None:
         self.banner = (f"{player.name or 'Your opponent'} is back", WHITE, 2.0)
 
+    def on_room_joined(self, room: RoomInfo) -> None:
+        self.banner = (f"Room {room.code}", WHITE, 2.0)
+
+    def on_room_left(self, left: RoomLeft) -> None:
+        self.plan.left(left)
+
+    def on_lobby_error(self, refusal: LobbyRefused) -> None:
+        self.plan.refused(refusal)
+
     def on_disconnect(self, reason: str) -> None:
         if self.net.reconnecting:
             return  # the server let our old seat go; the Sprocket is joining again by itself
@@ -121,8 +154,11 @@ class HockeyGame(NetworkedGame):
 
     @property
     def failure(self) -> str | None:
-        """Why the connection is down for good, in words ("could not connect to ...: ..." when it never
-        came up, "lost the connection to ...: ..." after), or None while connected or connecting."""
+        """Why the game cannot go on, in words: the room could not be joined (the server's reason), or
+        the connection is down for good ("could not connect to ...: ..." when it never came up, "lost
+        the connection to ...: ..." after); None while connected or connecting."""
+        if self.plan.failure is not None:
+            return self.plan.failure
         if self.disconnected is None:
             return None
         where = self.where or f"{self.sprocket.host}:{self.sprocket.port}"
@@ -133,6 +169,12 @@ class HockeyGame(NetworkedGame):
     # -- per frame ------------------------------------------------------------------------------------
 
     def update(self, dt: float) -> None:
+        try:
+            self.plan.step(self.lobby)  # in a rooms server's lobby: ask for our room
+        except ClosedError:
+            pass  # the connection is over: the screen says why
+        if self.plan.failure is not None:
+            self.quit()  # the room cannot be joined: whoever started the game shows why
         for p in self.particles:
             p[0] += p[2] * dt
             p[1] += p[3] * dt
@@ -213,6 +255,8 @@ class HockeyGame(NetworkedGame):
         text = self.hint(match)
         if text is None:
             return
+        if self.keep_window:
+            text = text.replace("Esc: quit", "Esc: menu")  # started from the menu: Esc goes back to it
         hint = self.fonts[22].render(text, True, (150, 160, 190))
         box = hint.get_rect(center=(WIDTH // 2, HEIGHT - 38)).inflate(24, 10)  # inside the bottom rail
         pill = pygame.Surface(box.size, pygame.SRCALPHA)
@@ -241,7 +285,8 @@ class HockeyGame(NetworkedGame):
             headline = "Connection lost" if self.was_connected else "Could not connect"
             self.text(screen, headline, 64, RED, (cx, cy - 50))
             self.text(screen, self.disconnected, 28, WHITE, (cx, cy + 5))
-            self.text(screen, "Press R to try again, Esc to quit", 28, DIM, (cx, cy + 50))
+            back = "go back to the menu" if self.keep_window else "quit"
+            self.text(screen, f"Press R to try again, Esc to {back}", 28, DIM, (cx, cy + 50))
             return
         if match is None:
             self.shade(screen)
@@ -271,6 +316,10 @@ class HockeyGame(NetworkedGame):
                 self.text(screen, status, 28, (140, 255, 170) if ready else DIM, (x, cy + 80))
             if not (match.left_name and match.right_name):
                 self.text(screen, self.join_hint, 22, DIM, (cx, cy + 150))
+                room = self.lobby.room
+                if room is not None:
+                    self.text(screen, f"Room code  {room.code}   (for Join with a code)", 28, AMBER,
+                              (cx, cy + 182))  # fmt: skip
             else:
                 self.text(screen, f"First to {WIN_SCORE} wins.  Both press SPACE to start.", 28, WHITE,
                           (cx, cy + 150))  # fmt: skip
@@ -309,6 +358,13 @@ class HockeyGame(NetworkedGame):
             text, colour, _ = self.banner
             size = 120 if text == "GOAL!" else 40
             self.text(screen, text, size, colour, (cx, HUD + 34 if size == 40 else cy))
+
+    def close(self) -> None:
+        """Close the connection, and the window unless ``keep_window``.  Idempotent."""
+        if self.keep_window:
+            self.sprocket.close()
+        else:
+            super().close()
 
     # -- small helpers --------------------------------------------------------------------------------
 

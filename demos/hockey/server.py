@@ -66,6 +66,19 @@ class HockeyServer(GameServer):
         self.away: dict[int, float] = {}  # side -> server time its player's grace period ends
         self.anchor = (CENTER_X, CENTER_Y)
 
+    @property
+    def room_state(self) -> str:
+        """What a room listing shows of this match (in a RoomServer): ``"waiting"`` for a second player,
+        ``"ready?"`` before it starts, ``"playing 3:2"`` with the score, ``"game over"``."""
+        match = self.match
+        if len(self.sides) < 2:
+            return "waiting"
+        if match.phase == "lobby":
+            return "ready?"
+        if match.phase == "over":
+            return "game over"
+        return f"playing {match.left}:{match.right}"
+
     # -- players come and go ------------------------------------------------------------------------
 
     def on_join(self, client: Client) -> None:

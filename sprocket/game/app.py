@@ -26,6 +26,7 @@ from .client import CLIENT_HOOKS, RETIRED_CLIENT_HOOKS, ClientHooks, GameClient
 from .clock import FixedStep
 from .entity import Entity
 from .hooks import check_hooks
+from .lobby import Lobby
 from .overlay import NetOverlay
 from .prediction import Rule
 
@@ -351,6 +352,15 @@ class NetworkedGame(ClientHooks):
         screen.blit(label, label.get_rect(center=(width // 2, height // 2 + 24)))
 
     # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def lobby(self) -> Lobby:
+        """The lobby of a :class:`~sprocket.game.RoomServer` (``self.net.lobby``, as ``bot.lobby`` on a
+        :class:`~sprocket.game.GameBot`): list, create, join and leave rooms; the answers come to
+        ``on_room_joined`` / ``on_room_left`` / ``on_room_list`` / ``on_lobby_error``.  After
+        :meth:`reconnect` it is the new connection's lobby (back in the lobby, out of any room).  Its
+        requests raise ``ClosedError`` once the game is closed, ``InvalidArgument`` for a bad argument."""
+        return self.net.lobby
 
     @property
     def me(self) -> int | None:

@@ -1,6 +1,7 @@
 """One command for a local multiplayer session: a headless server, N game windows and M bots.
 
     sprocket session --windows 2 --bots 1 --lag 120 --jitter 20       # the bundled demo
+    sprocket session --rooms 6                                        # 6 matches at once, on one server
     python -m sprocket.game.session yourgame --windows 2              # any game module
 
 Works with any game module that defines ``Server`` (a GameServer subclass), ``Game`` (a NetworkedGame
@@ -11,6 +12,12 @@ when they would not fit (two 960-pixel windows on a 1280-pixel screen are shown 
 they join one after the other, so "Player 1" (the leftmost window) is the first player the server seats.
 Bots join after the windows.  Closing every window (or Ctrl-C) ends the session and stops everything it
 started.
+
+``--rooms N`` runs a :class:`~sprocket.game.RoomServer` instead, with the module's ``Server`` as its one
+room type (named ``ROOM_TYPE``, default ``"game"``, with ``ROOM_SEATS`` seats, default 2, and the Servo's
+``app`` from ``APP`` if the module defines them), and fills N rooms: the windows quick-join first (so they
+play in the first room), then bots quick-join every seat left, all of them in one process (threads) to keep
+the machine free for the server.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 from sprocket.errors import InvalidArgument
 from sprocket.testing.lag import LagProxy
 
+from .rooms import RoomServer, RoomType
 from .serve import count_arg, milliseconds_arg, port_arg, seconds_arg
 
 __all__ = ["main", "tile"]
@@ -89,12 +97,47 @@ def _joined(path: str | None) -> None:
         Path(path).write_text("joined")
 
 
+def _room_type(module: Any) -> str:
+    return str(getattr(module, "ROOM_TYPE", "game"))
+
+
+def _run_rooms(module: Any, args: argparse.Namespace) -> None:
+    # The --rooms server: the module's Server as the one room type.
+    seats = int(getattr(module, "ROOM_SEATS", 2))
+    server = RoomServer({_room_type(module): RoomType(module.Server, max_players=seats)}, host="127.0.0.1",
+                        port=args.port, app=getattr(module, "APP", None))  # fmt: skip
+    server.run()  # until Ctrl-C (it closes the server)
+
+
+def _run_bots(module: Any, args: argparse.Namespace) -> None:
+    # The --rooms bots: all in this process, each in its own thread, each quick-joining a room.
+    bots = []
+    try:
+        for i in range(args.count):
+            bot = module.Bot("127.0.0.1", args.port, name=f"Bot {i + 1}")
+            bot.lobby.quick_join(_room_type(module))  # sent once the connection is up
+            bots.append(bot.start())
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while time.monotonic() < deadline and not all(bot.net.ready for bot in bots):
+            time.sleep(0.05)  # polling the bots' state with a deadline
+        _joined(args.joined_file)
+        while any(bot.running for bot in bots):
+            time.sleep(0.2)  # supervising the bot threads until Ctrl-C
+    finally:
+        for bot in bots:
+            bot.stop()
+
+
 def _role(args: argparse.Namespace) -> int:
-    # Runs inside a child process: one window or one bot.
+    # Runs inside a child process: one window, one bot, or (--rooms) the rooms server or all the bots.
     module = importlib.import_module(args.game)
     try:
         if args.role == "window":
             _run_window(module, args)
+        elif args.role == "rooms":
+            _run_rooms(module, args)
+        elif args.role == "bots":
+            _run_bots(module, args)
         else:
             bot = module.Bot("127.0.0.1", args.port, name=args.name)
             bot.sprocket.wait_connected(JOIN_TIMEOUT)
@@ -113,6 +156,8 @@ def _run_window(module: Any, args: argparse.Namespace) -> None:
     os.environ["SDL_VIDEO_WINDOW_POS"] = f"{pos[0]},{pos[1]}"  # this window's place in the row
     options: dict[str, Any] = {} if shown == size else {"window_size": shown}
     game = module.Game("127.0.0.1", args.port, name=args.name, **options)
+    if args.rooms:
+        game.lobby.quick_join(_room_type(module))  # --rooms: a seat in the first room with one free
     game.running = True
     deadline = time.monotonic() + JOIN_TIMEOUT
     while game.running and not game.connected and time.monotonic() < deadline:
@@ -157,8 +202,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             default=default_game,
             help=f"the game module, which defines Server, Game and Bot (default: {default_game})",
         )
-    parser.add_argument("--windows", type=count_arg, default=2, help="game windows to open (default 2)")
+    parser.add_argument(
+        "--windows", type=count_arg, default=None, help="game windows to open (default 2; 1 with --rooms)"
+    )
     parser.add_argument("--bots", type=count_arg, default=0, help="headless bots to add (default 0)")
+    parser.add_argument(
+        "--rooms",
+        type=count_arg,
+        default=0,
+        metavar="N",
+        help="run a rooms server and fill N rooms with bots (your windows take the first seats)",
+    )
     parser.add_argument(
         "--lag", type=milliseconds_arg, default=0.0, metavar="MS", help="round-trip lag for every client (ms)"
     )
@@ -169,14 +223,19 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
     parser.add_argument(
         "--duration", type=seconds_arg, default=None, metavar="S", help="end the session after S seconds"
     )
-    parser.add_argument("--role", choices=["window", "bot"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["window", "bot", "rooms", "bots"], help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=count_arg, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--name", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--slot", type=count_arg, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--slots", type=count_arg, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--joined-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.role and args.windows + args.bots == 0:
-        parser.error("nothing to start: give --windows N or --bots N (at least one)")
+    if args.windows is None:
+        args.windows = 1 if args.rooms else 2
+    if args.rooms and args.bots:
+        parser.error("--rooms fills its rooms with bots itself: leave out --bots")
+    if not args.role and args.windows + args.bots + args.rooms == 0:
+        parser.error("nothing to start: give --windows N, --bots N or --rooms N (at least one)")
     if args.role:
         return _role(args)
 
@@ -189,7 +248,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             print(f"{parser.prog}: {exc}; or use --windows 0 --bots N to run headless", file=sys.stderr)
             return 1
     module = importlib.import_module(args.game)
-    for needed in ("Server", "Game") + (("Bot",) if args.bots else ()):
+    for needed in ("Server", "Game") + (("Bot",) if args.bots or args.rooms else ()):
         if not hasattr(module, needed):
             raise SystemExit(f"{args.game} has no {needed!r}: define Server, Game and Bot in it")
     port = args.port or _free_port()
@@ -200,10 +259,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
     children: list[subprocess.Popen[bytes]] = []
     proxies: list[LagProxy] = []
     signals = tempfile.TemporaryDirectory(prefix="sprocket-session-")
-    server = subprocess.Popen(
-        [python, "-m", "sprocket.game.serve", f"{args.game}:{module.Server.__name__}",
-         "--host", "127.0.0.1", "--port", str(port)],
-    )  # fmt: skip
+    room_bots = max(0, args.rooms * int(getattr(module, "ROOM_SEATS", 2)) - args.windows) if args.rooms else 0
+    if args.rooms:
+        serve = [python, "-m", "sprocket.game.session", args.game, "--role", "rooms", "--port", str(port)]
+    else:
+        serve = [python, "-m", "sprocket.game.serve", f"{args.game}:{module.Server.__name__}",
+                 "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(serve)
     children.append(server)
     try:
         _wait_for_port(port, server)
@@ -225,14 +287,24 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None, default_gam
             name = f"Player {i + 1}" if window else f"Bot {i - args.windows + 1}"
             cmd = [python, "-m", "sprocket.game.session", args.game, "--port", str(client_port()),
                    "--role", "window" if window else "bot", "--name", name, "--slot", str(i),
-                   "--slots", str(max(1, args.windows)), "--joined-file", str(joined)]  # fmt: skip
+                   "--slots", str(max(1, args.windows)), "--joined-file", str(joined),
+                   "--rooms", str(args.rooms)]  # fmt: skip
             child = subprocess.Popen(cmd)
             (windows if window else children).append(child)
             _wait_joined(joined, child)
+        if room_bots:
+            joined = Path(signals.name) / "joined-bots"
+            cmd = [python, "-m", "sprocket.game.session", args.game, "--port", str(client_port()),
+                   "--role", "bots", "--count", str(room_bots), "--joined-file", str(joined)]  # fmt: skip
+            child = subprocess.Popen(cmd)
+            children.append(child)
+            _wait_joined(joined, child)
         children.extend(windows)
         lag = f" through {args.lag:g} ms +- {args.jitter:g} ms of lag" if args.lag or args.jitter else ""
-        print(f"session: server on 127.0.0.1:{port}, {args.windows} window(s), {args.bots} bot(s){lag}. "
-              "Close the windows or press Ctrl-C to end.", flush=True)  # fmt: skip
+        rooms = f" ({args.rooms} rooms of {_room_type(module)!r})" if args.rooms else ""
+        print(f"session: server on 127.0.0.1:{port}{rooms}, {args.windows} window(s), "
+              f"{args.bots + room_bots} bot(s){lag}. Close the windows or press Ctrl-C to end.",
+              flush=True)  # fmt: skip
         end = time.monotonic() + args.duration if args.duration is not None else float("inf")
         while time.monotonic() < end:
             if windows and all(w.poll() is not None for w in windows):
