@@ -23,7 +23,17 @@ from .bot import GameBot
 from .client import GameClient, NetStats
 from .clock import FixedStep, TickSchedule
 from .discovery import Announcer, DiscoveryStats, ServerBrowser, ServerInfo, ServerStatus, find_servers
-from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
+from .entity import (
+    Entity,
+    EntityError,
+    angle,
+    blend,
+    entity_type,
+    entity_types,
+    extrapolate,
+    quantized,
+    snap,
+)
 from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
 from .lobby import Lobby
@@ -95,6 +105,7 @@ __all__ = [
     "extrapolate",
     "find_servers",
     "not_a_hook",
+    "quantized",
     "snap",
 ]
 

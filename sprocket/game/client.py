@@ -54,6 +54,7 @@ from .snapshot import (
     SnapshotHistory,
     decode_snapshot,
     snapshot_cost,
+    wire_base_tick,
 )
 
 log = logging.getLogger("sprocket")
@@ -672,15 +673,15 @@ class GameClient:
 
     def _snapshot(self, packet: Packet) -> None:
         wire = _field(packet, SNAPSHOT, "w")
-        if not isinstance(wire, dict):
-            raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map")
+        if not isinstance(wire, (dict, list, tuple)):
+            raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map or a list")
         ack = _int_field(packet, SNAPSHOT, "ack", minimum=0)
         if ack > self._seq:
             raise _Malformed(f"a 'snap' message acknowledging input {ack}, but only {self._seq} were sent")
         me = _field(packet, SNAPSHOT, "you")
         if me is not None and not _is_int(me):
             raise _Malformed(f"a 'snap' message whose 'you' is {describe(me)}, not an entity id or nil")
-        base_tick = wire.get("base")
+        base_tick: Any = wire_base_tick(wire)  # None, an int, or junk that decoding refuses
         base = None
         if base_tick is not None:
             base = self.history.get(base_tick) if _is_int(base_tick) else None

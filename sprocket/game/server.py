@@ -666,7 +666,7 @@ class GameServer:
             key = (base.tick if base else None, player.last_seq, player.entity)
             packet = encoded.get(key)
             if packet is None:
-                wire = encode_snapshot(snapshot, base)
+                wire = encode_snapshot(snapshot, base, compact=True)
                 fields = {GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq, "you": player.entity}
                 try:
                     packet = self.servo.encode(fields)
