@@ -48,6 +48,8 @@ from .messages import (
 from .prediction import Predictor, Rule
 from .rollback import CORRECTION_HALF_LIFE, SNAP_DISTANCE, WorldPredictor
 from .snapshot import (
+    COMPACT_MAX_ITEMS,
+    COMPACT_MIN_ITEMS,
     DEFAULT_MAX_ENTITIES,
     Snapshot,
     SnapshotError,
@@ -675,6 +677,11 @@ class GameClient:
         wire = _field(packet, SNAPSHOT, "w")
         if not isinstance(wire, (dict, list, tuple)):
             raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map or a list")
+        if isinstance(wire, (list, tuple)) and not COMPACT_MIN_ITEMS <= len(wire) <= COMPACT_MAX_ITEMS:
+            raise _Malformed(
+                f"a 'snap' message whose 'w' is a list of {len(wire)} items, not a compact snapshot "
+                f"({COMPACT_MIN_ITEMS} to {COMPACT_MAX_ITEMS})"
+            )
         ack = _int_field(packet, SNAPSHOT, "ack", minimum=0)
         if ack > self._seq:
             raise _Malformed(f"a 'snap' message acknowledging input {ack}, but only {self._seq} were sent")

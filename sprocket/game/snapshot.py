@@ -315,6 +315,8 @@ def encode_snapshot(new: Snapshot, base: Snapshot | None, *, compact: bool = Fal
 
 # Positions in the compact form's list (trailing empty lists are left out; see the module docs).
 _C_TICK, _C_BASE, _C_TIME, _C_CHANGE, _C_JUMP, _C_GONE, _C_TYPES, _C_SPAWN = range(8)
+#: How many items a compact snapshot list holds (trailing empty lists are left out).
+COMPACT_MIN_ITEMS, COMPACT_MAX_ITEMS = _C_CHANGE, _C_SPAWN + 1
 #: Snapshot times travel in the compact form as whole numbers of these (milliseconds).
 TIME_UNITS_PER_SECOND = 1000
 
@@ -332,7 +334,6 @@ class _Plan:
     names: tuple[str, ...]
     checks: tuple[int, ...]  # _ANY ... _QUANT per field
     steps: tuple[float | None, ...]
-    schema: list[Any]  # [type_name, [field names], [steps or None]]: what a spawn's types table holds
 
 
 def _plan(cls: type[Entity]) -> _Plan:
@@ -344,8 +345,7 @@ def _plan(cls: type[Entity]) -> _Plan:
             _QUANT if step is not None else codes.get(kinds.scalars.get(name), _ANY)  # type: ignore[arg-type]
             for name, step in zip(kinds.names, kinds.steps, strict=True)
         )
-        schema = [cls.type_name, list(kinds.names), list(kinds.steps)]
-        plan = _Plan(cls, kinds, kinds.names, checks, kinds.steps, schema)
+        plan = _Plan(cls, kinds, kinds.names, checks, kinds.steps)
         setattr(cls, _PLAN_ATTR, plan)
     return cast(_Plan, plan)
 
@@ -397,7 +397,7 @@ def _encode_compact(new: Snapshot, base: Snapshot | None) -> list[Any]:
         index = type_index.get(cls)
         if index is None:
             index = type_index[cls] = len(types)
-            types.append(plan.schema)
+            types.append([cls.type_name, list(plan.names), list(plan.steps)])  # fresh: the caller owns it
         d = entity.__dict__
         row: list[Any] = [eid, index]
         for name, step in zip(plan.names, plan.steps, strict=True):
@@ -474,7 +474,8 @@ def _compact_types(wire: list[Any] | tuple[Any, ...]) -> list[_Plan]:
         if not same:
             raise SnapshotError(
                 f"types: the server's {name} is {_describe_schema(item)}, this client's is "
-                f"{_describe_schema(plan.schema)} (do both ends run the same version of the game?)"
+                f"{_describe_schema([name, plan.names, plan.steps])} "
+                "(do both ends run the same version of the game?)"
             )
         plans.append(plan)
     return plans
@@ -504,8 +505,11 @@ def _make_entity(plan: _Plan, values: dict[str, Any], where: str) -> Entity:
 def _decode_compact(
     wire: list[Any] | tuple[Any, ...], base: Snapshot | None, max_entities: int | None
 ) -> Snapshot:
-    if not _C_CHANGE - 1 <= len(wire) <= _C_SPAWN + 1:
-        raise SnapshotError(f"a compact snapshot is a list of 3 to 8 items, got {len(wire)}")
+    if not COMPACT_MIN_ITEMS <= len(wire) <= COMPACT_MAX_ITEMS:
+        raise SnapshotError(
+            f"a compact snapshot is a list of {COMPACT_MIN_ITEMS} to {COMPACT_MAX_ITEMS} items, "
+            f"got {len(wire)}"
+        )
     tick, back, units = wire[_C_TICK], wire[_C_BASE], wire[_C_TIME]
     if not _is_int(tick):
         raise SnapshotError(f"snapshot tick must be an int, got {type(tick).__name__}")
