@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sprocket.game import Entity, quantized
+from sprocket.game import Entity, quantized, round_quantized
 
 # The window is 960x640: a 64 px HUD strip on top, the rink below it.  Coordinates are screen pixels.
 WIDTH, HEIGHT, HUD = 960, 640, 64
@@ -35,10 +35,11 @@ HOME_X = (LEFT + 110.0, RIGHT - 110.0)  # where each mallet waits between points
 class Mallet(Entity, type_name="hockey.Mallet"):
     """A player's mallet.  ``side`` 0 plays on the left (blue), 1 on the right (red)."""
 
-    # Positions travel as tenths of a pixel, speeds as tenths of a pixel per second (quantized: small
-    # ints on the wire; nobody can see a tenth of a pixel).
-    x: float = quantized(0.1)
-    y: float = quantized(0.1, CENTER_Y)
+    # Positions travel as hundredths of a pixel, speeds as tenths of a pixel per second (quantized: small
+    # ints on the wire; nobody can see them).  The server sends each player its own mallet exactly, so
+    # the puck's physics meets the very same mallet on the server and in that player's world prediction.
+    x: float = quantized(0.01)
+    y: float = quantized(0.01, CENTER_Y)
     side: int = LEFT_SIDE
     # How fast it moved in its last step (px/s): what it gives the puck when they meet.  Set by move(),
     # and by the server from the tick's displacement; snap=True keeps it out of blending and corrections.
@@ -49,21 +50,27 @@ class Mallet(Entity, type_name="hockey.Mallet"):
 class Puck(Entity, type_name="hockey.Puck", predicted=True):
     """The puck: the server's physics moves it, and every client predicts it with the same physics."""
 
-    # Fiftieths of a pixel (and of a pixel per second) on the wire: a client re-simulating the puck from
-    # a snapshot then lands within 0.05 px of where the previous snapshot led it, below what world
-    # prediction counts as a correction.
-    x: float = quantized(0.02, CENTER_X)
-    y: float = quantized(0.02, CENTER_Y)
-    vx: float = quantized(0.02)
-    vy: float = quantized(0.02)
+    # Hundredths of a pixel (and of a pixel per second) on the wire.  simulate() rounds the puck to
+    # them at the end of every tick, on the server and in every client's re-simulation alike, so world
+    # prediction still computes exactly the server's numbers (a puck pushed by a mallet is chaotic: a
+    # hundredth of a pixel can decide whether it bounces).
+    x: float = quantized(0.01, CENTER_X)
+    y: float = quantized(0.01, CENTER_Y)
+    vx: float = quantized(0.01)
+    vy: float = quantized(0.01)
 
     def simulate(self, world: Mapping[int, Entity], dt: float) -> list[tuple[str, float, float]]:
         """One tick of the puck's physics in ``world``; returns what happened (see :func:`advance_puck`).
 
         It moves only while the match is in play, and a puck that is all the way in a goal stays there
         (the server then serves it, as a teleport).  Pure: the server calls it each tick and clients
-        re-run it to predict the puck.
+        re-run it to predict the puck.  It ends with the puck rounded to its quantized steps.
         """
+        events = self._physics(world, dt)
+        round_quantized(self)
+        return events
+
+    def _physics(self, world: Mapping[int, Entity], dt: float) -> list[tuple[str, float, float]]:
         match = None
         mallets = []
         for entity in world.values():

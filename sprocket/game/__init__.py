@@ -32,6 +32,7 @@ from .entity import (
     entity_types,
     extrapolate,
     quantized,
+    round_quantized,
     snap,
 )
 from .hooks import HookError, not_a_hook
@@ -106,6 +107,7 @@ __all__ = [
     "find_servers",
     "not_a_hook",
     "quantized",
+    "round_quantized",
     "snap",
 ]
 

@@ -53,6 +53,7 @@ __all__ = [
     "extrapolate",
     "field_kinds",
     "quantized",
+    "round_quantized",
     "snap",
 ]
 
@@ -133,16 +134,18 @@ MAX_QUANTA = 2**53
 def quantized(step: float, default: float = 0.0, *, snap: bool = False) -> float:
     """A ``float`` field that travels as a whole number of ``step`` s: ``x: float = quantized(0.01)``.
 
-    The server rounds the field to the nearest multiple of ``step`` every time it takes a snapshot
-    (:meth:`~sprocket.game.World.snapshot` writes the rounded value back into the live entity), so what
-    clients receive *is* the server's state and prediction re-simulates from the very same numbers.
-    In the compact snapshot form (what :class:`~sprocket.game.GameServer` sends) the value is a small
-    int: the number of steps, or in a delta the change in steps since the baseline, 1 byte on the wire
-    for up to 127 steps instead of 9 for a float64.  Pick a step nobody can see: a tenth of a pixel for
-    positions, say.  The field blends linearly like any ``float`` field, unless ``snap=True``, which makes
-    it discrete like :func:`snap`.  The field must be annotated ``float`` and hold a finite number with
-    ``|value / step| <= 2**53``; both ends must declare the same step (the compact form names each
-    type's fields and steps, and a client refuses a snapshot whose types do not match its own).
+    In the compact snapshot form (what :class:`~sprocket.game.GameServer` sends) the value is a small int:
+    the number of steps, or in a delta the change in steps since the baseline, 1 byte on the wire for up
+    to 127 steps instead of 9 for a float64.  Clients receive the value rounded to the step (a chain of
+    deltas never drifts: each value is exactly the server's, rounded); the server's own entities are not
+    rounded.  Two exceptions keep prediction exact: the server sends each client the entity it controls
+    unrounded (its blended fields), and a ``predicted=True`` entity should call :func:`round_quantized`
+    at the end of its ``simulate()``, so that it is on its grid on the server and in every client's
+    re-simulation alike.  Pick a step nobody can see: a hundredth of a pixel for positions, say.
+    The field blends linearly like any ``float`` field, unless ``snap=True``, which makes it discrete
+    like :func:`snap` (and always sent in steps).  The field must be annotated ``float`` and hold a finite
+    number with ``|value / step| <= 2**53``; both ends must declare the same step (the compact form names
+    each spawned type's fields and steps, and a client refuses a snapshot whose types differ from its own).
 
     Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if ``step``
     or ``default`` is not a number or ``snap`` not a bool; ``InvalidArgument`` (a ``ValueError``) if
@@ -364,6 +367,33 @@ def field_kinds(cls: type[Entity]) -> FieldKinds:
     )  # fmt: skip
     setattr(cls, _KINDS_ATTR, kinds)
     return kinds
+
+
+def round_quantized(entity: E) -> E:
+    """Round every :func:`quantized` field of ``entity`` to its step, in place; return ``entity``.
+
+    Call it at the end of a predicted entity's ``simulate()`` to keep the entity on its grid at every tick,
+    on the server and in every client's re-simulation alike: world prediction then computes exactly the
+    server's numbers even where the physics is chaotic (a puck pushed by a mallet).  Values that are not
+    finite numbers are left as they are (the server's checks report them).  Raises ``InvalidType`` (an
+    :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if ``entity`` is not an :class:`Entity`.
+    """
+    if not isinstance(entity, Entity):
+        raise InvalidType(f"entity must be an Entity, got {describe(entity)}")
+    quanta = _kinds_fast(type(entity)).quantized
+    if quanta:
+        _round_into(entity.__dict__, quanta)
+    return entity
+
+
+def _round_into(d: dict[str, Any], quanta: Mapping[str, float]) -> None:
+    for name, step in quanta.items():
+        value = d.get(name)
+        if type(value) is float or type(value) is int:
+            try:
+                d[name] = round(value / step) * step
+            except (ValueError, OverflowError):  # NaN, infinity: left for the checks to report
+                pass
 
 
 def entity_type(name: str) -> type[Entity]:

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import Any
 
 from sprocket.errors import InvalidArgument
 
 from ._checks import InvalidType, check_count, check_number, describe
-from .entity import Entity, blend, extrapolate
+from .entity import Entity, extrapolate, field_kinds
 from .snapshot import Snapshot
 
 __all__ = ["InterpolationBuffer"]
@@ -59,6 +60,40 @@ _MAX_RATE_CHANGE = 0.1
 # (seconds): small wobbles of the target then nudge the clock rate slightly instead of flipping it
 # between 0.9x and 1.1x.
 _CONVERGE_TIME = 0.5
+
+
+# One entity of a pair of snapshots: (id, entity in the older, its field dict if it blends else None,
+# (name, start, change) per float field, (name, start, change the short way, period) per angle field).
+_Row = tuple[int, Entity, "dict[str, Any] | None", tuple[tuple[str, Any, Any], ...],
+             tuple[tuple[str, Any, Any, float], ...]]  # fmt: skip
+
+
+def _blend_rows(a: Snapshot, b: Snapshot) -> list[_Row]:
+    """What :meth:`InterpolationBuffer.sample` does for each entity of ``a`` between ``a`` and ``b``."""
+    later = b.entities
+    jumped = b.jumps
+    rows: list[_Row] = []
+    for eid, entity in a.entities.items():
+        new = later.get(eid)
+        if new is entity or eid in jumped or type(new) is not type(entity):
+            # Unchanged between the snapshots (decode_snapshot shares unchanged entities with the base):
+            # nothing to blend, which in a mostly static world is most of them.  Or it teleported in b:
+            # shown where it was until b is reached, then where it jumped to.  Or despawned in b (or
+            # replaced by another type): shown as it was until b is reached.
+            rows.append((eid, entity, None, (), ()))
+            continue
+        kinds = field_kinds(type(entity))
+        da = entity.__dict__
+        db = new.__dict__  # type: ignore[union-attr]
+        lerps = tuple((name, da[name], db[name] - da[name]) for name in kinds.floats)
+        turns = []
+        for name, period in kinds.angles:
+            delta = (db[name] - da[name]) % period
+            if delta > period * 0.5:
+                delta -= period
+            turns.append((name, da[name], delta, period))
+        rows.append((eid, entity, da, lerps, tuple(turns)))
+    return rows
 
 
 def _number(value: float, name: str, *, minimum: float | None = None) -> float:
@@ -101,6 +136,7 @@ class InterpolationBuffer:
 
     def clear(self) -> None:
         """Forget every snapshot, the render clock and the link statistics (e.g. after reconnecting)."""
+        self._plan: tuple[Snapshot, Snapshot, list[_Row]] | None = None  # the last pair blended
         self._snaps: list[Snapshot] = []
         self._times: list[float] = []  # parallel to _snaps, for bisect
         self._render_time: float | None = None
@@ -269,19 +305,25 @@ class InterpolationBuffer:
         b = snaps[i + 1]
         self._depth = len(snaps) - i - 1
         t = (render - a.time) / (b.time - a.time)
-        later = b.entities
-        jumped = b.jumps
+        plan = self._plan
+        if plan is None or plan[0] is not a or plan[1] is not b:
+            # Each pair of snapshots is sampled for a few frames in a row: work out once what blends.
+            plan = self._plan = (a, b, _blend_rows(a, b))
+        new_object = object.__new__
         out = {}
-        for eid, entity in a.entities.items():
-            new = later.get(eid)
-            if new is entity or eid in jumped:
-                # Unchanged between the snapshots (decode_snapshot shares unchanged entities with the
-                # base): nothing to blend, which in a mostly static world is most of them.  Or it
-                # teleported in b: shown where it was until b is reached, then where it jumped to.
+        for eid, entity, base, lerps, turns in plan[2]:
+            if base is None:
                 out[eid] = entity.copy()
-            else:
-                # Despawned in b (or replaced by another type): shown as it was until b is reached.
-                out[eid] = blend(entity, new, t) if type(new) is type(entity) else entity.copy()
+                continue
+            # blend(a, b, t) in one pass over precomputed (name, start, change) rows: the same numbers.
+            values = base.copy()
+            for name, start, change in lerps:
+                values[name] = start + change * t
+            for name, start, change, period in turns:
+                values[name] = (start + change * t) % period
+            blended = new_object(type(entity))
+            blended.__dict__ = values
+            out[eid] = blended
         return out
 
     # -- statistics -------------------------------------------------------------------------------------

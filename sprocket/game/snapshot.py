@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard, cast
 
 from sprocket.errors import InvalidArgument, SprocketError
@@ -249,7 +249,9 @@ def _group_is_valid(cls: type[Entity], group: Mapping[int, Entity]) -> bool:
     return True
 
 
-def encode_snapshot(new: Snapshot, base: Snapshot | None, *, compact: bool = False) -> Any:
+def encode_snapshot(
+    new: Snapshot, base: Snapshot | None, *, compact: bool = False, exact: Collection[int] = ()
+) -> Any:
     """Encode ``new`` as plain values: a delta against ``base``, or a full snapshot if ``base`` is None.
 
     The receiver must decode it with the same ``base`` (named by tick in the wire form).  With
@@ -257,7 +259,10 @@ def encode_snapshot(new: Snapshot, base: Snapshot | None, *, compact: bool = Fal
     is the compact form, a list with field positions, change masks and quantized ints (what
     :class:`~sprocket.game.GameServer` sends; see the module docs and docs/PROTOCOL.md).
     Field values are passed through as they are, so they must be something the network codec can send
-    (quantized fields: finite numbers, see :func:`~sprocket.game.quantized`).
+    (quantized fields: finite numbers, see :func:`~sprocket.game.quantized`).  ``exact``: ids of entities
+    whose blended quantized fields (not the ``snap=True`` ones) travel as they are, floats, in the compact
+    form: the server sends each client the entity it controls so, and the client's prediction starts
+    from the server's very position.
     Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if ``new``
     or ``base`` is not a :class:`Snapshot`; ``InvalidArgument`` (a ``ValueError``) if, in the compact
     form, a quantized field or the time holds a value that is not a finite number.
@@ -268,7 +273,7 @@ def encode_snapshot(new: Snapshot, base: Snapshot | None, *, compact: bool = Fal
         raise InvalidType(f"base must be a Snapshot or None, got {describe(base)}")
     if compact:
         try:
-            return _encode_compact(new, base)
+            return _encode_compact(new, base, exact)
         except (TypeError, ValueError, OverflowError) as exc:  # round() of a NaN, a str in a quantized field
             raise InvalidArgument(f"snapshot {new.tick} cannot be encoded compactly: {exc}") from exc
     old: Mapping[int, Entity] = base.entities if base is not None else {}
@@ -323,9 +328,10 @@ TIME_UNITS_PER_SECOND = 1000
 # Value checks of the compact decoder, by field: what the field's annotation (and quantization) asks for.
 _ANY, _FLOAT, _INT, _BOOL, _STR, _QUANT = range(6)
 _PLAN_ATTR = "_sprocket_wire_plan"
+_MAX_CACHED_MASKS = 256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Plan:
     """How one entity class travels in the compact form (computed once per class)."""
 
@@ -334,6 +340,19 @@ class _Plan:
     names: tuple[str, ...]
     checks: tuple[int, ...]  # _ANY ... _QUANT per field
     steps: tuple[float | None, ...]
+    blended: frozenset[str] = frozenset()  # the quantized fields an exact entity sends as floats
+    masks: dict[int, tuple[tuple[int, str, int, Any], ...]] = field(default_factory=dict)
+
+    def fields_of(self, mask: int) -> tuple[tuple[int, str, int, Any], ...]:
+        """``(index, name, check, step)`` of each field a change mask names, lowest bit first (cached)."""
+        fields = self.masks.get(mask)
+        if fields is None:
+            fields = tuple(
+                (i, name, self.checks[i], self.steps[i]) for i, name in enumerate(self.names) if mask >> i & 1
+            )
+            if len(self.masks) < _MAX_CACHED_MASKS:  # a hostile server's many masks cost no memory
+                self.masks[mask] = fields
+        return fields
 
 
 def _plan(cls: type[Entity]) -> _Plan:
@@ -345,7 +364,7 @@ def _plan(cls: type[Entity]) -> _Plan:
             _QUANT if step is not None else codes.get(kinds.scalars.get(name), _ANY)  # type: ignore[arg-type]
             for name, step in zip(kinds.names, kinds.steps, strict=True)
         )
-        plan = _Plan(cls, kinds, kinds.names, checks, kinds.steps)
+        plan = _Plan(cls, kinds, kinds.names, checks, kinds.steps, frozenset(kinds.floats))
         setattr(cls, _PLAN_ATTR, plan)
     return cast(_Plan, plan)
 
@@ -354,7 +373,7 @@ def _time_units(time: float) -> int:
     return round(time * TIME_UNITS_PER_SECOND)
 
 
-def _encode_compact(new: Snapshot, base: Snapshot | None) -> list[Any]:
+def _encode_compact(new: Snapshot, base: Snapshot | None, exact: Collection[int]) -> list[Any]:
     old: Mapping[int, Entity] = base.entities if base is not None else {}
     change: list[Any] = []
     spawn: list[list[Any]] = []
@@ -373,12 +392,16 @@ def _encode_compact(new: Snapshot, base: Snapshot | None) -> list[Any]:
             mask = 0
             values: list[Any] = []
             bit = 1
+            exactly = eid in exact
             for name, step in zip(plan.names, plan.steps, strict=True):
                 value = after[name]
                 old_value = before[name]
                 if value is not old_value and value != old_value:
                     if step is None:
                         values.append(value)
+                        mask |= bit
+                    elif exactly and name in plan.blended:  # a float: the value itself, not steps
+                        values.append(float(value))
                         mask |= bit
                     else:
                         steps = round(value / step) - round(old_value / step)
@@ -400,8 +423,15 @@ def _encode_compact(new: Snapshot, base: Snapshot | None) -> list[Any]:
             types.append([cls.type_name, list(plan.names), list(plan.steps)])  # fresh: the caller owns it
         d = entity.__dict__
         row: list[Any] = [eid, index]
+        exactly = eid in exact
         for name, step in zip(plan.names, plan.steps, strict=True):
-            row.append(d[name] if step is None else round(d[name] / step))
+            value = d[name]
+            if step is None:
+                row.append(value)
+            elif exactly and name in plan.blended:
+                row.append(float(value))
+            else:
+                row.append(round(value / step))
         spawn.append(row)
     gone.extend(eid for eid in old if eid not in new.entities)
     units = _time_units(new.time)
@@ -430,10 +460,15 @@ def _compact_value(plan: _Plan, index: int, value: Any, base_value: Any, where: 
     if check == _QUANT:
         step = plan.steps[index]
         assert step is not None
+        if type(value) is float:  # sent exactly (the entity this client controls)
+            problem = field_problem(plan.cls, plan.names[index], float, value)
+            if problem is not None:
+                raise SnapshotError(f"{where}: {problem}")
+            return value
         if not _is_int(value):
             raise SnapshotError(
-                f"{where}: {plan.cls.type_name}.{plan.names[index]} is quantized and must be an int, "
-                f"got {type(value).__name__}"
+                f"{where}: {plan.cls.type_name}.{plan.names[index]} is quantized and must be an int "
+                f"(steps) or a float (exact), got {type(value).__name__}"
             )
         if base_value is not None:
             value += round(base_value / step)
@@ -581,36 +616,49 @@ def _decode_compact(
     changed: set[int] = set()
     at, end = 0, len(change)
     while at < end:
+        # The hot loop of a client (every moving entity of every snapshot): the common cases inline.
         if at + 2 > end:
             raise SnapshotError("change: each entry must be id, mask, then one value per bit of the mask")
-        eid = _entity_id(change[at], "change")
+        eid = change[at]
         mask = change[at + 1]
-        where = f"change of entity {eid}"
-        if eid not in base_entities or eid in removed:
-            raise SnapshotError(f"{where}: the entity is not in the base snapshot")
+        if type(eid) is not int:
+            eid = _entity_id(eid, "change")
+        old = base_entities.get(eid)
+        if old is None or eid in removed:
+            raise SnapshotError(f"change of entity {eid}: the entity is not in the base snapshot")
         if eid in changed:
-            raise SnapshotError(f"{where}: the entity is changed twice")
+            raise SnapshotError(f"change of entity {eid}: the entity is changed twice")
         changed.add(eid)
-        old = base_entities[eid]
-        plan = _plan(type(old))
-        if not _is_int(mask) or mask <= 0 or mask.bit_length() > len(plan.names):
-            raise SnapshotError(f"{where}: {mask!r} is not a change mask of a {plan.cls.type_name}")
+        cls = type(old)
+        plan = _plan(cls)
+        if type(mask) is not int or mask <= 0 or mask.bit_length() > len(plan.names):
+            raise SnapshotError(f"change of entity {eid}: {mask!r} is not a change mask of a {cls.type_name}")
         at += 2
-        count = mask.bit_count()
-        if at + count > end:
-            raise SnapshotError(f"{where}: the mask names {count} fields, but fewer values follow")
+        fields = plan.fields_of(mask)
+        if at + len(fields) > end:
+            raise SnapshotError(
+                f"change of entity {eid}: the mask names {len(fields)} fields, but fewer values follow"
+            )
         before = old.__dict__
         values = before.copy()
-        names = plan.names
-        index = 0
-        while mask:
-            if mask & 1:
-                name = names[index]
-                values[name] = _compact_value(plan, index, change[at], before[name], where)
-                at += 1
-            mask >>= 1
-            index += 1
-        entities[eid] = _make_entity(plan, values, where)
+        for index, name, check, step in fields:
+            value = change[at]
+            at += 1
+            if check == _FLOAT and type(value) is float and value - value == 0.0:
+                values[name] = value
+            elif check == _QUANT and type(value) is int:
+                steps = value + round(before[name] / step)
+                if not -MAX_QUANTA <= steps <= MAX_QUANTA:
+                    raise SnapshotError(f"change of entity {eid}: {cls.type_name}.{name} is out of range")
+                values[name] = steps * step
+            else:
+                values[name] = _compact_value(plan, index, value, before[name], f"change of entity {eid}")
+        if plan.kinds.plain:
+            entity = object.__new__(cls)
+            entity.__dict__ = values
+            entities[eid] = entity
+        else:
+            entities[eid] = _build(cls, values, f"change of entity {eid}")
 
     jumps: set[int] = set()
     for item in _compact_list(wire, _C_JUMP, "jumps"):

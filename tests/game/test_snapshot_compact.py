@@ -27,6 +27,7 @@ from sprocket.game import (
     decode_snapshot,
     encode_snapshot,
     quantized,
+    round_quantized,
     snap,
 )
 from sprocket.game.snapshot import wire_base_tick
@@ -238,7 +239,8 @@ ROW = [0, 0, 0, 0.0, 0.0, 1, True, "n", ()]
         ([12, 2, 0, [1, 10**30, 5]], True, "not a change mask"),
         ([12, 2, 0, [1, 3, 5]], True, "fewer values follow"),
         ([12, 2, 0, [1, 1, 5, 1, 1, 5]], True, "changed twice"),
-        ([12, 2, 0, [1, 1, 0.5]], True, "must be an int"),
+        ([12, 2, 0, [1, 1, "0.5"]], True, "must be an int (steps) or a float (exact)"),
+        ([12, 2, 0, [1, 1, math.inf]], True, "must be finite"),
         ([12, 2, 0, [1, 1, True]], True, "must be an int"),
         ([12, 2, 0, [1, 1, 2**60]], True, "out of range"),
         ([12, 2, 0, [1, 16, math.nan]], True, "must be finite"),
@@ -256,7 +258,8 @@ ROW = [0, 0, 0, 0.0, 0.0, 1, True, "n", ()]
         ([1, None, 0, [], [], [], [DISC], [[1, 0, *ROW[:-1]]]], False, "has 9 fields, got 8"),
         ([1, None, 0, [], [], [], [DISC], [[1, 0, *ROW], [1, 0, *ROW]]], False, "already in use"),
         ([1, None, 0, [], [], [], [DISC], [[1]]], False, "each entry must be"),
-        ([1, None, 0, [], [], [], [DISC], [[1, 0, 0.5, *ROW[1:]]]], False, "must be an int"),
+        ([1, None, 0, [], [], [], [DISC], [[1, 0, None, *ROW[1:]]]], False, "must be an int"),
+        ([1, None, 0, [], [], [], [DISC], [[1, 0, math.nan, *ROW[1:]]]], False, "must be finite"),
         ([1, None, 0, [], [], [], [["nope", [], []]], []], False, "unknown entity type"),
         ([1, None, 0, [], [], [], [[1, [], []]], []], False, "type name must be a str"),
         ([1, None, 0, [], [], [], [["test_compact.Disc", 1, 2]], []], False, "same version"),
@@ -380,3 +383,33 @@ def test_prediction_does_not_smooth_an_error_within_the_quantization_steps() -> 
     predictor.apply(1.0)
     assert predictor.reconcile(Disc(x=2.5), 2) == pytest.approx(0.46)
     assert predictor.display.x == pytest.approx(3.04)
+
+
+def test_entities_named_exact_travel_unrounded_and_the_others_still_in_steps() -> None:
+    world = World()
+    mine = world.spawn(Disc(x=10.04, vx=1.005))
+    other = world.spawn(Disc(x=10.04, vx=1.005))
+    first = world.snapshot(1, 0.0)
+    full = encode_snapshot(first, None, compact=True, exact={mine})
+    # x and y exactly (y is 5.0 by default); vx, a snap=True field, in steps of 0.02 all the same.
+    assert [row[2:5] for row in full[7]] == [[10.04, 5.0, 50], [100, 50, 50]]
+    held = decode_snapshot(full, None)
+    assert held.entities[mine].to_fields() == {**first.entities[mine].to_fields(), "vx": grid(1.005, 0.02)}
+    assert held.entities[other].x == grid(10.04, 0.1)  # type: ignore[attr-defined]
+    world[mine].x = world[other].x = 12  # type: ignore[attr-defined]  # an int: still sent as a float
+    second = world.snapshot(2, 0.1)
+    delta = encode_snapshot(second, first, compact=True, exact={mine})
+    assert delta[3] == [mine, 1, 12.0, other, 1, 20]
+    decoded = decode_snapshot(delta, held)
+    assert decoded.entities[mine].x == 12.0 and decoded.entities[other].x == grid(12, 0.1)  # type: ignore[attr-defined]
+    assert world[mine].x == 12  # type: ignore[attr-defined]  # the live entities are never rounded
+
+
+def test_round_quantized_rounds_in_place_and_leaves_what_is_not_a_finite_number() -> None:
+    disc = Disc(x=0.26, y=math.nan, vx=-0.031)
+    assert round_quantized(disc) is disc
+    assert disc.x == grid(0.26, 0.1) and math.isnan(disc.y) and disc.vx == grid(-0.031, 0.02)
+    flag = Flag(height=1.234)
+    assert round_quantized(flag).height == 1.234  # nothing quantized: untouched
+    with pytest.raises(InvalidType):
+        round_quantized({"x": 1.0})  # type: ignore[type-var]
