@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any
 
 from sprocket.errors import InvalidArgument
 
@@ -62,38 +61,44 @@ _MAX_RATE_CHANGE = 0.1
 _CONVERGE_TIME = 0.5
 
 
-# One entity of a pair of snapshots: (id, entity in the older, its field dict if it blends else None,
-# (name, start, change) per float field, (name, start, change the short way, period) per angle field).
-_Row = tuple[int, Entity, "dict[str, Any] | None", tuple[tuple[str, Any, Any], ...],
-             tuple[tuple[str, Any, Any, float], ...]]  # fmt: skip
-
-
-def _blend_rows(a: Snapshot, b: Snapshot) -> list[_Row]:
-    """What :meth:`InterpolationBuffer.sample` does for each entity of ``a`` between ``a`` and ``b``."""
+def _blend_all(a: Snapshot, b: Snapshot, t: float) -> dict[int, Entity]:
+    """Every entity of ``a`` at ``t`` (0 <= t < 1) of the way to ``b``: what :func:`blend` gives, entity by
+    entity, in one pass (sampling runs every frame, for every entity: no call per entity)."""
     later = b.entities
     jumped = b.jumps
-    rows: list[_Row] = []
+    new_object = object.__new__
+    kinds_of: dict[type, tuple[tuple[str, ...], tuple[tuple[str, float], ...]]] = {}
+    out: dict[int, Entity] = {}
     for eid, entity in a.entities.items():
         new = later.get(eid)
-        if new is entity or eid in jumped or type(new) is not type(entity):
+        cls = type(entity)
+        if new is entity or eid in jumped or type(new) is not cls:
             # Unchanged between the snapshots (decode_snapshot shares unchanged entities with the base):
             # nothing to blend, which in a mostly static world is most of them.  Or it teleported in b:
             # shown where it was until b is reached, then where it jumped to.  Or despawned in b (or
             # replaced by another type): shown as it was until b is reached.
-            rows.append((eid, entity, None, (), ()))
+            out[eid] = entity.copy()
             continue
-        kinds = field_kinds(type(entity))
+        kinds = kinds_of.get(cls)
+        if kinds is None:
+            found = field_kinds(cls)
+            kinds = kinds_of[cls] = (found.floats, found.angles)
         da = entity.__dict__
         db = new.__dict__  # type: ignore[union-attr]
-        lerps = tuple((name, da[name], db[name] - da[name]) for name in kinds.floats)
-        turns = []
-        for name, period in kinds.angles:
-            delta = (db[name] - da[name]) % period
+        values = da.copy()
+        for name in kinds[0]:  # as entity.blend: floats linearly, angles the short way round
+            start = da[name]
+            values[name] = start + (db[name] - start) * t
+        for name, period in kinds[1]:
+            start = da[name]
+            delta = (db[name] - start) % period
             if delta > period * 0.5:
                 delta -= period
-            turns.append((name, da[name], delta, period))
-        rows.append((eid, entity, da, lerps, tuple(turns)))
-    return rows
+            values[name] = (start + delta * t) % period
+        blended = new_object(cls)
+        blended.__dict__ = values
+        out[eid] = blended
+    return out
 
 
 def _number(value: float, name: str, *, minimum: float | None = None) -> float:
@@ -136,7 +141,6 @@ class InterpolationBuffer:
 
     def clear(self) -> None:
         """Forget every snapshot, the render clock and the link statistics (e.g. after reconnecting)."""
-        self._plan: tuple[Snapshot, Snapshot, list[_Row]] | None = None  # the last pair blended
         self._snaps: list[Snapshot] = []
         self._times: list[float] = []  # parallel to _snaps, for bisect
         self._render_time: float | None = None
@@ -305,26 +309,7 @@ class InterpolationBuffer:
         b = snaps[i + 1]
         self._depth = len(snaps) - i - 1
         t = (render - a.time) / (b.time - a.time)
-        plan = self._plan
-        if plan is None or plan[0] is not a or plan[1] is not b:
-            # Each pair of snapshots is sampled for a few frames in a row: work out once what blends.
-            plan = self._plan = (a, b, _blend_rows(a, b))
-        new_object = object.__new__
-        out = {}
-        for eid, entity, base, lerps, turns in plan[2]:
-            if base is None:
-                out[eid] = entity.copy()
-                continue
-            # blend(a, b, t) in one pass over precomputed (name, start, change) rows: the same numbers.
-            values = base.copy()
-            for name, start, change in lerps:
-                values[name] = start + change * t
-            for name, start, change, period in turns:
-                values[name] = (start + change * t) % period
-            blended = new_object(type(entity))
-            blended.__dict__ = values
-            out[eid] = blended
-        return out
+        return _blend_all(a, b, t)
 
     # -- statistics -------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """InterpolationBuffer.sample's one-pass blending gives exactly what blend() gives, frame after frame.
 
-sample() works out once per pair of snapshots which entities blend and by how much (it is sampled for
-a few frames in a row), then blends them all in one pass.  Pure: snapshots built in memory, times given.
+sample() blends every entity in one pass, without a call per entity; what it shows must still be
+exactly what blend() shows.  Pure: snapshots built in memory, times given.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_sample_blends_exactly_as_blend_does_across_frames_and_pairs() -> None:
     frames = 0
     for i in range(len(snaps) - 1):
         a, b = snaps[i], snaps[i + 1]
-        for step in range(4):  # several frames per pair: the per-pair rows are reused, then replaced
+        for step in range(4):  # several frames per pair
             render = a.time + (b.time - a.time) * step / 4
             got = buffer.sample(render)
             assert list(got) == list(a.entities)  # same entities, same order
