@@ -196,7 +196,9 @@ def _bare_loop(sock: Any, p: Params) -> None:
         for packet in get():
             if packet.get("_g") == "snap":
                 wire = packet.get("w")
-                send(_g="ack", t=wire.get("tick") if isinstance(wire, dict) else None)
+                # The snapshot's tick (both wire forms), acknowledged so the server keeps sending deltas.
+                tick = wire.get("tick") if isinstance(wire, dict) else wire[0] if wire else None
+                send(_g="ack", t=tick)
                 state["snapshots"] += 1
         t1 = perf()
         state["seq"] += 1

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sprocket.game import Entity, snap
+from sprocket.game import Entity, quantized, round_quantized
 
 # The window is 960x640: a 64 px HUD strip on top, the rink below it.  Coordinates are screen pixels.
 WIDTH, HEIGHT, HUD = 960, 640, 64
@@ -35,30 +35,42 @@ HOME_X = (LEFT + 110.0, RIGHT - 110.0)  # where each mallet waits between points
 class Mallet(Entity, type_name="hockey.Mallet"):
     """A player's mallet.  ``side`` 0 plays on the left (blue), 1 on the right (red)."""
 
-    x: float = 0.0
-    y: float = CENTER_Y
+    # Positions travel as hundredths of a pixel, speeds as tenths of a pixel per second (quantized: small
+    # ints on the wire; nobody can see them).  The server sends each player its own mallet exactly, so
+    # the puck's physics meets the very same mallet on the server and in that player's world prediction.
+    x: float = quantized(0.01)
+    y: float = quantized(0.01, CENTER_Y)
     side: int = LEFT_SIDE
     # How fast it moved in its last step (px/s): what it gives the puck when they meet.  Set by move(),
-    # and by the server from the tick's displacement; snap() keeps it out of blending and corrections.
-    vx: float = snap(0.0)
-    vy: float = snap(0.0)
+    # and by the server from the tick's displacement; snap=True keeps it out of blending and corrections.
+    vx: float = quantized(0.1, snap=True)
+    vy: float = quantized(0.1, snap=True)
 
 
 class Puck(Entity, type_name="hockey.Puck", predicted=True):
     """The puck: the server's physics moves it, and every client predicts it with the same physics."""
 
-    x: float = CENTER_X
-    y: float = CENTER_Y
-    vx: float = 0.0
-    vy: float = 0.0
+    # Hundredths of a pixel (and of a pixel per second) on the wire.  simulate() rounds the puck to
+    # them at the end of every tick, on the server and in every client's re-simulation alike, so world
+    # prediction still computes exactly the server's numbers (a puck pushed by a mallet is chaotic: a
+    # hundredth of a pixel can decide whether it bounces).
+    x: float = quantized(0.01, CENTER_X)
+    y: float = quantized(0.01, CENTER_Y)
+    vx: float = quantized(0.01)
+    vy: float = quantized(0.01)
 
     def simulate(self, world: Mapping[int, Entity], dt: float) -> list[tuple[str, float, float]]:
         """One tick of the puck's physics in ``world``; returns what happened (see :func:`advance_puck`).
 
         It moves only while the match is in play, and a puck that is all the way in a goal stays there
         (the server then serves it, as a teleport).  Pure: the server calls it each tick and clients
-        re-run it to predict the puck.
+        re-run it to predict the puck.  It ends with the puck rounded to its quantized steps.
         """
+        events = self._physics(world, dt)
+        round_quantized(self)
+        return events
+
+    def _physics(self, world: Mapping[int, Entity], dt: float) -> list[tuple[str, float, float]]:
         match = None
         mallets = []
         for entity in world.values():

@@ -24,7 +24,18 @@ from .bot import GameBot
 from .client import GameClient, NetStats
 from .clock import FixedStep, TickSchedule
 from .discovery import Announcer, DiscoveryStats, ServerBrowser, ServerInfo, ServerStatus, find_servers
-from .entity import Entity, EntityError, angle, blend, entity_type, entity_types, extrapolate, snap
+from .entity import (
+    Entity,
+    EntityError,
+    angle,
+    blend,
+    entity_type,
+    entity_types,
+    extrapolate,
+    quantized,
+    round_quantized,
+    snap,
+)
 from .hooks import HookError, not_a_hook
 from .interpolation import InterpolationBuffer
 from .lobby import Lobby
@@ -98,6 +109,8 @@ __all__ = [
     "extrapolate",
     "find_servers",
     "not_a_hook",
+    "quantized",
+    "round_quantized",
     "snap",
 ]
 

@@ -48,12 +48,15 @@ from .messages import (
 from .prediction import Predictor, Rule
 from .rollback import CORRECTION_HALF_LIFE, SNAP_DISTANCE, WorldPredictor
 from .snapshot import (
+    COMPACT_MAX_ITEMS,
+    COMPACT_MIN_ITEMS,
     DEFAULT_MAX_ENTITIES,
     Snapshot,
     SnapshotError,
     SnapshotHistory,
     decode_snapshot,
     snapshot_cost,
+    wire_base_tick,
 )
 
 log = logging.getLogger("sprocket")
@@ -691,15 +694,20 @@ class GameClient:
 
     def _snapshot(self, packet: Packet) -> None:
         wire = _field(packet, SNAPSHOT, "w")
-        if not isinstance(wire, dict):
-            raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map")
+        if not isinstance(wire, (dict, list, tuple)):
+            raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map or a list")
+        if isinstance(wire, (list, tuple)) and not COMPACT_MIN_ITEMS <= len(wire) <= COMPACT_MAX_ITEMS:
+            raise _Malformed(
+                f"a 'snap' message whose 'w' is a list of {len(wire)} items, not a compact snapshot "
+                f"({COMPACT_MIN_ITEMS} to {COMPACT_MAX_ITEMS})"
+            )
         ack = _int_field(packet, SNAPSHOT, "ack", minimum=0)
         if ack > self._seq:
             raise _Malformed(f"a 'snap' message acknowledging input {ack}, but only {self._seq} were sent")
         me = _field(packet, SNAPSHOT, "you")
         if me is not None and not _is_int(me):
             raise _Malformed(f"a 'snap' message whose 'you' is {describe(me)}, not an entity id or nil")
-        base_tick = wire.get("base")
+        base_tick: Any = wire_base_tick(wire)  # None, an int, or junk that decoding refuses
         base = None
         if base_tick is not None:
             base = self.history.get(base_tick) if _is_int(base_tick) else None

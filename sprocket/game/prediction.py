@@ -79,6 +79,25 @@ def _difference(old: Any, new: Any) -> tuple[float, ...] | None:
     return None
 
 
+def _within_quanta(state: Any, diff: tuple[float, ...]) -> bool:
+    """True if ``diff`` (from :func:`_difference`) is only the rounding of quantized fields: every
+    component of a :func:`~sprocket.game.quantized` field within its step, every other one zero.
+
+    Such an error comes from the wire (the server's value and the client's differ by up to half a step
+    each time), not from a misprediction, and is too small to see: it is not smoothed as a correction.
+    """
+    if not isinstance(state, Entity):
+        return False
+    kinds = field_kinds(type(state))
+    if not kinds.quantized:
+        return False
+    steps = kinds.quantized
+    for name, d in zip(kinds.floats, diff, strict=False):
+        if abs(d) > steps.get(name, 0.0):
+            return False
+    return all(d == 0.0 for d in diff[len(kinds.floats) :])
+
+
 def _with_offset(state: Any, offset: tuple[float, ...]) -> Any:
     """A copy of ``state`` with ``offset`` added to the components :func:`_difference` measures.
 
@@ -230,7 +249,7 @@ class Predictor(Generic[S, I]):
 
         if diff is None or error > self._snap_distance or self._smoothing == 0.0:
             self._offset = None
-        elif error > 0.0:
+        elif error > 0.0 and not _within_quanta(state, diff):
             # Keep showing what was shown: the new offset is the old visible offset plus this correction.
             if shown_offset is not None and len(shown_offset) == len(diff):
                 diff = tuple(a + b for a, b in zip(diff, shown_offset, strict=True))

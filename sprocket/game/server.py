@@ -750,7 +750,8 @@ class GameServer:
             key = (base.tick if base else None, player.last_seq, player.entity)
             packet = encoded.get(key)
             if packet is None:
-                wire = encode_snapshot(snapshot, base)
+                exact = () if player.entity is None else (player.entity,)  # its prediction starts exact
+                wire = encode_snapshot(snapshot, base, compact=True, exact=exact)
                 fields = {GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq, "you": player.entity}
                 if predicting:
                     fields["in"] = self._inputs_since(base.tick if base else None, player.entity)

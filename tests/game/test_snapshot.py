@@ -255,7 +255,8 @@ BASE = Snapshot(5, 0.25, {1: Player(x=1.0), 2: Rock()})
         ({"tick": 6, "time": None, "base": None}, None, "'time'"),
         ({"tick": 6, "time": math.nan, "base": None}, None, "'time'"),
         ({"tick": 6, "time": 0.3, "base": "5"}, BASE, "'base'"),
-        ([6, 0.3, None], None, "must be a dict"),
+        ([6, None, 0.3], None, "time must be an int"),  # a list is the compact form
+        ("6", None, "must be a dict or a list"),
     ],
 )
 def test_decode_rejects_bad_wires(wire: Any, base: Snapshot | None, fragment: str) -> None:
