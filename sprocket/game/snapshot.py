@@ -226,9 +226,12 @@ _FAST_KINDS: dict[type, frozenset[type]] = {
 
 
 def _small_group_is_valid(cls: type[Entity], group: Mapping[int, Entity]) -> bool:
-    # The same test as the bulk one below (the value types of _FAST_KINDS, floats finite), entity by
-    # entity: a float field holds a finite float or an int within a float's range.
-    scalars = field_kinds(cls).scalars.items()
+    # The same test as the bulk one below (the value types of _FAST_KINDS, floats finite, quantized ones
+    # within MAX_QUANTA steps), entity by entity: a float field holds a finite float or an int within a
+    # float's range.
+    kinds = field_kinds(cls)
+    scalars = kinds.scalars.items()
+    quantized = kinds.quantized
     for entity in group.values():
         d = entity.__dict__
         for name, expected in scalars:
@@ -242,6 +245,9 @@ def _small_group_is_valid(cls: type[Entity], group: Mapping[int, Entity]) -> boo
                     if value - value != 0.0:  # NaN or an infinity
                         return False
                 elif kind is not int or not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+                    return False
+                step = quantized.get(name)
+                if step is not None and abs(value) > step * MAX_QUANTA:  # too many steps for the wire
                     return False
             elif kind is not expected:
                 return False
