@@ -194,8 +194,10 @@ def _bare_loop(sock: Any, p: Params) -> None:
         c0 = cpu()
         t0 = perf()
         for packet in get():
-            if packet.get("_g") == "snap":
-                wire = packet.get("w")
+            kind = packet.get("_g")
+            if kind in ("S", "snap"):
+                # "S" carries [w, ack, you(, in)], "snap" a map with "w".
+                wire = packet.get("s")[0] if kind == "S" else packet.get("w")
                 # The snapshot's tick (both wire forms), acknowledged so the server keeps sending deltas.
                 tick = wire.get("tick") if isinstance(wire, dict) else wire[0] if wire else None
                 send(_g="ack", t=tick)

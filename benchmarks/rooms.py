@@ -186,7 +186,7 @@ def server(p: Params) -> None:
 
 
 def host(p: Params) -> None:
-    from sprocket.game.messages import ACK, GAME_FIELD, HELLO, INPUT, L_QUICK, SNAPSHOT
+    from sprocket.game.messages import ACK, GAME_FIELD, HELLO, INPUT, L_QUICK, SNAP, SNAPSHOT
     from sprocket.protocol import data_frame
 
     ports: list[int] = p["ports"]
@@ -227,11 +227,13 @@ def host(p: Params) -> None:
     while time.monotonic() < end:
         for k, fields in h.step(max(0.0, min(next_input - time.monotonic(), 0.005))):
             kind = fields.get(GAME_FIELD)
-            if kind == SNAPSHOT:
+            if kind in (SNAP, SNAPSHOT):
                 snapshots += 1
-                wire = fields.get("w")
-                if isinstance(wire, dict):
-                    send(k, {GAME_FIELD: ACK, "t": wire.get("tick")})
+                # "S" carries [w, ack, you(, in)], "snap" a map; w is the compact list or the verbose map.
+                body = fields.get("s")
+                wire = body[0] if kind == SNAP and isinstance(body, list) and body else fields.get("w")
+                tick = wire.get("tick") if isinstance(wire, dict) else wire[0] if wire else None
+                send(k, {GAME_FIELD: ACK, "t": tick})
             elif kind == HELLO:
                 playing[k] = True
                 send(k, {"ready": True})

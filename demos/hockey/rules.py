@@ -119,7 +119,9 @@ def _axis(value: Any) -> float:
 def move(mallet: Mallet, keys: Any, dt: float) -> Mallet:
     """THE game rule: move ``mallet`` one step of ``dt`` by ``keys`` ({"x": -1..1, "y": -1..1}).
 
-    A mallet stays on its own half and inside the rink.  Used by the server and, for prediction, the client.
+    A mallet stays on its own half and inside the rink, on its grid (hundredths of a pixel: so the server
+    sends its player the steps, not floats, and the prediction still starts from the very same numbers).
+    Used by the server and, for prediction, the client.
     """
     keys = keys if isinstance(keys, dict) else {}
     dx, dy = _axis(keys.get("x")), _axis(keys.get("y"))
@@ -134,9 +136,10 @@ def move(mallet: Mallet, keys: Any, dt: float) -> Mallet:
     else:
         mallet.x = min(max(mallet.x, CENTER_X + MALLET_R), RIGHT - MALLET_R)
     mallet.y = min(max(mallet.y, TOP + MALLET_R), BOTTOM - MALLET_R)
+    round_quantized(mallet)  # the position on its grid first: the velocity is how far it really went
     if dt > 0:
         mallet.vx, mallet.vy = (mallet.x - x0) / dt, (mallet.y - y0) / dt
-    return mallet
+    return round_quantized(mallet)
 
 
 def advance_puck(

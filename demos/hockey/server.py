@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from sprocket import Client, Packet
-from sprocket.game import GameServer
+from sprocket.game import GameServer, round_quantized
 
 from .rules import (
     CENTER_X,
@@ -155,6 +155,7 @@ class HockeyServer(GameServer):
             # A mallet's velocity is how far it went this tick (zero for one whose player is away).
             px, py = self.last_pos.get(side, (mallet.x, mallet.y))
             mallet.vx, mallet.vy = (mallet.x - px) / dt, (mallet.y - py) / dt
+            round_quantized(mallet)  # on its grid, as the rule leaves it (the client's re-simulation)
             self.last_pos[side] = (mallet.x, mallet.y)
         if match.phase == "play":
             # A puck wedged in one spot (a corner, between mallets) for a while goes back to a face-off.

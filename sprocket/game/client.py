@@ -34,6 +34,7 @@ from .messages import (
     L_ROOM,
     LEAVE,
     LOBBY_REPLIES,
+    SNAP,
     SNAPSHOT,
     LobbyRefused,
     PlayerDropped,
@@ -81,13 +82,13 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _field(packet: Packet, kind: str, name: str) -> Any:
+def _field(packet: Packet | dict[str, Any], kind: str, name: str) -> Any:
     if name not in packet:
         raise _Malformed(f"a {kind!r} message without {name!r}")
     return packet[name]
 
 
-def _int_field(packet: Packet, kind: str, name: str, *, minimum: int | None = None) -> int:
+def _int_field(packet: Packet | dict[str, Any], kind: str, name: str, *, minimum: int | None = None) -> int:
     value = _field(packet, kind, name)
     if not _is_int(value):
         raise _Malformed(f"a {kind!r} message whose {name!r} is {describe(value)}, not an int")
@@ -513,7 +514,9 @@ class GameClient:
                     self._moving = False
                 out.append(news)
             return
-        if kind == SNAPSHOT:
+        if kind == SNAP:
+            self._snapshot(item, compact=True)
+        elif kind == SNAPSHOT:
             self._snapshot(item)
         elif kind == HELLO:
             self._hello(item)
@@ -692,8 +695,16 @@ class GameClient:
         }
         self._welcomed = True
 
-    def _snapshot(self, packet: Packet) -> None:
-        wire = _field(packet, SNAPSHOT, "w")
+    def _snapshot(self, packet: Packet, *, compact: bool = False) -> None:
+        size = packet.wire_size
+        fields: Any = packet
+        if compact:
+            # "S": the same fields as "snap", by position: [w, ack, you] or [w, ack, you, in].
+            body = _field(packet, SNAP, "s")
+            if not isinstance(body, list) or not 3 <= len(body) <= 4:
+                raise _Malformed(f"a 'S' message whose 's' is {describe(body)}, not [w, ack, you(, in)]")
+            fields = dict(zip(("w", "ack", "you", "in"), body, strict=False))
+        wire = _field(fields, SNAPSHOT, "w")
         if not isinstance(wire, (dict, list, tuple)):
             raise _Malformed(f"a 'snap' message whose 'w' is {describe(wire)}, not a map or a list")
         if isinstance(wire, (list, tuple)) and not COMPACT_MIN_ITEMS <= len(wire) <= COMPACT_MAX_ITEMS:
@@ -701,10 +712,10 @@ class GameClient:
                 f"a 'snap' message whose 'w' is a list of {len(wire)} items, not a compact snapshot "
                 f"({COMPACT_MIN_ITEMS} to {COMPACT_MAX_ITEMS})"
             )
-        ack = _int_field(packet, SNAPSHOT, "ack", minimum=0)
+        ack = _int_field(fields, SNAPSHOT, "ack", minimum=0)
         if ack > self._seq:
             raise _Malformed(f"a 'snap' message acknowledging input {ack}, but only {self._seq} were sent")
-        me = _field(packet, SNAPSHOT, "you")
+        me = _field(fields, SNAPSHOT, "you")
         if me is not None and not _is_int(me):
             raise _Malformed(f"a 'snap' message whose 'you' is {describe(me)}, not an entity id or nil")
         base_tick: Any = wire_base_tick(wire)  # None, an int, or junk that decoding refuses
@@ -733,22 +744,21 @@ class GameClient:
             # connection stayed alive.  Skip it without counting it against the server.
             self._refuse(f"it is {now - snapshot.time:.0f} s old (was this loop paused?)", count=False)
             return
-        self._others_inputs(packet, full=base is None, entities=snapshot.entities)
+        self._others_inputs(fields.get("in"), full=base is None, entities=snapshot.entities)
         self._refused_in_a_row = 0
         self.snapshots_received += 1
-        self.snapshot_bytes += (packet.wire_size - self.snapshot_bytes) * 0.1
-        self.history.add(snapshot, snapshot_cost(snapshot, packet.wire_size))
+        self.snapshot_bytes += (size - self.snapshot_bytes) * 0.1
+        self.history.add(snapshot, snapshot_cost(snapshot, size))
         self.latest = snapshot
         self.buffer.push(snapshot, now)
         self.sprocket.send(**{GAME_FIELD: ACK, "t": snapshot.tick})
         self._reconcile(snapshot, me, ack)
         self._rewind(snapshot, me, ack)
 
-    def _others_inputs(self, packet: Packet, *, full: bool, entities: Mapping[int, Entity]) -> None:
+    def _others_inputs(self, news: Any, *, full: bool, entities: Mapping[int, Entity]) -> None:
         # The snapshot message's "in": [[entity id, input] | [entity id], ...], the other players' last
         # applied inputs that changed since the baseline (all of them with a full snapshot); [id] alone:
         # that entity has no input now.  Absent: nothing changed (or the world predicts nothing).
-        news = packet.get("in")
         if news is None:
             if full:
                 self.others_inputs = {}

@@ -30,6 +30,7 @@ GAME_FIELD = "_g"
 # server -> client
 HELLO = "hello"  # {"rate", "snap", "id": your client id, "players": [[id, name]...], "away": [id...]}
 SNAPSHOT = "snap"  # {"w": snapshot wire form, "ack": last input seq applied for you, "you": entity id | None}
+SNAP = "S"  # {"s": [w, ack, you] or [w, ack, you, in]}: "snap" by position (what GameServer sends)
 JOIN = "join"  # {"id": client id, "name": name}
 LEAVE = "leave"  # {"id": client id, "name": name, "reason": why}
 DROP = "drop"  # {"id": client id, "name": name, "reason": why, "grace": seconds its seat is held}

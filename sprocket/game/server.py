@@ -37,7 +37,7 @@ from .clock import TickSchedule
 from .entity import Entity
 from .hooks import check_hooks
 from .inputs import InputLimits, check_schema, input_problem
-from .messages import ACK, BACK, DROP, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAPSHOT
+from .messages import ACK, BACK, DROP, GAME_FIELD, HELLO, INPUT, JOIN, LEAVE, SNAP
 from .prediction import Rule, run_rule
 from .snapshot import (
     DEFAULT_MAX_ENTITIES,
@@ -752,9 +752,13 @@ class GameServer:
             if packet is None:
                 exact = () if player.entity is None else (player.entity,)  # its prediction starts exact
                 wire = encode_snapshot(snapshot, base, compact=True, exact=exact)
-                fields = {GAME_FIELD: SNAPSHOT, "w": wire, "ack": player.last_seq, "you": player.entity}
+                # "S": the "snap" message's fields by position, [w, ack, you(, in)] (docs/PROTOCOL.md).
+                body = [wire, player.last_seq, player.entity]
                 if predicting:
-                    fields["in"] = self._inputs_since(base.tick if base else None, player.entity)
+                    inputs = self._inputs_since(base.tick if base else None, player.entity)
+                    if inputs:
+                        body.append(inputs)
+                fields = {GAME_FIELD: SNAP, "s": body}
                 try:
                     packet = self.servo.encode(fields)
                 except PacketTooLarge as exc:

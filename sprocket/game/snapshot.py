@@ -300,8 +300,9 @@ def encode_snapshot(
     Field values are passed through as they are, so they must be something the network codec can send
     (quantized fields: finite numbers, see :func:`~sprocket.game.quantized`).  ``exact``: ids of entities
     whose blended quantized fields (not the ``snap=True`` ones) travel as they are, floats, in the compact
-    form: the server sends each client the entity it controls so, and the client's prediction starts
-    from the server's very position.
+    form, unless the value is on its grid (then its steps decode to the very same float and are sent):
+    the server sends each client the entity it controls so, and the client's prediction starts from the
+    server's very position.
     Raises ``InvalidType`` (an :class:`~sprocket.errors.InvalidArgument` and a ``TypeError``) if ``new``
     or ``base`` is not a :class:`Snapshot`; ``InvalidArgument`` (a ``ValueError``) if, in the compact
     form, a quantized field or the time holds a value that is not a finite number.
@@ -439,8 +440,8 @@ def _encode_compact(new: Snapshot, base: Snapshot | None, exact: Collection[int]
                     if step is None:
                         values.append(value)
                         mask |= bit
-                    elif exactly and name in plan.blended:  # a float: the value itself, not steps
-                        values.append(float(value))
+                    elif exactly and name in plan.blended and round(value / step) * step != value:
+                        values.append(float(value))  # off its grid: the value itself, not steps
                         mask |= bit
                     else:
                         steps = round(value / step) - round(old_value / step)
@@ -467,8 +468,8 @@ def _encode_compact(new: Snapshot, base: Snapshot | None, exact: Collection[int]
             value = d[name]
             if step is None:
                 row.append(value)
-            elif exactly and name in plan.blended:
-                row.append(float(value))
+            elif exactly and name in plan.blended and round(value / step) * step != value:
+                row.append(float(value))  # off its grid (on it, the steps decode to this very float)
             else:
                 row.append(round(value / step))
         spawn.append(row)

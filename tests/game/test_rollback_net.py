@@ -175,9 +175,9 @@ def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
     heard: list[list[Any] | None] = []  # the "in" field of every snapshot message bob reads
     read = bob.client._others_inputs
 
-    def spy(packet: Any, **kwargs: Any) -> None:
-        heard.append(packet.get("in"))
-        read(packet, **kwargs)
+    def spy(news: Any, **kwargs: Any) -> None:
+        heard.append(news)
+        read(news, **kwargs)
 
     bob.client._others_inputs = spy  # type: ignore[method-assign]
 

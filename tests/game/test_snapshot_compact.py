@@ -391,18 +391,24 @@ def test_entities_named_exact_travel_unrounded_and_the_others_still_in_steps() -
     other = world.spawn(Disc(x=10.04, vx=1.005))
     first = world.snapshot(1, 0.0)
     full = encode_snapshot(first, None, compact=True, exact={mine})
-    # x and y exactly (y is 5.0 by default); vx, a snap=True field, in steps of 0.02 all the same.
-    assert [row[2:5] for row in full[7]] == [[10.04, 5.0, 50], [100, 50, 50]]
+    # x exactly; y (5.0 by default) is on its grid, so its steps, which decode to the very same float;
+    # vx, a snap=True field, in steps of 0.02 all the same.
+    assert [row[2:5] for row in full[7]] == [[10.04, 50, 50], [100, 50, 50]]
     held = decode_snapshot(full, None)
     assert held.entities[mine].to_fields() == {**first.entities[mine].to_fields(), "vx": grid(1.005, 0.02)}
     assert held.entities[other].x == grid(10.04, 0.1)  # type: ignore[attr-defined]
-    world[mine].x = world[other].x = 12  # type: ignore[attr-defined]  # an int: still sent as a float
+    world[mine].x = world[other].x = 12.34  # type: ignore[attr-defined]  # off the grid: a float
     second = world.snapshot(2, 0.1)
     delta = encode_snapshot(second, first, compact=True, exact={mine})
-    assert delta[3] == [mine, 1, 12.0, other, 1, 20]
+    assert delta[3] == [mine, 1, 12.34, other, 1, 23]
     decoded = decode_snapshot(delta, held)
-    assert decoded.entities[mine].x == 12.0 and decoded.entities[other].x == grid(12, 0.1)  # type: ignore[attr-defined]
-    assert world[mine].x == 12  # type: ignore[attr-defined]  # the live entities are never rounded
+    assert decoded.entities[mine].x == 12.34 and decoded.entities[other].x == grid(12.34, 0.1)  # type: ignore[attr-defined]
+    assert world[mine].x == 12.34  # type: ignore[attr-defined]  # the live entities are never rounded
+    world[mine].x = grid(12.5, 0.1)  # type: ignore[attr-defined]  # on the grid: steps, decoding to it exactly
+    third = world.snapshot(3, 0.2)
+    delta = encode_snapshot(third, second, compact=True, exact={mine})
+    assert delta[3] == [mine, 1, 2]
+    assert decode_snapshot(delta, decoded).entities[mine].x == grid(12.5, 0.1)  # type: ignore[attr-defined]
 
 
 def test_round_quantized_rounds_in_place_and_leaves_what_is_not_a_finite_number() -> None:
