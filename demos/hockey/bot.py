@@ -32,6 +32,24 @@ def plain_reason(reason: str) -> str:
     return re.sub(r"^(cannot|could not) connect to \S+: ", "", reason)
 
 
+#: Within this distance of its target (a tick's travel at full speed is 9.3 px) the bot lets go of the keys.
+ARRIVED_PX = 10.0
+
+
+def press_towards(dx: float, dy: float) -> dict[str, int]:
+    """The keys a player would hold to go ``(dx, dy)`` px: each axis -1, 0 or 1 (eight directions).
+
+    Nothing once within :data:`ARRIVED_PX`.  The bot plays with the keyboard's inputs, so its traffic is
+    a player's: the keys change a few times a second, not every frame (the other players' world
+    prediction guesses with its last input, and snapshots carry it only when it changes).
+    """
+    distance = math.hypot(dx, dy)
+    if distance < ARRIVED_PX:
+        return {"x": 0, "y": 0}
+    ux, uy = dx / distance, dy / distance
+    return {"x": (ux > 0.38) - (ux < -0.38), "y": (uy > 0.38) - (uy < -0.38)}
+
+
 class HockeyBot(GameBot):
     """Chases the puck on its own half, aims at the far goal, and falls back to guard its own.
 
@@ -46,7 +64,7 @@ class HockeyBot(GameBot):
         kwargs.setdefault("app", APP)
         super().__init__(*args, **kwargs)
         self.plan = plan if plan is not None else RoomPlan()
-        self.skill = skill  # 0..1: top speed and aim; a perfect bot is no fun
+        self.skill = skill  # 0..1: how well it aims (0: it never moves); a perfect bot is no fun
         self.random = random.Random(4)
         self.aim = 0.0
         self.ready_sent_for: str | None = None
@@ -66,7 +84,7 @@ class HockeyBot(GameBot):
     def on_room_left(self, left: RoomLeft) -> None:
         self.plan.left(left)
 
-    def decide(self, entities: dict[int, Entity]) -> dict[str, float] | None:
+    def decide(self, entities: dict[int, Entity]) -> dict[str, int] | None:
         me = entities.get(self.me) if self.me is not None else None
         puck = next((e for e in entities.values() if isinstance(e, Puck)), None)
         match = next((e for e in entities.values() if isinstance(e, Match)), None)
@@ -100,13 +118,6 @@ class HockeyBot(GameBot):
             miss = 15 + 80 * (1 - self.skill)  # a weaker bot aims worse
             self.aim = self.random.uniform(-miss, miss)
             tx, ty = home, min(max(puck.y, GOAL_TOP + 20), GOAL_BOTTOM - 20)
-        dx, dy = tx - me.x, ty - me.y
-        distance = math.hypot(dx, dy)
-        if distance < 3:
-            return {"x": 0.0, "y": 0.0}
-        push = min(1.0, distance / 40) * self.skill
-        # Clamped: the server refuses axes outside -1..1 (its input_schema), even by a rounding error.
-        return {
-            "x": max(-1.0, min(1.0, dx / distance * push)),
-            "y": max(-1.0, min(1.0, dy / distance * push)),
-        }
+        if self.skill <= 0.0:
+            return {"x": 0, "y": 0}  # skill 0: it stands where it is (in its goal), keys untouched
+        return press_towards(tx - me.x, ty - me.y)

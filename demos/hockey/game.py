@@ -88,11 +88,11 @@ class HockeyGame(NetworkedGame):
 
     # -- input ----------------------------------------------------------------------------------------
 
-    def input(self) -> dict[str, float]:
+    def input(self) -> dict[str, int]:
         keys = pygame.key.get_pressed()
         x = (keys[pygame.K_d] or keys[pygame.K_RIGHT]) - (keys[pygame.K_a] or keys[pygame.K_LEFT])
         y = (keys[pygame.K_s] or keys[pygame.K_DOWN]) - (keys[pygame.K_w] or keys[pygame.K_UP])
-        return {"x": float(x), "y": float(y)}
+        return {"x": int(x), "y": int(y)}  # ints: one byte each on the wire
 
     def on_event(self, event: pygame.event.Event) -> None:
         if event.type == pygame.QUIT and self.keep_window:

@@ -231,3 +231,16 @@ def test_the_mallet_rule_reports_its_velocity() -> None:
     for _ in range(200):  # against its side's limit it stops, and so does its velocity
         mallet = move(mallet, {"x": 1.0, "y": 0.0}, 1 / 60)
     assert mallet.vx == 0.0
+
+
+def test_the_bot_presses_keys_like_a_player() -> None:
+    from demos.hockey.bot import ARRIVED_PX, press_towards
+
+    assert press_towards(100.0, 0.0) == {"x": 1, "y": 0}
+    assert press_towards(-70.0, 70.0) == {"x": -1, "y": 1}  # a diagonal: both keys
+    assert press_towards(10.0, -100.0) == {"x": 0, "y": -1}  # mostly up: up only
+    assert press_towards(ARRIVED_PX / 2, 0.0) == {"x": 0, "y": 0}  # there: hands off the keys
+    for dx, dy in ((3.0, 400.0), (-250.0, -1.0), (90.0, 90.0)):
+        keys = press_towards(dx, dy)
+        assert all(type(v) is int and v in (-1, 0, 1) for v in keys.values())  # one byte each on the wire
+        assert keys["x"] * dx >= 0 and keys["y"] * dy >= 0  # never away from the target
