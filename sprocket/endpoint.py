@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from .packet import Packet
 from .settings import Settings
 
 log = logging.getLogger("sprocket")
+_release_gil = time.sleep  # sleep(0) returns at once, but releases the GIL while it does
 
 __all__ = ["Endpoint"]
 
@@ -55,7 +57,13 @@ class Endpoint:
             ClosedError: this object was closed.
         """
         self._check_open()
-        return self._io.inbox.take_packets(self._seen, self._callback)
+        packets = self._io.inbox.take_packets(self._seen, self._callback)
+        if not packets:
+            # Let the I/O thread have the GIL for a moment: a caller polling get() in a loop with no sleep
+            # would otherwise hold it until Python's switch interval (5 ms) forces a hand-off, and nothing
+            # it waits for could arrive meanwhile.
+            _release_gil(0)
+        return packets
 
     def events(self) -> list[Any]:
         """Return everything since the last call, in order: packets and connection events.  Never blocks.
