@@ -24,6 +24,9 @@ from .settings import Settings
 
 log = logging.getLogger("sprocket")
 _release_gil = time.sleep  # sleep(0) returns at once, but releases the GIL while it does
+_clock = time.perf_counter
+# get() finding nothing this soon after it last found nothing is taken for a busy polling loop.
+BUSY_POLL_GAP = 50e-6
 
 __all__ = ["Endpoint"]
 
@@ -37,6 +40,7 @@ class Endpoint:
     _io: IOThread
     settings: Settings
     _closed: bool = False
+    _empty_at: float = -1.0  # when get() last found nothing (perf_counter)
 
     def _start(self, io: IOThread) -> None:
         self._io = io
@@ -59,10 +63,14 @@ class Endpoint:
         self._check_open()
         packets = self._io.inbox.take_packets(self._seen, self._callback)
         if not packets:
-            # Let the I/O thread have the GIL for a moment: a caller polling get() in a loop with no sleep
-            # would otherwise hold it until Python's switch interval (5 ms) forces a hand-off, and nothing
-            # it waits for could arrive meanwhile.
-            _release_gil(0)
+            # Polled again at once after finding nothing: a loop calling get() with no sleep.  Let the I/O
+            # thread have the GIL for a moment, or the loop would hold it until Python's switch interval
+            # (5 ms) forced a hand-off, and nothing it waits for could arrive meanwhile.  (A game loop, or a
+            # process polling many endpoints in turn, polls each far less often and never pays for this.)
+            now = _clock()
+            if now - self._empty_at < BUSY_POLL_GAP:
+                _release_gil(0)
+            self._empty_at = now
         return packets
 
     def events(self) -> list[Any]:

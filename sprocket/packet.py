@@ -68,6 +68,10 @@ class Packet(MutableMapping[str, Any]):
         _set_cost(self, 0)
         _set_sender(self, None)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _shield(cls)  # a subclass's own methods win over fields too
+
     @property
     def wire_size(self) -> int:
         """Bytes this packet's payload took on the wire (0 for a packet you built yourself).

@@ -121,19 +121,25 @@ def test_direct_sends_are_replayed_after_a_drop(no_leaks: None) -> None:
         assert got == list(range(310))
 
 
-def test_get_releases_the_gil_when_nothing_came(
+def test_get_releases_the_gil_when_polled_busily_and_nothing_came(
     pair: tuple[Servo, Sprocket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     servo, client = pair
     calls: list[float] = []
+    now = [100.0]
     monkeypatch.setattr(sprocket.endpoint, "_release_gil", calls.append)
+    monkeypatch.setattr(sprocket.endpoint, "_clock", lambda: now[0])
     assert client.get() == []
-    assert calls == [0]
-    servo.sendall(seq=1)
-    packets = wait_until(lambda: client.get() or None, 5, "the packet")
-    assert seqs(packets) == [1]
+    assert calls == []  # the first empty poll: maybe a game loop's, which polls once a frame
+    now[0] += 0.016
+    assert client.get() == []
+    assert calls == []  # a frame later: still not busy polling
+    now[0] += 1e-6
+    assert client.get() == []
+    assert calls == [0]  # polled again at once: let the I/O thread have the GIL
     calls.clear()
     servo.sendall(seq=2)
     wait_until(lambda: len(client._io.inbox) == 1, 5, "the packet to wait in the inbox")
+    now[0] += 1e-6
     assert seqs(client.get()) == [2]
     assert calls == []  # not when it returns packets
