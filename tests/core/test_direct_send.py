@@ -143,3 +143,28 @@ def test_get_releases_the_gil_when_polled_busily_and_nothing_came(
     now[0] += 1e-6
     assert seqs(client.get()) == [2]
     assert calls == []  # not when it returns packets
+
+
+def test_direct_and_queued_writes_never_interleave(pair: tuple[Servo, Sprocket]) -> None:
+    # Big frames, half of them allowed to go direct: the socket's buffer fills, the I/O thread writes
+    # leftovers and queued frames while the user's thread tries to write its own.  Were they not serialised
+    # by the lock (and a direct write refused while older bytes wait), a frame would land inside another.
+    servo, client = pair
+    io = client._io
+    n = 3000
+    blob = "x" * 4000
+    got: list[int] = []
+    for i in range(n):
+        if i % 2:
+            io._last_send = 0.0
+        client.send(seq=i, blob=blob)
+        if i % 100 == 0:
+            got.extend(seqs(servo.get()))
+
+    def done() -> bool:
+        got.extend(seqs(servo.get()))
+        return len(got) >= n or not servo.clients
+
+    wait_until(done, 30, "every packet")
+    assert got == list(range(n))
+    assert client.connected, client.error
