@@ -1,10 +1,12 @@
 """The background I/O thread shared by :class:`~sprocket.Sprocket` and :class:`~sprocket.Servo`.
 
-One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It alone owns the
-sockets and the protocol objects.  The user's thread talks to it only through two thread-safe queues:
-the ``outbox`` (user -> I/O thread: sends, kicks and the stop request, in the order they were made,
-followed by :meth:`IOThread.wake`) and the :class:`~sprocket.inbox.Inbox` (I/O thread -> user), so nothing
-the user calls ever waits on the network.
+One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It owns the sockets and
+the protocol objects.  The user's thread talks to it through two thread-safe queues: the ``outbox`` (user
+-> I/O thread: sends, kicks and the stop request, in the order they were made, followed by
+:meth:`IOThread.wake`) and the :class:`~sprocket.inbox.Inbox` (I/O thread -> user), so nothing the user
+calls ever waits on the network.  One shortcut: while the I/O thread is idle in ``select()`` (its
+``lock`` is free) and nothing is queued, a send may be written straight from the user's thread, under
+that lock (:meth:`IOThread.send_now`); the user's thread only ever *tries* the lock.
 
 Memory is bounded both ways:
 
@@ -267,9 +269,24 @@ class IOThread:
             if op == SEND:
                 peer = self.route(target, arg)
                 if peer is not None:
-                    # send_data may close the peer instead (a frame over its limit): handled below too.
-                    packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
+                    if not box or box[0][0] != SEND or box[0][1] is not target:
+                        # send_data may close the peer instead (a frame over its limit): handled below too.
+                        packets_out += peer.conn.send_data(arg)
+                        continue
+                    # A run of sends to the same target (a burst): queued with one call, as send_data would
+                    # queue each.  If the connection stops taking them (closed on a frame over the peer's
+                    # limit), the rest of the run is routed one by one, as before.
+                    frames = [arg]
+                    while box and box[0][0] == SEND and box[0][1] is target:
+                        frames.append(box.popleft()[2])
+                    taken = peer.conn.send_many(frames)
+                    packets_out += taken
+                    for frame in frames[taken:]:
+                        rest = self.route(target, frame)
+                        if rest is not None:
+                            packets_out += rest.conn.send_data(frame)
+                            dirty[id(rest)] = rest
             elif op == BROADCAST:
                 for peer in list(self.peers.values()):
                     if peer.handle is None or peer.handle in target:

@@ -543,11 +543,23 @@ class Connection:
         return True
 
     def send_many(self, frames: list[bytes]) -> int:
-        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued."""
-        for count, frame_bytes in enumerate(frames):
-            if not self.send_data(frame_bytes):
-                return count
-        return len(frames)
+        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued
+        (fewer than all if the connection is not OPEN, or closes on a frame over the peer's limit)."""
+        if self.state != OPEN:
+            return 0
+        limit = self.peer_max_packet_size + FRAME_OVERHEAD
+        count = len(frames)
+        for i, frame_bytes in enumerate(frames):
+            if len(frame_bytes) > limit:
+                count = i
+                break
+        taken = frames if count == len(frames) else frames[:count]
+        self._out.extend(taken)
+        if self.session is not None:
+            self.session.record_many(taken)
+        if count < len(frames):
+            self.send_data(frames[count])  # closes the connection with the reason, as it would have
+        return count
 
     def close(self, code: CloseCode = CloseCode.CLOSED, reason: str = "closed") -> None:
         """Say goodbye with a reason and close.  No-op if already closed."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import sprocket.endpoint
-from sprocket import Servo, Sprocket
+from sprocket import Disconnected, Packet, Servo, Sprocket
 from sprocket.testing import LagProxy
 from tests.conftest import collect, wait_until
 
@@ -168,3 +168,33 @@ def test_direct_and_queued_writes_never_interleave(pair: tuple[Servo, Sprocket])
     wait_until(done, 30, "every packet")
     assert got == list(range(n))
     assert client.connected, client.error
+
+
+def test_a_run_of_queued_sends_stops_at_a_frame_over_the_peers_limit(no_leaks: None) -> None:
+    # Queued sends to one client are drained as a run (Connection.send_many): one over the limit the
+    # client announced ends the connection with code "limit" there, as send_data does for a single one;
+    # the frames before it are delivered, none after it.
+    with Servo("127.0.0.1", 0) as servo, Sprocket("127.0.0.1", servo.port, max_packet_size=1024) as client:
+        client.wait_connected(5)
+        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
+        (handle,) = servo.clients
+        with servo._io.lock:  # the I/O thread is "busy": all of these are queued, then drained together
+            for i in range(10):
+                handle.send(seq=i)
+            handle.send(seq=10, blob="x" * 2000)
+            for i in range(11, 20):
+                handle.send(seq=i)
+        got: list[int] = []
+        ends: list[Disconnected] = []
+
+        def ended() -> bool:
+            for item in client.events():
+                if isinstance(item, Packet):
+                    got.append(item["seq"])
+                elif isinstance(item, Disconnected):
+                    ends.append(item)
+            return bool(ends)
+
+        wait_until(ended, 10, "the client to be disconnected")
+        assert got == list(range(10))
+        assert ends[0].code == "limit", ends[0]
