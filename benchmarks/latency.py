@@ -5,6 +5,11 @@ packet to its sender.  Both sides use the same loop for all three libraries: pol
 ``Pump()``), and if nothing came, sleep ``poll_sleep`` (a short wait; busy polling would starve the
 background I/O threads of sprocket and raw of the GIL, and a game loop sleeps anyway).  The first
 ``warmup`` round trips are not counted.  Round trip = ``time.perf_counter()`` around one exchange.
+
+The ``@busy`` step is the same exchange with a client that polls busily (``client_sleep`` 0: a loop
+calling ``get()``, or PodSixNet's ``Pump()``, with no sleep at all), the way a bot or a headless tool
+polls; the server keeps its usual loop.  For raw, that is a loop over ``get()`` in front of its reader
+thread; for PodSixNet, whose ``Pump()`` reads the socket itself, a loop over ``Pump()``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,17 @@ def defaults(quick: bool) -> Params:
     return {"rounds": 500 if quick else 2000, "warmup": 100, "poll_sleep": 0.00005, "timeout": 60.0}
 
 
+def steps(params: Params) -> list[tuple[str, Params]]:
+    """The default exchange (50 µs sleeps between empty polls), then a busily polling client."""
+    return [("", params), ("@busy", {**params, "client_sleep": 0.0})]
+
+
+def _nap(seconds: float) -> None:
+    # Busy polling (0) must not even call sleep(0): that releases the GIL, which a busy loop does not.
+    if seconds:
+        time.sleep(seconds)
+
+
 # -- servers -------------------------------------------------------------------------------------------
 
 
@@ -35,7 +51,7 @@ def server_sprocket(p: Params) -> None:
     while not stop and time.monotonic() < deadline:
         packets = servo.get()
         if not packets:
-            time.sleep(nap)
+            _nap(nap)
             continue
         for packet in packets:
             if "stop" in packet:
@@ -56,7 +72,7 @@ def server_raw(p: Params) -> None:
     while not stop and time.monotonic() < deadline:
         packets = server.get()
         if not packets:
-            time.sleep(nap)
+            _nap(nap)
             continue
         for cid, fields in packets:
             if "stop" in fields:
@@ -89,14 +105,14 @@ def server_podsixnet(p: Params) -> None:
         before = state["handled"]
         server.Pump()  # sends what the previous Pump's callbacks queued, then reads
         if state["handled"] == before:
-            time.sleep(nap)
+            _nap(nap)
 
 
 # -- clients -------------------------------------------------------------------------------------------
 
 
 def _measure(send: Any, poll: Any, p: Params) -> list[float]:
-    nap = p["poll_sleep"]
+    nap = p.get("client_sleep", p["poll_sleep"])
     rtts: list[float] = []
     clock = time.perf_counter
     deadline = time.monotonic() + p["timeout"]
@@ -106,7 +122,7 @@ def _measure(send: Any, poll: Any, p: Params) -> list[float]:
         while not poll():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no echo for round trip {seq}")
-            time.sleep(nap)
+            _nap(nap)
         if seq >= p["warmup"]:
             rtts.append((clock() - t) * 1e6)
     return rtts

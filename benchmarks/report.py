@@ -96,7 +96,10 @@ def rows_for(groups: list[str], params: dict[str, dict[str, Any]]) -> list[Row]:
         rows += [
             Row("latency", "round trip p50", "p50_us", "µs", targets=(Target("ratio_raw", "<=", 1.3),)),
             Row("latency", "round trip p99", "p99_us", "µs", targets=(Target("ratio_raw", "<=", 2.0),)),
-        ]
+            Row("latency", "round trip p50, busy polling", "p50_us@busy", "µs",
+                targets=(Target("ratio_raw", "<=", 1.3), Target("ratio_podsixnet", "<=", 1.0))),
+            Row("latency", "round trip p99, busy polling", "p99_us@busy", "µs"),
+        ]  # fmt: skip
     if "fanout" in groups:
         counts = params["fanout"]["client_counts"]
         rows += [Row("fan-out", f"late deliveries, {n} clients", f"late_pct@{n}", "%", 2) for n in counts]

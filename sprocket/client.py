@@ -23,7 +23,7 @@ from .codes import RESUMABLE, CloseCode
 from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, InvalidType, Rejected
 from .events import Connected, Disconnected, Reconnected, Reconnecting
-from .iothread import SEND, IOThread, Peer, is_connect_in_progress
+from .iothread import IOThread, Peer, is_connect_in_progress
 from .packet import Packet, check_field_names
 from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
 from .session import Session
@@ -265,6 +265,11 @@ class _ClientIO(IOThread):
             else:
                 self._fail(CloseCode.SEND_QUEUE_FULL, reason)
         return None
+
+    def open_peer(self, target: Any) -> Peer | None:
+        """The server's peer while the connection is open (see :meth:`IOThread.open_peer`)."""
+        peer = self.peer
+        return peer if peer is not None and peer.conn.is_open else None
 
     def on_event(self, peer: Peer, event: Event) -> None:
         if type(event) is Received:
@@ -553,7 +558,7 @@ class Sprocket(Endpoint):
                 self._warned_dropping = True
                 log.warning("not connected (%s); dropping packets sent from now on", io.error)
             return
-        io.submit(SEND, None, data_frame(payload))
+        io.send_now(None, data_frame(payload))
 
     # -- waiting and closing ---------------------------------------------------------------------------
 

@@ -367,20 +367,30 @@ def decode_value(data: bytes | bytearray | memoryview) -> tuple[Any, int]:
     size = len(data)
     if size < COUNT_FROM:
         # The fast path of every small packet: maps with string keys only, built in C, nothing counted.
+        # (MsgpackCodec.decode_sized repeats these lines, to save a call per packet.)
         try:
             return _unpackb(
                 data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1
             ), SMALL_FACTOR * size
-        except ValueError as exc:
-            if "not allowed for map key" not in str(exc):
-                raise DecodeError(f"undecodable payload (ValueError: {exc})") from exc
-        except DecodeError:
-            raise
-        except Exception as exc:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
-            raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
-        any_keys = True  # a map with keys other than strings: decode again, checking each such map
-    else:
-        any_keys = False
+        except Exception as exc:
+            return _small_failed(data, exc)
+    return _decode_counted(data, False)
+
+
+def _small_failed(data: bytes | bytearray | memoryview, exc: Exception) -> tuple[Any, int]:
+    # The fast path of a small payload raised `exc`: a map with keys other than strings is decoded again,
+    # checking each such map; anything else is a DecodeError.
+    if isinstance(exc, ValueError):  # DecodeError (from the ext hook) is one too
+        if "not allowed for map key" not in str(exc):
+            raise DecodeError(f"undecodable payload (ValueError: {exc})") from exc
+    else:  # msgpack raises many types for junk: ValueError, StackError, TypeError...
+        raise DecodeError(f"undecodable payload ({type(exc).__name__}: {exc})") from exc
+    return _decode_counted(data, True)
+
+
+def _decode_counted(data: bytes | bytearray | memoryview, any_keys: bool) -> tuple[Any, int]:
+    # The counting path: payloads of COUNT_FROM bytes and more, and small ones with non-string map keys.
+    size = len(data)
     state = _state
     state.exts = state.containers = 0
     state.counting = True
@@ -443,7 +453,15 @@ class MsgpackCodec(Codec):
 
     def decode_sized(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], int]:
         """:meth:`decode`, plus an estimate of the packet's size in memory (see :func:`decode_value`)."""
-        value, cost = decode_value(data)
+        size = len(data)
+        if size < COUNT_FROM:  # decode_value's fast path, inlined: this runs for every packet received
+            try:
+                value = _unpackb(data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1)
+                cost = SMALL_FACTOR * size
+            except Exception as exc:
+                value, cost = _small_failed(data, exc)
+        else:
+            value, cost = _decode_counted(data, False)
         if type(value) is not dict:
             raise DecodeError(f"a packet must be a map of fields, got {type(value).__name__}")
         for key in value:

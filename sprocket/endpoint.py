@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,10 @@ from .packet import Packet
 from .settings import Settings
 
 log = logging.getLogger("sprocket")
+_release_gil = time.sleep  # sleep(0) returns at once, but releases the GIL while it does
+_clock = time.perf_counter
+# get() finding nothing this soon after it last found nothing is taken for a busy polling loop.
+BUSY_POLL_GAP = 50e-6
 
 __all__ = ["Endpoint"]
 
@@ -35,6 +40,7 @@ class Endpoint:
     _io: IOThread
     settings: Settings
     _closed: bool = False
+    _empty_at: float = -1.0  # when get() last found nothing (perf_counter)
 
     def _start(self, io: IOThread) -> None:
         self._io = io
@@ -55,7 +61,17 @@ class Endpoint:
             ClosedError: this object was closed.
         """
         self._check_open()
-        return self._io.inbox.take_packets(self._seen, self._callback)
+        packets = self._io.inbox.take_packets(self._seen, self._callback)
+        if not packets:
+            # Polled again at once after finding nothing: a loop calling get() with no sleep.  Let the I/O
+            # thread have the GIL for a moment, or the loop would hold it until Python's switch interval
+            # (5 ms) forced a hand-off, and nothing it waits for could arrive meanwhile.  (A game loop, or a
+            # process polling many endpoints in turn, polls each far less often and never pays for this.)
+            now = _clock()
+            if now - self._empty_at < BUSY_POLL_GAP:
+                _release_gil(0)
+            self._empty_at = now
+        return packets
 
     def events(self) -> list[Any]:
         """Return everything since the last call, in order: packets and connection events.  Never blocks.

@@ -1,10 +1,12 @@
 """The background I/O thread shared by :class:`~sprocket.Sprocket` and :class:`~sprocket.Servo`.
 
-One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It alone owns the
-sockets and the protocol objects.  The user's thread talks to it only through two thread-safe queues:
-the ``outbox`` (user -> I/O thread: sends, kicks and the stop request, in the order they were made,
-followed by :meth:`IOThread.wake`) and the :class:`~sprocket.inbox.Inbox` (I/O thread -> user), so nothing
-the user calls ever waits on the network.
+One thread runs a ``selectors`` loop over every socket plus a wake-up socketpair.  It owns the sockets and
+the protocol objects.  The user's thread talks to it through two thread-safe queues: the ``outbox`` (user
+-> I/O thread: sends, kicks and the stop request, in the order they were made, followed by
+:meth:`IOThread.wake`) and the :class:`~sprocket.inbox.Inbox` (I/O thread -> user), so nothing the user
+calls ever waits on the network.  One shortcut: while the I/O thread is idle in ``select()`` (its
+``lock`` is free) and nothing is queued, a send may be written straight from the user's thread, under
+that lock (:meth:`IOThread.send_now`); the user's thread only ever *tries* the lock.
 
 Memory is bounded both ways:
 
@@ -30,25 +32,30 @@ from typing import Any
 
 from .codes import CloseCode
 from .inbox import Backlog, Inbox
-from .protocol import Closed, Connection, Event
+from .protocol import FRAME_OVERHEAD, Closed, Connection, Event
 from .session import Session
 from .settings import Settings
 
 log = logging.getLogger("sprocket")
+_clock = time.perf_counter
 
-__all__ = ["BROADCAST", "KICK", "SEND", "STOP", "IOThread", "Peer"]
+__all__ = ["BROADCAST", "FLUSH", "KICK", "SEND", "STOP", "IOThread", "Peer"]
 
 # Bytes read from one socket per turn of the loop: every ready socket gets its turn before any gets a
 # second, so one flooding peer costs the others at most this much parsing and decoding per turn.
 RECV_SIZE = 32 * 1024
 HOUSEKEEPING_INTERVAL = 0.05
 LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
+# A user thread writes a frame itself (send_now) only if no frame was sent for this long: in a burst, the
+# frames after the first are handed to the I/O thread, which writes all it has for a peer with one send().
+DIRECT_SEND_GAP = 20e-6
 
 # What the user's thread puts in the outbox: (op, target, arg) tuples, handled in order.
 SEND = 1  # (SEND, handle or None, frame): route() says which peer; None means "the one peer" (a Sprocket's)
 BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those, and every session away
 KICK = 3  # (KICK, handle, reason): say goodbye with code "kicked" (kick() says how)
 STOP = 4  # (STOP, None, goodbye or None): goodbye to everyone, flush, end the thread
+FLUSH = 5  # (FLUSH, peer, None): a send from the user's thread left bytes in peer.out; write them
 
 
 class Peer:
@@ -86,12 +93,17 @@ class IOThread:
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
         self.outbox: collections.deque[tuple[int, Any, Any]] = collections.deque()
+        # Held by the I/O thread whenever it is not waiting in select(), and by a user thread sending
+        # straight from its own thread (send_now): whoever holds it may touch the peers, their Connections
+        # and sessions, and `stats`.  The user's thread only ever tries it (never waits for it).
+        self.lock = threading.Lock()
         self.inbox = Inbox(settings.max_inbox_bytes)
         self.inbox.set_reading = self._set_reading
         self.inbox.set_peer_reading = self._set_peer_reading
         self.inbox.wake = self.wake
         self.incomplete_bytes = 0  # sum of every peer's `buffered`: incomplete frames held in memory
         self._wake_pending = False
+        self._last_send = 0.0  # user thread: when send_now was last called (perf_counter)
         self.peers: dict[int, Peer] = {}  # by file descriptor
         # Sessions whose connection dropped and that wait for a resume, by handle: broadcasts are kept
         # for them (a Servo's clients in their grace period).
@@ -128,6 +140,56 @@ class IOThread:
         self.outbox.append((op, target, arg))
         self.wake()
 
+    def send_now(self, target: Any, frame: bytes) -> None:
+        """Send one DATA frame to ``target`` as a ``SEND`` item would (user thread), from this thread when
+        it can: if the I/O thread is not busy (the lock is free), nothing is queued in the outbox (order),
+        and ``target``'s connection is open with nothing older waiting to be written, the frame is counted
+        and recorded by its Connection and written with one non-blocking ``send()`` right here, with no
+        wake-up and no hand-off; the I/O thread gets only what the socket did not take.  Otherwise it is
+        queued with :meth:`submit`.  Never blocks."""
+        now = _clock()
+        if now - self._last_send >= DIRECT_SEND_GAP and self.lock.acquire(False):
+            self._last_send = now
+            try:
+                if not self.outbox and not self.stopping:
+                    peer = self.open_peer(target)
+                    if peer is not None and self._send_direct(peer, frame):
+                        return
+            finally:
+                self.lock.release()
+        else:
+            self._last_send = now
+        self.outbox.append((SEND, target, frame))  # submit(), inlined: this is every send's path
+        if not self._wake_pending:
+            self.wake()
+
+    def _send_direct(self, peer: Peer, frame: bytes) -> bool:
+        # The lock is held.  Only the common case goes here: one that cannot raise, close the connection or
+        # produce events (those stay in the I/O thread); False sends nothing and changes nothing.
+        conn = peer.conn
+        if (
+            peer.out
+            or peer.linger_until
+            or peer.tls_handshaking
+            or not conn.is_open
+            or len(frame) - FRAME_OVERHEAD > conn.peer_max_packet_size
+        ):
+            return False
+        conn.send_data(frame)  # counts and records it in the session, exactly as from the I/O thread
+        data = conn.data_to_send()  # with anything the Connection queued before it (an ACK, a PONG)
+        self.stats["packets_out"] += 1
+        try:
+            sent = peer.sock.send(data)
+        except OSError:  # would block (BlockingIOError, SSLWant*), interrupted, or the socket failed:
+            sent = 0  # the I/O thread writes it, or meets the failure itself and handles it
+        if sent:
+            self.stats["bytes_out"] += sent
+        if sent < len(data):
+            peer.out += memoryview(data)[sent:]
+            self.outbox.append((FLUSH, peer, None))
+            self.wake()
+        return True
+
     def stop(self, wait: bool = True, goodbye: tuple[CloseCode, str] | None = None) -> None:
         """Ask the thread to say goodbye to every peer (``goodbye``'s code and reason, or the subclass's
         :meth:`goodbye`), flush (up to ``close_timeout``) and exit."""
@@ -145,39 +207,47 @@ class IOThread:
 
     def _run(self) -> None:
         try:
-            self.on_start()
+            lock = self.lock
+            with lock:
+                self.on_start()
             while True:
                 now = time.monotonic()
                 if self.stopping and (not self.peers or now >= self._stop_deadline):
                     break
                 timeout = max(0.0, self._next_housekeeping - now)
-                for key, mask in self.selector.select(timeout):
-                    obj = key.data
-                    if obj is None:
-                        self._on_wake()
-                    elif isinstance(obj, Peer):
-                        try:
-                            self._on_ready(obj, mask)
-                        except Exception:
-                            # A bug triggered by one peer must not take the others down with it.
-                            log.exception("internal error serving %s:%s; dropping that connection", *obj.addr)
-                            self._drop_broken(obj)
-                    else:
-                        obj(mask)
-                now = time.monotonic()
-                if now >= self._next_housekeeping:
-                    self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
-                    self._housekeeping(now)
+                ready = self.selector.select(timeout)
+                with lock:  # everything but the wait in select() holds it (see send_now)
+                    for key, mask in ready:
+                        obj = key.data
+                        if obj is None:
+                            self._on_wake()
+                        elif isinstance(obj, Peer):
+                            try:
+                                self._on_ready(obj, mask)
+                            except Exception:
+                                # A bug triggered by one peer must not take the others down with it.
+                                log.exception(
+                                    "internal error serving %s:%s; dropping that connection", *obj.addr
+                                )
+                                self._drop_broken(obj)
+                        else:
+                            obj(mask)
+                    now = time.monotonic()
+                    if now >= self._next_housekeeping:
+                        self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+                        self._housekeeping(now)
         except Exception:
             log.exception("sprocket I/O thread crashed; closing every connection")
-            self.on_crash()
+            with self.lock:
+                self.on_crash()
         finally:
-            for peer in list(self.peers.values()):
-                self._close_socket(peer)
-            self.on_stop()
-            self.selector.close()
-            self._wake_r.close()
-            self._wake_w.close()
+            with self.lock:
+                for peer in list(self.peers.values()):
+                    self._close_socket(peer)
+                self.on_stop()
+                self.selector.close()
+                self._wake_r.close()
+                self._wake_w.close()
 
     def _on_wake(self) -> None:
         try:
@@ -199,9 +269,24 @@ class IOThread:
             if op == SEND:
                 peer = self.route(target, arg)
                 if peer is not None:
-                    # send_data may close the peer instead (a frame over its limit): handled below too.
-                    packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
+                    if not box or box[0][0] != SEND or box[0][1] is not target:
+                        # send_data may close the peer instead (a frame over its limit): handled below too.
+                        packets_out += peer.conn.send_data(arg)
+                        continue
+                    # A run of sends to the same target (a burst): queued with one call, as send_data would
+                    # queue each.  If the connection stops taking them (closed on a frame over the peer's
+                    # limit), the rest of the run is routed one by one, as before.
+                    frames = [arg]
+                    while box and box[0][0] == SEND and box[0][1] is target:
+                        frames.append(box.popleft()[2])
+                    taken = peer.conn.send_many(frames)
+                    packets_out += taken
+                    for frame in frames[taken:]:
+                        rest = self.route(target, frame)
+                        if rest is not None:
+                            packets_out += rest.conn.send_data(frame)
+                            dirty[id(rest)] = rest
             elif op == BROADCAST:
                 for peer in list(self.peers.values()):
                     if peer.handle is None or peer.handle in target:
@@ -217,6 +302,8 @@ class IOThread:
                     dirty[id(peer)] = peer
             elif op == STOP:
                 self._begin_stop(arg)
+            elif op == FLUSH:
+                dirty[id(target)] = target
         self.stats["packets_out"] += packets_out
         # Coalescing: every frame queued above leaves in one send() per peer.
         for peer in dirty.values():
@@ -509,6 +596,11 @@ class IOThread:
     def route(self, target: Any, frame: bytes) -> Peer | None:
         """Where a ``SEND`` to ``target`` goes: the peer to queue ``frame`` on, or None if the subclass
         kept (or dropped) it itself."""
+        return None
+
+    def open_peer(self, target: Any) -> Peer | None:
+        """The peer a ``SEND`` to ``target`` would go to if its connection is open, else None; no side
+        effects (called by :meth:`send_now` in a user thread, with the lock held)."""
         return None
 
     def hold(self, handle: Any, session: Session, frame: bytes) -> None:

@@ -5,6 +5,9 @@ This module only defines the container.  It never encodes, decodes or touches a 
 
 from __future__ import annotations
 
+import functools
+import operator
+import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -40,9 +43,12 @@ class Packet(MutableMapping[str, Any]):
         InvalidType: a field name is not a string (``InvalidType`` is a ``TypeError``).
     """
 
-    __slots__ = ("_cost", "_fields", "_size", "sender")
+    # The fields are the instance's own __dict__, so reading ``p.x`` is Python's ordinary attribute lookup
+    # (done in C), not a call of __getattr__; the methods are made data descriptors below (_shield), so a
+    # field named like one (``keys``, ``get``) cannot hide it.  sender, _size and _cost are slots.
+    __slots__ = ("__dict__", "_cost", "_size", "sender")
 
-    _fields: dict[str, Any]
+    _fields: dict[str, Any]  # the fields: the instance __dict__ (a property, set below)
     _size: int  # encoded size in bytes of a received packet (0 for packets built locally)
     _cost: int  # estimated size in memory of a received packet, for back-pressure (0 if built locally)
     sender: Any
@@ -57,10 +63,14 @@ class Packet(MutableMapping[str, Any]):
                     f"Packet field names must be strings, got {key!r} ({type(key).__name__}); "
                     "nest a dict inside a field if you need other keys"
                 )
-        object.__setattr__(self, "_fields", data)
-        object.__setattr__(self, "_size", 0)
-        object.__setattr__(self, "_cost", 0)
-        object.__setattr__(self, "sender", None)
+        _set_fields(self, data)
+        _set_size(self, 0)
+        _set_cost(self, 0)
+        _set_sender(self, None)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _shield(cls)  # a subclass's own methods win over fields too
 
     @property
     def wire_size(self) -> int:
@@ -71,13 +81,8 @@ class Packet(MutableMapping[str, Any]):
         return self._size
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails, so methods and slots win over fields.
-        try:
-            return self._fields[name]
-        except KeyError:
-            raise AttributeError(
-                f"packet has no field {name!r} (fields: {', '.join(self._fields) or 'none'})"
-            ) from None
+        # Only called when normal lookup (methods, slots, then the fields) found nothing.
+        raise AttributeError(f"packet has no field {name!r} (fields: {', '.join(self._fields) or 'none'})")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("sender", "_size", "_cost"):
@@ -132,10 +137,10 @@ class Packet(MutableMapping[str, Any]):
         return self._fields
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, "_fields", dict(state))
-        object.__setattr__(self, "_size", 0)
-        object.__setattr__(self, "_cost", 0)
-        object.__setattr__(self, "sender", None)
+        _set_fields(self, dict(state))
+        _set_size(self, 0)
+        _set_cost(self, 0)
+        _set_sender(self, None)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a new plain ``dict`` of the fields (``sender`` is not included)."""
@@ -165,9 +170,25 @@ class EncodedPacket:
         return f"<EncodedPacket {self.size} bytes>"
 
 
+def _shield(cls: type) -> None:
+    # Turn every public method of cls (its own and inherited, e.g. keys, get, update) into a data descriptor
+    # that returns the bound method, so that it wins over an instance __dict__ entry of the same name, as a
+    # method always won over a field when the fields were not the __dict__.  property(partial(MethodType,
+    # f)) does it in C.  Special methods (__x__) are looked up on the type by Python itself.
+    for klass in reversed(cls.__mro__[:-1]):
+        for name, value in list(vars(klass).items()):
+            if not name.startswith("__") and isinstance(value, types.FunctionType):
+                setattr(cls, name, property(functools.partial(types.MethodType, value), doc=value.__doc__))
+
+
+_shield(Packet)
+# What the fields are: the instance __dict__ (a property, so a field named _fields cannot hide it).
+_dict_descriptor = vars(Packet)["__dict__"]
+Packet._fields = property(operator.attrgetter("__dict__"))  # type: ignore[assignment]
+
 # Slot descriptors, bound once: the I/O thread builds one Packet per received message.
 _new = object.__new__
-_set_fields = Packet._fields.__set__  # type: ignore[attr-defined]
+_set_fields = _dict_descriptor.__set__
 _set_size = Packet._size.__set__  # type: ignore[attr-defined]
 _set_cost = Packet._cost.__set__  # type: ignore[attr-defined]
 _set_sender = Packet.sender.__set__  # type: ignore[attr-defined]

@@ -349,78 +349,115 @@ class Connection:
             self._finish(CloseCode.LOST, "the connection was closed without a goodbye", by_peer=True)
             return
         self._last_received = now
-        self._buffer += data
-        self._parse(now)
-
-    def _parse(self, now: float) -> None:
+        if type(data) is not bytes:
+            data = bytes(data)
         buf = self._buffer
+        if not buf:
+            self._parse(data, now)  # the common case: parsed straight from what was read
+        elif len(buf) <= len(data):
+            # The tail of a frame cut by the previous read: joined to this read as bytes (a copy no longer
+            # than the read itself), which decode faster than slices of a bytearray.
+            self._buffer = bytearray()
+            self._parse(bytes(buf) + data, now)
+        else:
+            buf += data  # a long frame arriving in pieces: accumulated in place, parsed once complete
+            self._parse(buf, now)
+
+    def _parse(self, buf: bytes | bytearray, now: float) -> None:
+        # `buf` is either self._buffer (a bytearray) or bytes that are not kept: what is left unparsed of
+        # those is copied into self._buffer at the end.
         pos = 0
         end = len(buf)
-        limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
+        open_ = self.state == OPEN
+        limit = (self.max_packet_size if open_ else HANDSHAKE_FRAME_LIMIT) + 1
         session = self.session
-        while end - pos >= 4 and not self._deciding:
-            (length,) = _HEADER.unpack_from(buf, pos)
-            if length == 0 or length > limit:
-                del buf[:]
-                if length == 0:
-                    self._fail(CloseCode.PROTOCOL, "received an empty frame")
-                elif self.state == OPEN:
+        header = _HEADER.unpack_from
+        decode = self.codec.decode_sized
+        sink = self.data_sink
+        rate = self._rate
+        received = 0  # DATA frames and their bytes counted into `session` when the loop stops (finally)
+        received_bytes = 0
+        try:
+            while end - pos >= 4 and not self._deciding:
+                (length,) = header(buf, pos)
+                if length == 0 or length > limit:
+                    self._buffer = bytearray()
+                    if length == 0:
+                        self._fail(CloseCode.PROTOCOL, "received an empty frame")
+                    elif open_:
+                        self._fail(
+                            CloseCode.PROTOCOL,
+                            f"received a frame of {length - 1} bytes, over max_packet_size ({limit - 1})",
+                        )
+                    else:
+                        self._fail(
+                            CloseCode.PROTOCOL,
+                            f"handshake frame of {length} bytes is too large (limit {limit})",
+                        )
+                    return
+                if length > HANDSHAKE_FRAME_LIMIT + 1 and end - pos > 4 and buf[pos + 4] != DATA:
+                    # Only DATA may be large: control frames are small maps decoded without budgets.
+                    self._buffer = bytearray()
                     self._fail(
                         CloseCode.PROTOCOL,
-                        f"received a frame of {length - 1} bytes, over max_packet_size ({limit - 1})",
+                        f"a control frame of {length} bytes is too large (limit {HANDSHAKE_FRAME_LIMIT + 1})",
                     )
-                else:
-                    self._fail(
-                        CloseCode.PROTOCOL, f"handshake frame of {length} bytes is too large (limit {limit})"
-                    )
-                return
-            if length > HANDSHAKE_FRAME_LIMIT + 1 and end - pos > 4 and buf[pos + 4] != DATA:
-                # Only DATA may be large: control frames are small maps decoded without budgets.
-                del buf[:]
-                self._fail(
-                    CloseCode.PROTOCOL,
-                    f"a control frame of {length} bytes is too large (limit {HANDSHAKE_FRAME_LIMIT + 1})",
-                )
-                return
-            if end - pos - 4 < length:
-                break
-            start = pos + FRAME_OVERHEAD
-            pos += 4 + length
-            kind = buf[start - 1]
-            if kind == DATA and self.state == OPEN:
-                if self._rate is not None:
-                    if self._owed:
-                        self._owed -= 1  # replayed after a resume: owed, not a burst
-                    elif not self._take_token(now):
-                        del buf[:]
+                    return
+                if end - pos - 4 < length:
+                    break
+                start = pos + FRAME_OVERHEAD
+                pos += 4 + length
+                if buf[start - 1] == DATA and open_:
+                    if rate is not None:
+                        if self._owed:
+                            self._owed -= 1  # replayed after a resume: owed, not a burst
+                        elif not self._take_token(now):
+                            self._buffer = bytearray()
+                            return
+                    try:
+                        fields, cost = decode(buf[start:pos])
+                    except DecodeError as exc:
+                        self._buffer = bytearray()
+                        self._fail(CloseCode.PROTOCOL, str(exc))
                         return
-                try:
-                    fields, cost = self.codec.decode_sized(buf[start:pos])
-                except DecodeError as exc:
-                    del buf[:]
-                    self._fail(CloseCode.PROTOCOL, str(exc))
-                    return
-                if session is not None:
-                    session.received += 1
-                    session.unacked_bytes += length
-                sink = self.data_sink
-                if sink is None:
-                    self._events.append(Received(fields, length - 1, cost))
+                    if session is not None:
+                        received += 1
+                        received_bytes += length
+                    if sink is None:
+                        self._events.append(Received(fields, length - 1, cost))
+                    else:
+                        sink(fields, length - 1, cost)
                 else:
-                    sink(fields, length - 1, cost)
-            else:
-                self._control_frame(kind, bytes(buf[start:pos]), now)
-                if self.state == CLOSED:
-                    del buf[:]
-                    return
-                limit = (self.max_packet_size if self.state == OPEN else HANDSHAKE_FRAME_LIMIT) + 1
-                session = self.session
+                    if received:
+                        assert session is not None
+                        session.received += received
+                        session.unacked_bytes += received_bytes
+                        received = received_bytes = 0
+                    self._control_frame(buf[start - 1], bytes(buf[start:pos]), now)
+                    if self.state == CLOSED:
+                        self._buffer = bytearray()
+                        return
+                    open_ = self.state == OPEN
+                    limit = (self.max_packet_size if open_ else HANDSHAKE_FRAME_LIMIT) + 1
+                    session = self.session
+                    sink = self.data_sink
+        finally:
+            if received:
+                assert session is not None
+                session.received += received
+                session.unacked_bytes += received_bytes
         if session is not None and session.ack_due() and self.state == OPEN:
             self._out.append(frame(ACK, pack_count(session.take_ack())))
         # While the server decides on a HELLO, later frames wait here: they are parsed after accept().
-        del buf[:pos]
+        if buf is self._buffer:
+            del buf[:pos]
+            left = len(buf)
+        else:
+            left = end - pos
+            if left:
+                self._buffer = bytearray(memoryview(buf)[pos:])
         # A frame must finish arriving within `timeout` of the moment it became the one we wait for.
-        if not buf:
+        if not left:
             self._partial_since = None
         elif pos or self._partial_since is None:
             self._partial_since = now
@@ -506,11 +543,23 @@ class Connection:
         return True
 
     def send_many(self, frames: list[bytes]) -> int:
-        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued."""
-        for count, frame_bytes in enumerate(frames):
-            if not self.send_data(frame_bytes):
-                return count
-        return len(frames)
+        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued
+        (fewer than all if the connection is not OPEN, or closes on a frame over the peer's limit)."""
+        if self.state != OPEN:
+            return 0
+        limit = self.peer_max_packet_size + FRAME_OVERHEAD
+        count = len(frames)
+        for i, frame_bytes in enumerate(frames):
+            if len(frame_bytes) > limit:
+                count = i
+                break
+        taken = frames if count == len(frames) else frames[:count]
+        self._out.extend(taken)
+        if self.session is not None:
+            self.session.record_many(taken)
+        if count < len(frames):
+            self.send_data(frames[count])  # closes the connection with the reason, as it would have
+        return count
 
     def close(self, code: CloseCode = CloseCode.CLOSED, reason: str = "closed") -> None:
         """Say goodbye with a reason and close.  No-op if already closed."""
@@ -573,7 +622,7 @@ class Connection:
         if session is not None and resume_from is not None:
             self._out.extend(session.replay(resume_from))
         if self._buffer:
-            self._parse(now)
+            self._parse(self._buffer, now)
 
     def reject(self, code: CloseCode, reason: str) -> None:
         """Server: refuse the handshake with a reason the client will show; the connection closes.

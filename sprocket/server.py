@@ -24,7 +24,7 @@ from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, InvalidType
 from .events import Dropped, Joined, Left, Resumed
 from .inbox import Backlog
-from .iothread import BROADCAST, KICK, SEND, IOThread, Peer
+from .iothread import BROADCAST, KICK, IOThread, Peer
 from .packet import EncodedPacket, Packet, check_field_names
 from .protocol import (
     FRAME_OVERHEAD,
@@ -111,10 +111,14 @@ class Client:
         Raises:
             InvalidType: ``packet`` is none of those, or a field name is not a str.
         """
-        self._submit(SEND, self, _frame(self._io, packet))
+        self._send(packet)
 
-    def _send(self, fields: Mapping[str, Any]) -> None:
-        self._submit(SEND, self, _frame(self._io, fields))
+    def _send(self, packet: Packet | Mapping[str, Any] | EncodedPacket) -> None:
+        io = self._io
+        frame = _frame(io, packet)
+        if io.stopping:
+            raise ClosedError("the Servo is closed")
+        io.send_now(self, frame)
 
     def kick(self, reason: str = "kicked by the server") -> None:
         """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked`` (at
@@ -239,6 +243,11 @@ class _ServerIO(IOThread):
         if session is not None:
             self.hold(target, session, frame)
         return None
+
+    def open_peer(self, target: Any) -> Peer | None:
+        """The client's current peer if its connection is open (see :meth:`IOThread.open_peer`)."""
+        peer: Peer = target._peer
+        return peer if peer.conn.is_open else None
 
     def hold(self, handle: Any, session: Session, frame: bytes) -> None:
         # Kept for a client away in its grace period: delivered when it comes back, let go if it does not.

@@ -127,6 +127,17 @@ class Session:
                 self.held -= len(frames.popleft()) + ENTRY_COST
                 self.base += 1
 
+    def record_many(self, frames: list[bytes]) -> None:
+        """:meth:`record` each of ``frames``, in order (the same counts, buffer and limit)."""
+        self.sent += len(frames)
+        self.frames.extend(frames)
+        self.held += sum(map(len, frames)) + ENTRY_COST * len(frames)
+        if self.held > self.limit:
+            frames_held = self.frames
+            while self.held > self.limit and frames_held:
+                self.held -= len(frames_held.popleft()) + ENTRY_COST
+                self.base += 1
+
     def acknowledge(self, count: int) -> bool:
         """The peer has received ``count`` frames: forget them.  False if ``count`` is impossible (more
         than was sent, or less than the peer already acknowledged); nothing changes then."""
