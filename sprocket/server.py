@@ -696,7 +696,7 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         hint = (
-            "; is another server running there? pass port=0 to pick a free port"
+            "; is another server running there? use another port (0 picks a free one)"
             if exc.errno == errno.EADDRINUSE
             else ""
         )

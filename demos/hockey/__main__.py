@@ -59,10 +59,14 @@ def parse(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Names
     """Parse the demo's command line (``prog`` is the name shown in help: ``./play``, ``sprocket play``)."""
     parser = argparse.ArgumentParser(
         prog=prog or "./play",
-        description="Sprocket Hockey: two-player air hockey over the network. With no options, "
-        "you play against a bot, with the server in this process.",
+        description="Sprocket Hockey: two-player air hockey over the network. With no options, a menu "
+        "opens: a quick match against a bot (the server in this process), games found on the local "
+        "network, hosting, or joining with a code. Any of the options below skips the menu.",
     )
-    parser.epilog = "Exit status: 0 when you quit, 1 when the game cannot start or its connection fails."
+    parser.epilog = (
+        "Exit status: 0 when you quit, 1 when the game cannot start or its connection fails, "
+        "2 for bad arguments."
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--host",

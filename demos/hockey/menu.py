@@ -140,11 +140,12 @@ class MenuModel:
     # -- input -------------------------------------------------------------------------------------------
 
     def type(self, text: str) -> None:
-        """Characters typed: into the name on the main screen's name row, into the code or the address on
-        the code screen; ignored elsewhere.  Control characters are dropped."""
+        """Characters typed: into the name on the main screen (whichever row is selected: type your name,
+        then Enter plays), into the code or the address on the code screen; ignored elsewhere.  Control
+        characters are dropped."""
         self.error = None
         text = "".join(c for c in text if c.isprintable())
-        if self.screen == "main" and self.selected == "name":
+        if self.screen == "main":
             self.name = (self.name + text)[:MAX_NAME]
         elif self.screen == "code" and self.field_index == 0:
             letters = [c for c in text.upper() if c in CODE_ALPHABET]
@@ -163,7 +164,7 @@ class MenuModel:
         if key in ("up", "down", "tab"):
             step = -1 if key == "up" else 1
             self.cursor = (self.cursor + step) % len(rows)
-        elif key == "backspace" and self.screen == "main" and self.selected == "name":
+        elif key == "backspace" and self.screen == "main":
             self.name = self.name[:-1]
         elif key == "escape":
             return self._back()
@@ -269,8 +270,8 @@ class MenuModel:
         elif key == "enter":
             if self.field_index == 3:
                 return self._back()
-            if self.field_index == 0:
-                self.field_index = 1
+            if self.field_index == 0 and not (normalize_code(self.code) and parse_address(self.address)):
+                self.field_index = 1  # the address still to fill in
                 return None
             return self._join_code()
         self.cursor = self.field_index

@@ -249,7 +249,7 @@ class MenuScreen:
             error = model.error[:1].upper() + model.error[1:]
             self.text(screen, error, 30, RED, (WIDTH / 2, HEIGHT - 76))
         hints = {  # words, not arrow glyphs: pygame's default font has none
-            "main": "Up / Down: choose    Enter: select    Esc: quit",
+            "main": "Type: your name    Up / Down: choose    Enter: select    Esc: quit",
             "find": "Up / Down: choose    Enter: see its rooms    Esc: back",
             "server": "Up / Down: choose    Enter: join    Esc: back",
             "code": "Tab / Up / Down: next field    Enter: join    Esc: back",

@@ -167,7 +167,7 @@ class Cluster:
         """Make ``server`` a node of this cluster (RoomServer calls this); starts the worker thread.
 
         Raises:
-            UsageError: the ``redis`` package is not installed (``pip install 'sprocket[redis]'``).
+            UsageError: the ``redis`` package is not installed (``pip install redis``).
         """
         from .redisstore import RedisStore  # only here: sprocket.game imports without redis
 
@@ -189,6 +189,7 @@ class ClusterNode:
         self.store = store
         self.node_id = cluster.node_id or "n" + secrets.token_hex(5)
         self.up = False
+        self._told_down = False  # the "cannot be reached" warning was logged since Redis last answered
         self.registered = 0  # times this node (re-)registered its rooms
         self.nodes: list[tuple[str, int]] = []
         self._jobs: queue.SimpleQueue[Callable[[RedisStore], Callable[[], None] | None] | None] = (
@@ -431,10 +432,11 @@ class ClusterNode:
     # -- the worker thread ----------------------------------------------------------------------------
 
     def _down(self) -> None:
-        if self.up:
+        if self.up or not self._told_down:  # lost, or never reached since the start: say so once
             log.warning(
                 "node %s: Redis cannot be reached; rooms play on, matchmaking is unavailable", self.node_id
             )
+        self._told_down = True
         self.up = False
         self._must_register = True
 
@@ -502,6 +504,7 @@ class ClusterNode:
         if not self.up:
             log.info("node %s: Redis answers; matchmaking is available", self.node_id)
         self.up = True
+        self._told_down = False
 
     def __repr__(self) -> str:
         return f"<ClusterNode {self.node_id} {'up' if self.up else 'down'}: {len(self.nodes)} nodes>"

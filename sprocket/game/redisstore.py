@@ -33,7 +33,8 @@ try:
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - exercised by test_cluster_without_redis in a subprocess
     raise UsageError(
-        "the cluster needs the redis client: pip install 'sprocket[redis]' (or pip install redis)"
+        "the cluster needs the redis client: pip install redis "
+        "(in sprocket's clone: pip install '.[redis]')"
     ) from exc
 
 __all__ = ["RedisStore", "Reservation", "StoreDown"]

@@ -145,7 +145,8 @@ def add_announce_arguments(parser: argparse.ArgumentParser, *, default: bool) ->
         type=address_arg,
         default=DEFAULT_BROADCAST,
         metavar="ADDR",
-        help=f"where announcements go (default {DEFAULT_BROADCAST}: the local network)",
+        help=f"where announcements go, and where a game browser (the demo's Find a game) asks for servers "
+        f"(default {DEFAULT_BROADCAST}: the local network; 127.255.255.255 keeps it on this machine)",
     )
     parser.add_argument(
         "--discovery-port",
@@ -233,7 +234,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     RoomServer node of the cluster sharing that Redis), ``--cluster-secret`` (default: the
     ``SPROCKET_CLUSTER_SECRET`` environment variable), ``--public-host``, ``--node-id``, ``--room-type``
     and ``--max-rooms``; :func:`serve_cluster_node` reads them."""
-    group = parser.add_argument_group("rooms cluster (docs/DEPLOY.md; needs pip install 'sprocket[redis]')")
+    group = parser.add_argument_group("rooms cluster (docs/DEPLOY.md; needs the client: pip install redis)")
     group.add_argument(
         "--redis",
         default=None,

@@ -225,7 +225,7 @@ def test_the_game_layer_imports_without_redis_and_the_cluster_names_the_extra() 
         cwd=str(ROOT),
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert "sprocket[redis]" in out.stdout, out.stdout + out.stderr
+    assert "pip install redis" in out.stdout, out.stdout + out.stderr
 
 
 def test_serve_wants_a_cluster_secret() -> None:
@@ -465,4 +465,24 @@ def test_a_seat_needs_a_valid_unused_reservation_for_this_node(redis_server: Red
             raw.close()
         store.close()
         for server in servers:
+            server.close()
+
+
+def test_a_node_whose_redis_cannot_be_reached_at_start_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+        caplog.set_level("WARNING", logger="sprocket")
+        server = RoomServer(
+            {"duel": Duel}, host="127.0.0.1", port=0,
+            cluster=Cluster(f"redis://127.0.0.1:{dead}/0", SECRET, heartbeat=0.2, expiry=1.0,
+                            redis_timeout=0.2),
+        ).start()  # fmt: skip
+        try:
+            wait_until(lambda: "cannot be reached" in caplog.text, 10, "the warning")
+            assert caplog.text.count("cannot be reached") == 1  # once, not every heartbeat
+            assert server.cluster is not None and not server.cluster.up
+        finally:
             server.close()

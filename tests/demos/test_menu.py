@@ -47,8 +47,16 @@ def test_the_name_field_takes_typing_and_backspace_and_goes_into_every_choice() 
     assert model.name == "Ada Lovelace and" and len(model.name) == MAX_NAME
     press(model, "backspace")
     assert press(model, "enter") is None and model.selected == "quick"  # Enter leaves the field
-    model.type("xyz")  # typing on another row changes nothing
     assert press(model, "down", "down", "enter") == Choice("host", "Ada Lovelace an")
+
+
+def test_typing_on_the_first_screen_edits_the_name_whatever_row_is_selected() -> None:
+    model = MenuModel()
+    assert model.selected == "quick"
+    press(model, "backspace", "backspace", "backspace")
+    model.type("Ada")
+    assert model.name == "Ada" and model.selected == "quick"  # still on Quick match: Enter plays
+    assert press(model, "enter") == Choice("quick", "Ada")
 
 
 def test_an_empty_name_plays_as_you() -> None:
@@ -121,6 +129,10 @@ def test_join_with_a_code_types_the_code_and_the_address_and_makes_a_join_choice
     model.type("127.0.0.1:7801\n")
     assert model.address == "127.0.0.1:7801"
     assert press(model, "enter") == Choice("join", "Bo", "127.0.0.1", 7801, RoomPlan("join", code="ABCDZ"))
+    # With the address already there (picked from the LAN, or typed before), Enter after the code joins.
+    again = MenuModel(name="Bo", screen="code", address="127.0.0.1:7801")
+    again.type("QRSTU")
+    assert press(again, "enter") == Choice("join", "Bo", "127.0.0.1", 7801, RoomPlan("join", code="QRSTU"))
 
 
 def test_join_with_a_code_says_what_is_wrong_instead_of_joining() -> None:
