@@ -307,10 +307,11 @@ class _Bucket:
 
 
 class _Limiter:
-    """Token buckets per source address (at most ``max_sources`` remembered) and one for all sources."""
+    """Token buckets per source address (at most ``max_sources`` remembered, the least recently heard
+    forgotten first) and, unless ``total_rate`` is None, one for all sources together."""
 
     def __init__(
-        self, rate: float, burst: int, total_rate: float, total_burst: int, max_sources: int
+        self, rate: float, burst: int, total_rate: float | None, total_burst: int, max_sources: int
     ) -> None:
         self.rate, self.burst = rate, burst
         self.total_rate, self.total_burst = total_rate, total_burst
@@ -326,17 +327,24 @@ class _Limiter:
             bucket = self._buckets[address] = _Bucket(float(self.burst), now)
         else:
             self._buckets.move_to_end(address)
-        if self._total is None:
-            self._total = _Bucket(float(self.total_burst), now)
+            _refill(bucket, self.rate, self.burst, now)
         total = self._total
-        for b, rate, cap in ((bucket, self.rate, self.burst), (total, self.total_rate, self.total_burst)):
-            b.tokens = min(float(cap), b.tokens + max(0.0, now - b.when) * rate)
-            b.when = now
-        if bucket.tokens < 1.0 or total.tokens < 1.0:
+        if self.total_rate is not None:
+            if total is None:
+                total = self._total = _Bucket(float(self.total_burst), now)
+            else:
+                _refill(total, self.total_rate, self.total_burst, now)
+        if bucket.tokens < 1.0 or (total is not None and total.tokens < 1.0):
             return False
         bucket.tokens -= 1.0
-        total.tokens -= 1.0
+        if total is not None:
+            total.tokens -= 1.0
         return True
+
+
+def _refill(bucket: _Bucket, rate: float, cap: int, now: float) -> None:
+    bucket.tokens = min(float(cap), bucket.tokens + max(0.0, now - bucket.when) * rate)
+    bucket.when = now
 
 
 class ServerTable:
@@ -377,7 +385,7 @@ class ServerTable:
         self.stats = DiscoveryStats()
         self._servers: dict[tuple[str, int], ServerInfo] = {}
         self._per_address: collections.Counter[str] = collections.Counter()
-        self._buckets: collections.OrderedDict[str, _Bucket] = collections.OrderedDict()
+        self._limiter = _Limiter(self.rate, self.burst, None, 0, self.max_sources)
 
     def feed(self, data: bytes, address: str, now: float) -> None:
         """Take one datagram from source ``address`` at time ``now``.  Never raises for what ``data``
@@ -434,20 +442,7 @@ class ServerTable:
             self.stats.expired += 1
 
     def _allow(self, address: str, now: float) -> bool:
-        bucket = self._buckets.get(address)
-        if bucket is None:
-            if len(self._buckets) >= self.max_sources:
-                self._buckets.popitem(last=False)
-            bucket = self._buckets[address] = _Bucket(float(self.burst), now)
-        else:
-            self._buckets.move_to_end(address)
-            elapsed = max(0.0, now - bucket.when)
-            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
-            bucket.when = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return self._limiter.allow(address, now)
 
 
 # -- the browser -------------------------------------------------------------------------------------------

@@ -485,6 +485,26 @@ def _encode_compact(new: Snapshot, base: Snapshot | None, exact: Collection[int]
     return wire
 
 
+def _without_gone(
+    base_entities: Mapping[int, Entity], gone: Any, spawning: int, tick: int, max_entities: int | None
+) -> tuple[dict[int, Entity], set[int]]:
+    """The base's entities less those ``gone`` lists (each must be there), and the ids removed; raises
+    SnapshotError if one is not, or if what is left plus ``spawning`` new ones is over ``max_entities``."""
+    entities: dict[int, Entity] = dict(base_entities)
+    removed: set[int] = set()
+    for item in gone:
+        eid = _entity_id(item, "gone")
+        if eid not in entities:
+            raise SnapshotError(f"gone: entity {eid} is not in the base snapshot")
+        del entities[eid]
+        removed.add(eid)
+    if max_entities is not None and len(entities) + spawning > max_entities:
+        raise SnapshotError(
+            f"snapshot {tick} holds {len(entities) + spawning} entities, over the limit of {max_entities}"
+        )
+    return entities, removed
+
+
 def _compact_list(wire: list[Any] | tuple[Any, ...], index: int, what: str) -> list[Any] | tuple[Any, ...]:
     if index >= len(wire):
         return ()
@@ -618,18 +638,9 @@ def _decode_compact(
             f"snapshot {tick} spawns {len(spawns)} entities, over the limit of {max_entities}"
         )
     plans = _compact_types(wire)
-    entities: dict[int, Entity] = dict(base_entities)
-    removed: set[int] = set()
-    for item in _compact_list(wire, _C_GONE, "gone"):
-        eid = _entity_id(item, "gone")
-        if eid not in entities:
-            raise SnapshotError(f"gone: entity {eid} is not in the base snapshot")
-        del entities[eid]
-        removed.add(eid)
-    if max_entities is not None and len(entities) + len(spawns) > max_entities:
-        raise SnapshotError(
-            f"snapshot {tick} holds {len(entities) + len(spawns)} entities, over the limit of {max_entities}"
-        )
+    entities, removed = _without_gone(
+        base_entities, _compact_list(wire, _C_GONE, "gone"), len(spawns), tick, max_entities
+    )
 
     for item in spawns:
         if not isinstance(item, (list, tuple)) or len(item) < 2:
@@ -868,18 +879,7 @@ def decode_snapshot(
         raise SnapshotError(
             f"snapshot {tick} spawns {len(spawns)} entities, over the limit of {max_entities}"
         )
-    entities: dict[int, Entity] = dict(base_entities)
-    removed: set[int] = set()
-    for item in _entries(wire, "gone"):
-        eid = _entity_id(item, "gone")
-        if eid not in entities:
-            raise SnapshotError(f"gone: entity {eid} is not in the base snapshot")
-        del entities[eid]
-        removed.add(eid)
-    if max_entities is not None and len(entities) + len(spawns) > max_entities:
-        raise SnapshotError(
-            f"snapshot {tick} holds {len(entities) + len(spawns)} entities, over the limit of {max_entities}"
-        )
+    entities, removed = _without_gone(base_entities, _entries(wire, "gone"), len(spawns), tick, max_entities)
 
     for item in spawns:
         if not isinstance(item, (list, tuple)) or len(item) != 3:

@@ -195,7 +195,7 @@ def test_the_rate_table_is_bounded() -> None:
     table = ServerTable(max_sources=8, max_servers=1000, max_per_address=1)
     for host in range(100):
         table.feed(_announce(), f"10.0.{host // 250}.{host % 250}", now=0.0)
-    assert len(table._buckets) == 8 and len(table) == 100
+    assert len(table._limiter._buckets) == 8 and len(table) == 100
 
 
 def test_table_arguments_are_checked() -> None:
