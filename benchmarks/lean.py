@@ -30,8 +30,12 @@ Batch = list[tuple[int, dict[str, Any]]]
 class LeanHost:
     """The interface: connect ``n`` clients, then ``step()`` returns ``(client index, fields)`` pairs."""
 
-    def connect(self, n: int, timeout: float, batch: int = 50) -> int:
-        """Connect ``n`` clients, ``batch`` at a time; return how many are connected."""
+    def connect(self, n: int, timeout: float, batch: int = 24) -> int:
+        """Connect ``n`` clients, ``batch`` at a time; return how many are connected.
+
+        All the hosts' clients come from 127.0.0.1, and a Servo refuses more than ``max_pending_per_ip``
+        (64) handshakes in progress from one address (a flood guard): two hosts of 24 stay under it, as
+        a crowd of real players, arriving from many addresses and over time, would."""
         deadline = time.monotonic() + timeout
         while self.started < n and time.monotonic() < deadline:
             self.start(min(batch, n - self.started))
