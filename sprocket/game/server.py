@@ -188,6 +188,11 @@ class GameServer:
     ``max_queued_inputs``).  No snapshots are sent to an away player; the first after its resume is a
     delta against the last one it acknowledged (or a full one).
 
+    World prediction: while the world holds an entity of a ``predicted`` type, each snapshot tells every
+    client the other players' last applied inputs (``"in"``, docs/PROTOCOL.md), which its re-simulation
+    moves their entities with.  Class attribute ``share_inputs`` (True) turns that off: clients then hold
+    the other players still while re-simulating (and snapshots are a little smaller).
+
     The same class runs as a room of a :class:`~sprocket.game.RoomServer` (many rooms on one port, with a
     lobby), unchanged: it then gets a :class:`~sprocket.game.rooms.RoomServo` as its ``servo`` and sees
     only its room's clients.  Set ``self.room_state`` (a str of at most 32 characters, e.g. ``"playing"``)
@@ -251,6 +256,7 @@ class GameServer:
     max_catch_up: int = 5
     input_catch_up: int = 8
     input_schema: dict[str, Any] | None = None
+    share_inputs: bool = True
     max_bad_inputs: int = 10
     max_input_number: float = 2.0**53
     max_input_items: int = 64
@@ -741,7 +747,7 @@ class GameServer:
                 len(snapshot.entities), DEFAULT_MAX_ENTITIES,
             )  # fmt: skip
         # World prediction on the clients needs the other players' last inputs (docs/PROTOCOL.md "in").
-        predicting = any(type(entity).predicted for entity in snapshot.entities.values())
+        predicting = self.share_inputs and any(type(e).predicted for e in snapshot.entities.values())
         encoded: dict[tuple[int | None, int, int | None], EncodedPacket] = {}
         for player in self.players.values():
             if player.away_since is not None:

@@ -16,6 +16,7 @@ import pytest
 
 from sprocket import Servo, Sprocket
 from sprocket.game import Entity, FixedStep, GameClient, GameServer
+from sprocket.game.server import NO_INPUT
 from sprocket.testing import LagProxy
 from tests.conftest import wait_until
 
@@ -218,6 +219,28 @@ def test_each_client_learns_the_other_players_last_inputs_as_deltas() -> None:
             assert carol.others_inputs == {bob.client.me: {"dx": 0.0}}
         finally:
             carol.sprocket.close()
+    finally:
+        alice.client.sprocket.close()
+        bob.client.sprocket.close()
+        server.stop()
+
+
+def test_a_server_that_does_not_share_inputs_sends_none() -> None:
+    class Private(RunServer):
+        share_inputs = False
+
+    server = Private(Servo("127.0.0.1", 0)).start()
+    alice = Driver(GameClient(Sprocket("127.0.0.1", server.port, name="alice"), rule=rule))
+    bob = Driver(GameClient(Sprocket("127.0.0.1", server.port, name="bob"), rule=rule))
+    try:
+        def played() -> bool:
+            alice.frame()
+            bob.frame()
+            return bob.client.snapshots_received >= 30 and None not in (alice.client.me, bob.client.world)
+
+        wait_until(played, 10, "30 snapshots")
+        assert server.players and all(p.last_input is not NO_INPUT for p in server.players.values())
+        assert bob.client.others_inputs == {} and bob.client.world._others == []  # type: ignore[union-attr]
     finally:
         alice.client.sprocket.close()
         bob.client.sprocket.close()
