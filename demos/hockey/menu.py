@@ -71,6 +71,7 @@ class MenuModel:
     game, a bad code); any key clears it.  Never raises for any key or text."""
 
     name: str = "You"
+    name_edited: bool = False  # the first letter typed replaces the default "You" instead of adding to it
     screen: str = "main"
     cursor: int = 1  # the row selected on this screen (main: Quick match)
     error: str | None = None
@@ -146,6 +147,8 @@ class MenuModel:
         self.error = None
         text = "".join(c for c in text if c.isprintable())
         if self.screen == "main":
+            if text:
+                self._start_name()
             self.name = (self.name + text)[:MAX_NAME]
         elif self.screen == "code" and self.field_index == 0:
             letters = [c for c in text.upper() if c in CODE_ALPHABET]
@@ -165,7 +168,8 @@ class MenuModel:
             step = -1 if key == "up" else 1
             self.cursor = (self.cursor + step) % len(rows)
         elif key == "backspace" and self.screen == "main":
-            self.name = self.name[:-1]
+            if not self._start_name():
+                self.name = self.name[:-1]
         elif key == "escape":
             return self._back()
         elif key == "enter":
@@ -185,6 +189,15 @@ class MenuModel:
         return self._enter(self.selected)
 
     # -- internals -----------------------------------------------------------------------------------------
+
+    def _start_name(self) -> bool:
+        # True if this first edit cleared the default name (a placeholder, not something to append to).
+        first = not self.name_edited
+        self.name_edited = True
+        if first and self.name == "You":
+            self.name = ""
+            return True
+        return False
 
     def _choice(self, action: str, **fields: object) -> Choice:
         name = self.name.strip() or "You"

@@ -53,10 +53,14 @@ def test_the_name_field_takes_typing_and_backspace_and_goes_into_every_choice() 
 def test_typing_on_the_first_screen_edits_the_name_whatever_row_is_selected() -> None:
     model = MenuModel()
     assert model.selected == "quick"
-    press(model, "backspace", "backspace", "backspace")
-    model.type("Ada")
+    model.type("Ada")  # the default "You" is a placeholder: the first letter replaces it
     assert model.name == "Ada" and model.selected == "quick"  # still on Quick match: Enter plays
-    assert press(model, "enter") == Choice("quick", "Ada")
+    press(model, "backspace")
+    assert model.name == "Ad"
+    assert press(model, "enter") == Choice("quick", "Ad")
+    given = MenuModel(name="Bea")  # a name given on the command line is kept and added to
+    given.type("trice")
+    assert given.name == "Beatrice"
 
 
 def test_an_empty_name_plays_as_you() -> None:
