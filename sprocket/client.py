@@ -25,7 +25,7 @@ from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgume
 from .events import Connected, Disconnected, Reconnected, Reconnecting
 from .iothread import IOThread, Peer, is_connect_in_progress
 from .packet import Packet, check_field_names
-from .protocol import Closed, Connection, Event, Received, Welcomed, data_frame
+from .protocol import FRAME_OVERHEAD, Closed, Connection, Event, Received, Welcomed, data_frame
 from .session import Session
 from .settings import DEFAULT_PORT, Settings, check_duration, check_port
 
@@ -56,7 +56,7 @@ class _ClientIO(IOThread):
         self.connecting: socket.socket | None = None
         self.connect_deadline = 0.0
         self.send_limit = settings.max_packet_size  # lowered to the server's limit on WELCOME
-        self.early: list[bytes] = []  # frames sent before the handshake completed
+        self.early: list[bytes] = []  # packets (payloads) sent before the handshake completed
         self.early_bytes = 0
         self.connected = threading.Event()
         self.finished = threading.Event()  # the connection is over (or never happened)
@@ -243,8 +243,8 @@ class _ClientIO(IOThread):
 
     # -- the connection ------------------------------------------------------------------------------
 
-    def route(self, target: Any, frame: bytes) -> Peer | None:
-        """I/O thread: a frame from send() goes to the server once connected; until then it waits (in the
+    def route(self, target: Any, payload: bytes) -> Peer | None:
+        """I/O thread: a packet from send() goes to the server once connected; until then it waits (in the
         session while reconnecting, to be replayed)."""
         peer = self.peer
         if peer is not None and peer.conn.is_open:
@@ -253,10 +253,10 @@ class _ClientIO(IOThread):
             return None
         session = self.session
         if session is not None and self.reconnecting:
-            session.record(frame)
+            session.record(data_frame(payload))
             return None
-        self.early.append(frame)
-        self.early_bytes += len(frame)
+        self.early.append(payload)
+        self.early_bytes += len(payload) + FRAME_OVERHEAD
         if self.early_bytes > self.max_send_queue:
             self.early.clear()
             reason = "send queue full before the connection opened"
@@ -287,7 +287,7 @@ class _ClientIO(IOThread):
             else:
                 self.client_id = event.client_id
                 self.session = peer.conn.session
-                self.stats["packets_out"] += peer.conn.send_many(self.early)
+                self.stats["packets_out"] += peer.conn.send_payloads(self.early)
                 self.early.clear()
                 self.early_bytes = 0
                 log.info("connected to %s:%s as client %s", self.host, self.port, event.client_id)
@@ -295,6 +295,7 @@ class _ClientIO(IOThread):
             # Only now may packets go straight to the inbox: any that arrived in the same read as the
             # WELCOME are Received events after this one, so Connected always comes first.
             peer.conn.data_sink = self.inbox.sink(None)
+            peer.conn.batch_sink = self.inbox.batch_sink(None)
             self._refresh_reading(peer)  # now OPEN: a full inbox applies to it
             self.connected.set()
         elif isinstance(event, Closed):
@@ -558,7 +559,7 @@ class Sprocket(Endpoint):
                 self._warned_dropping = True
                 log.warning("not connected (%s); dropping packets sent from now on", io.error)
             return
-        io.send_now(None, data_frame(payload))
+        io.send_now(None, payload)
 
     # -- waiting and closing ---------------------------------------------------------------------------
 

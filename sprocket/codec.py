@@ -17,6 +17,7 @@ import abc
 import collections
 import dataclasses
 import enum
+import itertools
 import pickle
 import threading
 import types
@@ -58,6 +59,9 @@ CHECK_HASHES_FROM = 32  # sets and non-string maps smaller than this are too sma
 # their size, which a packet of empty maps exceeds by at most 4.5x (by 4096 x 72 bytes at the most).
 COUNT_FROM = 4096
 BYTES_FACTOR = 8
+# A BATCH frame (several small packets in one frame, see docs/PROTOCOL.md) is kept under COUNT_FROM bytes, so
+# that decoding one costs no more, and no more memory, than one small packet: SMALL_FACTOR x its size.
+MAX_BATCH_BYTES = COUNT_FROM - 1
 CONTAINER_BYTES = 64
 SMALL_FACTOR = 16
 
@@ -151,6 +155,10 @@ class Codec(abc.ABC):
     """
 
     name: str = ""
+    #: True if the codec's payloads are single msgpack values, so that several of them after a msgpack
+    #: array header are one valid value: such packets may travel several to a BATCH frame
+    #: (:meth:`decode_batch`).  Custom codecs leave it False and every packet has a DATA frame of its own.
+    batches: bool = False
 
     @abc.abstractmethod
     def encode(self, fields: Mapping[str, Any]) -> bytes:
@@ -166,6 +174,14 @@ class Codec(abc.ABC):
         The estimate drives back-pressure (``max_inbox_bytes``).  Raises :class:`DecodeError` on failure.
         """
         return self.decode(data), BYTES_FACTOR * len(data)
+
+    def decode_batch(self, data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
+        """Decode a BATCH frame's payload into the fields of its packets, in order.
+
+        Raises:
+            DecodeError: always, unless the codec sets ``batches`` (and overrides this method).
+        """
+        raise DecodeError(f"the {self.name!r} codec does not take BATCH frames")
 
 
 def _unsendable(value: Any) -> UnsendableValue:
@@ -423,6 +439,7 @@ class MsgpackCodec(Codec):
     """
 
     name = "msgpack"
+    batches = True
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -468,6 +485,46 @@ class MsgpackCodec(Codec):
             if type(key) is not str:
                 raise DecodeError(f"packet field names must be strings, got {type(key).__name__}")
         return value, cost
+
+    def decode_batch(self, data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
+        """Decode a BATCH frame's payload (a msgpack array of packets, at most ``MAX_BATCH_BYTES``) into
+        the fields of its packets, in order.  Decoding it costs no more than one payload of that size.
+
+        Raises:
+            DecodeError: over ``MAX_BATCH_BYTES``; not an array of 1 or more packets with nothing after it;
+                a packet that :meth:`decode` would refuse.
+        """
+        return _decode_batch(data)
+
+
+def _decode_batch(data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
+    # MsgpackCodec.decode_batch: the whole batch in one unpackb (in C), then checks over all of it at once.
+    size = len(data)
+    if size > MAX_BATCH_BYTES:
+        raise DecodeError(f"a BATCH frame of {size} bytes is over the limit of {MAX_BATCH_BYTES}")
+    any_keys = False
+    try:
+        value = _unpackb(data, ext_hook=_ext_hook, raw=False, use_list=True, timestamp=1)
+    except Exception as exc:
+        value, _ = _small_failed(data, exc)  # a map with keys other than strings somewhere, or junk
+        any_keys = True
+    if type(value) is not list:
+        raise DecodeError(f"a BATCH body must be an array of packets, got {type(value).__name__}")
+    if not value:
+        raise DecodeError("a BATCH frame holding no packets")
+    if set(map(type, value)) != {dict}:
+        bad = next(item for item in value if type(item) is not dict)
+        raise DecodeError(f"a packet must be a map of fields, got {type(bad).__name__}")
+    # The fast path builds maps with str or bin keys only; without a bin marker anywhere, all are str.
+    if any_keys or any(marker in data for marker in _BIN_MARKERS):
+        kinds = set(map(type, itertools.chain.from_iterable(value)))
+        if kinds != {str}:
+            bad_kind = next(kind for kind in kinds if kind is not str)
+            raise DecodeError(f"packet field names must be strings, got {bad_kind.__name__}")
+    return value
+
+
+_BIN_MARKERS = (b"\xc4", b"\xc5", b"\xc6")  # msgpack bin 8, bin 16, bin 32
 
 
 def _check_fields(value: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from .packet import Packet, packet_setters
@@ -33,6 +34,7 @@ __all__ = ["Inbox"]
 
 # (fields, size, cost) -> None: what the protocol calls for each received DATA payload.
 Sink = Callable[[dict[str, Any], int, int], None]
+BatchSink = Callable[[list[dict[str, Any]], int, int], None]
 
 
 def _nothing(*_: Any) -> None:
@@ -118,6 +120,26 @@ class Inbox:
             self.bytes_in += cost
 
         return sink
+
+    def batch_sink(self, sender: Any) -> BatchSink:
+        """A protocol ``batch_sink``: :meth:`sink` for all the packets of one BATCH frame, each of the
+        same ``size`` and ``cost`` (I/O thread)."""
+        extend = self.items.extend
+        new, set_fields, set_size, set_cost, set_sender = packet_setters()
+
+        def batch_sink(packets: list[dict[str, Any]], size: int, cost: int) -> None:
+            # Each step runs over the whole batch in C (map; the setters return None, so any() runs them
+            # all), not once per packet in Python: building Packets is most of a small packet's cost.
+            count = len(packets)
+            made = list(map(new, repeat(Packet, count)))
+            any(map(set_fields, made, packets))
+            any(map(set_size, made, repeat(size, count)))
+            any(map(set_cost, made, repeat(cost, count)))
+            any(map(set_sender, made, repeat(sender, count)))
+            extend(made)
+            self.bytes_in += cost * count
+
+        return batch_sink
 
     def appended(self, backlog: Backlog | None, cost: int) -> None:
         """After a read that appended packets costing ``cost`` from one sender (I/O thread): count them

@@ -32,7 +32,7 @@ from typing import Any
 
 from .codes import CloseCode
 from .inbox import Backlog, Inbox
-from .protocol import FRAME_OVERHEAD, Closed, Connection, Event
+from .protocol import Closed, Connection, Event, data_frame
 from .session import Session
 from .settings import Settings
 
@@ -51,7 +51,7 @@ LINGER = 2.0  # seconds a closing socket may take to flush its goodbye
 DIRECT_SEND_GAP = 20e-6
 
 # What the user's thread puts in the outbox: (op, target, arg) tuples, handled in order.
-SEND = 1  # (SEND, handle or None, frame): route() says which peer; None means "the one peer" (a Sprocket's)
+SEND = 1  # (SEND, handle or None, payload): route() says which peer; None means "the one peer" (a Sprocket's)
 BROADCAST = 2  # (BROADCAST, excluded handles, frame): every admitted peer but those, and every session away
 KICK = 3  # (KICK, handle, reason): say goodbye with code "kicked" (kick() says how)
 STOP = 4  # (STOP, None, goodbye or None): goodbye to everyone, flush, end the thread
@@ -140,30 +140,30 @@ class IOThread:
         self.outbox.append((op, target, arg))
         self.wake()
 
-    def send_now(self, target: Any, frame: bytes) -> None:
-        """Send one DATA frame to ``target`` as a ``SEND`` item would (user thread), from this thread when
-        it can: if the I/O thread is not busy (the lock is free), nothing is queued in the outbox (order),
-        and ``target``'s connection is open with nothing older waiting to be written, the frame is counted
-        and recorded by its Connection and written with one non-blocking ``send()`` right here, with no
-        wake-up and no hand-off; the I/O thread gets only what the socket did not take.  Otherwise it is
-        queued with :meth:`submit`.  Never blocks."""
+    def send_now(self, target: Any, payload: bytes) -> None:
+        """Send one packet (an encoded payload) to ``target`` as a ``SEND`` item would (user thread), from
+        this thread when it can: if the I/O thread is not busy (the lock is free), nothing is queued in the
+        outbox (order), and ``target``'s connection is open with nothing older waiting to be written, the
+        packet's DATA frame is counted and recorded by its Connection and written with one non-blocking
+        ``send()`` right here, with no wake-up and no hand-off; the I/O thread gets only what the socket
+        did not take.  Otherwise it is queued with :meth:`submit`.  Never blocks."""
         now = _clock()
         if now - self._last_send >= DIRECT_SEND_GAP and self.lock.acquire(False):
             self._last_send = now
             try:
                 if not self.outbox and not self.stopping:
                     peer = self.open_peer(target)
-                    if peer is not None and self._send_direct(peer, frame):
+                    if peer is not None and self._send_direct(peer, payload):
                         return
             finally:
                 self.lock.release()
         else:
             self._last_send = now
-        self.outbox.append((SEND, target, frame))  # submit(), inlined: this is every send's path
+        self.outbox.append((SEND, target, payload))  # submit(), inlined: this is every send's path
         if not self._wake_pending:
             self.wake()
 
-    def _send_direct(self, peer: Peer, frame: bytes) -> bool:
+    def _send_direct(self, peer: Peer, payload: bytes) -> bool:
         # The lock is held.  Only the common case goes here: one that cannot raise, close the connection or
         # produce events (those stay in the I/O thread); False sends nothing and changes nothing.
         conn = peer.conn
@@ -172,10 +172,10 @@ class IOThread:
             or peer.linger_until
             or peer.tls_handshaking
             or not conn.is_open
-            or len(frame) - FRAME_OVERHEAD > conn.peer_max_packet_size
+            or len(payload) > conn.peer_max_packet_size
         ):
             return False
-        conn.send_data(frame)  # counts and records it in the session, exactly as from the I/O thread
+        conn.send_data(data_frame(payload))  # counts and records it in the session, as from the I/O thread
         data = conn.data_to_send()  # with anything the Connection queued before it (an ACK, a PONG)
         self.stats["packets_out"] += 1
         try:
@@ -270,22 +270,18 @@ class IOThread:
                 peer = self.route(target, arg)
                 if peer is not None:
                     dirty[id(peer)] = peer
-                    if not box or box[0][0] != SEND or box[0][1] is not target:
-                        # send_data may close the peer instead (a frame over its limit): handled below too.
-                        packets_out += peer.conn.send_data(arg)
-                        continue
-                    # A run of sends to the same target (a burst): queued with one call, as send_data would
-                    # queue each.  If the connection stops taking them (closed on a frame over the peer's
-                    # limit), the rest of the run is routed one by one, as before.
-                    frames = [arg]
+                    # A run of sends to the same target (a burst) is queued with one call: small packets
+                    # share BATCH frames.  If the connection stops taking them (closed on one over the
+                    # peer's limit), the rest of the run is routed one by one, as before.
+                    payloads = [arg]
                     while box and box[0][0] == SEND and box[0][1] is target:
-                        frames.append(box.popleft()[2])
-                    taken = peer.conn.send_many(frames)
+                        payloads.append(box.popleft()[2])
+                    taken = peer.conn.send_payloads(payloads)
                     packets_out += taken
-                    for frame in frames[taken:]:
-                        rest = self.route(target, frame)
+                    for payload in payloads[taken:]:
+                        rest = self.route(target, payload)
                         if rest is not None:
-                            packets_out += rest.conn.send_data(frame)
+                            packets_out += rest.conn.send_payloads([payload])
                             dirty[id(rest)] = rest
             elif op == BROADCAST:
                 for peer in list(self.peers.values()):
@@ -593,8 +589,8 @@ class IOThread:
     def on_start(self) -> None:
         """Runs first in the thread (e.g. resolve and connect)."""
 
-    def route(self, target: Any, frame: bytes) -> Peer | None:
-        """Where a ``SEND`` to ``target`` goes: the peer to queue ``frame`` on, or None if the subclass
+    def route(self, target: Any, payload: bytes) -> Peer | None:
+        """Where a ``SEND`` to ``target`` goes: the peer to queue ``payload`` on, or None if the subclass
         kept (or dropped) it itself."""
         return None
 

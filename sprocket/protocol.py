@@ -24,9 +24,11 @@ connection with a BYE that tells the peer why.  Before OPEN a frame may be at mo
 
 from __future__ import annotations
 
+import bisect
 import collections
 import hashlib
 import hmac
+import itertools
 import math
 import os
 import struct
@@ -36,6 +38,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
+from .codec import MAX_BATCH_BYTES, SMALL_FACTOR
 from .codes import SERVER_ONLY, CloseCode
 from .errors import DecodeError, InvalidArgument, UsageError
 from .session import SESSION_ID_SIZE, TOKEN_SIZE, Session, pack_count, resume_proof, unpack_count
@@ -67,10 +70,11 @@ PING = 0x06  # either way: float64 sender time
 PONG = 0x07  # either way: float64 echoed time, float64 responder time
 BYE = 0x08  # either way: {"code", "reason"}; the sender closes after sending it
 ACK = 0x09  # either way, OPEN and in a session only: uint64 count of DATA frames received in the session
+BATCH = 0x0A  # either way, OPEN only, to a peer that said "batch": a msgpack array of 1+ encoded packets
 
 FRAME_NAMES = {
     CHALLENGE: "CHALLENGE", HELLO: "HELLO", WELCOME: "WELCOME", REJECT: "REJECT",
-    DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE", ACK: "ACK",
+    DATA: "DATA", PING: "PING", PONG: "PONG", BYE: "BYE", ACK: "ACK", BATCH: "BATCH",
 }  # fmt: skip
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
@@ -79,6 +83,7 @@ FRAME_OVERHEAD = 5
 
 _HEADER = struct.Struct(">I")
 _FRAME_START = struct.Struct(">IB")
+_ARRAY16 = struct.Struct(">BH")
 _PING = struct.Struct(">d")
 _PONG = struct.Struct(">dd")
 
@@ -95,6 +100,36 @@ def frame(kind: int, body: bytes = b"") -> bytes:
 def data_frame(payload: bytes) -> bytes:
     """Return a DATA frame carrying an encoded packet (shareable between connections)."""
     return _FRAME_START.pack(len(payload) + 1, DATA) + payload
+
+
+def batch_frames(payloads: list[bytes], limit: int) -> list[bytes]:
+    """Frame ``payloads`` (msgpack-encoded packets, in order, each at most ``limit`` bytes): each run of
+    them that fits in ``limit`` bytes together becomes one BATCH frame; a payload that shares with no
+    neighbour gets a DATA frame of its own."""
+    room = limit - 3  # the array header takes up to 3 bytes (up to 65,535 packets)
+    if sum(map(len, payloads)) <= room:  # the common case: one frame for all
+        return [_batch_frame(payloads)] if len(payloads) > 1 else [data_frame(payloads[0])]
+    # Where each payload ends, counted over all of them (in C): a run fits while that grows by <= room.
+    ends = list(itertools.accumulate(map(len, payloads)))
+    out: list[bytes] = []
+    start, count, before = 0, len(payloads), 0
+    while start < count:
+        stop = bisect.bisect_right(ends, before + room, start)
+        if stop <= start + 1:  # a run of one, or a payload too large to share a frame
+            stop = start + 1
+            out.append(data_frame(payloads[start]))
+        else:
+            out.append(_batch_frame(payloads[start:stop]))
+        before = ends[stop - 1]
+        start = stop
+    return out
+
+
+def _batch_frame(run: list[bytes]) -> bytes:
+    count = len(run)
+    header = bytes((0x90 | count,)) if count < 16 else _ARRAY16.pack(0xDC, count)
+    size = len(header) + sum(map(len, run))
+    return b"".join([_FRAME_START.pack(size + 1, BATCH), header, *run])
 
 
 def _control(kind: int, fields: dict[str, Any]) -> bytes:
@@ -280,6 +315,13 @@ class Connection:
         # becoming Received events: the I/O layer's fast path.  Order with other events is kept, since
         # events are handled after receive_data() returns and the sink runs during it.
         self.data_sink: Callable[[dict[str, Any], int, int], None] | None = None
+        # Likewise for the packets of a BATCH frame: batch_sink(fields_list, size, cost), the size and cost
+        # of each packet (its share of the frame's body).
+        self.batch_sink: Callable[[list[dict[str, Any]], int, int], None] | None = None
+        # BATCH frames: we take them if our codec can (said in our HELLO/WELCOME); we send them to a peer
+        # that said so in its own (peer_batches), running several queued packets together.
+        self.batches = self.codec.batches
+        self.peer_batches = False
         # Since when the frame at the front of the buffer has been incomplete (None: no partial frame).
         self._partial_since: float | None = None
         # Rate limit on DATA frames: a token bucket holding at most one second's worth.
@@ -427,6 +469,13 @@ class Connection:
                         self._events.append(Received(fields, length - 1, cost))
                     else:
                         sink(fields, length - 1, cost)
+                elif buf[start - 1] == BATCH and open_ and self.batches:
+                    if not self._batch(buf[start:pos], now):
+                        self._buffer = bytearray()
+                        return
+                    if session is not None:
+                        received += 1
+                        received_bytes += length
                 else:
                     if received:
                         assert session is not None
@@ -462,11 +511,32 @@ class Connection:
         elif pos or self._partial_since is None:
             self._partial_since = now
 
-    def _take_token(self, now: float) -> bool:
+    def _batch(self, payload: bytes | bytearray, now: float) -> bool:
+        # One BATCH frame: its packets in order, as that many DATA frames would give.  False: we closed.
+        try:
+            packets = self.codec.decode_batch(payload)
+        except DecodeError as exc:
+            self._fail(CloseCode.PROTOCOL, str(exc))
+            return False
+        count = len(packets)
+        if self._rate is not None:
+            if self._owed:
+                self._owed -= 1  # replayed after a resume: owed, not a burst
+            elif not self._take_token(now, count):
+                return False
+        size = -(-len(payload) // count)  # each packet's share of the body, rounded up
+        sink = self.batch_sink
+        if sink is not None:
+            sink(packets, size, SMALL_FACTOR * size)
+        else:
+            self._events.extend([Received(fields, size, SMALL_FACTOR * size) for fields in packets])
+        return True
+
+    def _take_token(self, now: float, count: int = 1) -> bool:
         rate = self._rate
         assert rate is not None
         # The bucket holds one second's worth, and at least one packet (a rate below 1/s must let one in).
-        self._tokens = min(max(rate, 1.0), self._tokens + (now - self._tokens_at) * rate) - 1.0
+        self._tokens = min(max(rate, 1.0), self._tokens + (now - self._tokens_at) * rate) - count
         self._tokens_at = now
         if self._tokens >= 0.0:
             return True
@@ -542,23 +612,29 @@ class Connection:
             session.record(frame_bytes)
         return True
 
-    def send_many(self, frames: list[bytes]) -> int:
-        """Queue several DATA frames in order, as :meth:`send_data` does each; return how many were queued
-        (fewer than all if the connection is not OPEN, or closes on a frame over the peer's limit)."""
-        if self.state != OPEN:
+    def send_payloads(self, payloads: list[bytes]) -> int:
+        """Queue packets (codec-encoded payloads) in order, as :meth:`send_data` would queue a DATA frame
+        of each, but with every run of small ones in one BATCH frame if the peer takes those; return how
+        many were queued (fewer than all if the connection is not OPEN, or closes on one over the peer's
+        ``max_packet_size``, as send_data does)."""
+        if self.state != OPEN or not payloads:
             return 0
-        limit = self.peer_max_packet_size + FRAME_OVERHEAD
-        count = len(frames)
-        for i, frame_bytes in enumerate(frames):
-            if len(frame_bytes) > limit:
-                count = i
-                break
-        taken = frames if count == len(frames) else frames[:count]
-        self._out.extend(taken)
+        limit = self.peer_max_packet_size
+        count = len(payloads)
+        if max(map(len, payloads)) > limit:
+            count = next(i for i, payload in enumerate(payloads) if len(payload) > limit)
+        taken = payloads if count == len(payloads) else payloads[:count]
+        if not taken:
+            frames = []
+        elif self.peer_batches and count > 1:
+            frames = batch_frames(taken, min(MAX_BATCH_BYTES, limit))
+        else:
+            frames = [data_frame(payload) for payload in taken]
+        self._out.extend(frames)
         if self.session is not None:
-            self.session.record_many(taken)
-        if count < len(frames):
-            self.send_data(frames[count])  # closes the connection with the reason, as it would have
+            self.session.record_many(frames)
+        if count < len(payloads):
+            self.send_data(data_frame(payloads[count]))  # closes the connection with the reason
         return count
 
     def close(self, code: CloseCode = CloseCode.CLOSED, reason: str = "closed") -> None:
@@ -613,6 +689,8 @@ class Connection:
             "timeout": self.timeout,
             "max_packet_size": self.max_packet_size,
         }
+        if self.batches:
+            welcome["batch"] = True
         if session is not None:
             self.session = session
             welcome.update(session=session.id, token=session.token, grace=session.grace)
@@ -747,6 +825,8 @@ class Connection:
                 "auth": auth,
                 "max_packet_size": self.max_packet_size,
             }
+            if self.batches:
+                hello["batch"] = True
             if self.settings.reconnect:
                 hello["session"] = True
             resuming = self._resuming
@@ -768,6 +848,7 @@ class Connection:
             if welcome is None:
                 return self._fail(CloseCode.PROTOCOL, "malformed WELCOME frame")
             client_id, server_time, self.peer_max_packet_size, ping_interval = welcome
+            self.peer_batches = self.batches and info.get("batch") is True
             resuming = self._resuming
             if resuming is not None:
                 problem = self._resumed(info, resuming)
@@ -866,6 +947,7 @@ class Connection:
                 f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}",
             )
         self.peer_max_packet_size = peer_max
+        self.peer_batches = self.batches and info.get("batch") is True
         resume: ResumeRequest | None = None
         if info.get("resume") is not None:
             resume = _resume_request(info)

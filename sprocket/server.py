@@ -115,10 +115,10 @@ class Client:
 
     def _send(self, packet: Packet | Mapping[str, Any] | EncodedPacket) -> None:
         io = self._io
-        frame = _frame(io, packet)
+        payload = _payload(io, packet)
         if io.stopping:
             raise ClosedError("the Servo is closed")
-        io.send_now(self, frame)
+        io.send_now(self, payload)
 
     def kick(self, reason: str = "kicked by the server") -> None:
         """Disconnect this client, telling it ``reason``.  Its leave event follows with code ``kicked`` (at
@@ -235,13 +235,13 @@ class _ServerIO(IOThread):
 
     # -- sends and kicks -------------------------------------------------------------------------------
 
-    def route(self, target: Any, frame: bytes) -> Peer | None:
+    def route(self, target: Any, payload: bytes) -> Peer | None:
         peer: Peer = target._peer
         if peer.conn.is_open:
             return peer
         session = self.away.get(target)
         if session is not None:
-            self.hold(target, session, frame)
+            self.hold(target, session, data_frame(payload))
         return None
 
     def open_peer(self, target: Any) -> Peer | None:
@@ -383,6 +383,7 @@ class _ServerIO(IOThread):
         assert limit is not None
         peer.backlog = Backlog(limit, peer)
         peer.conn.data_sink = self.inbox.sink(client)
+        peer.conn.batch_sink = self.inbox.batch_sink(client)
         # accept() parses any frames pipelined behind the HELLO, straight into the inbox through the sink.
         peer.conn.accept(client.id, time.monotonic(), session, resume_from, owed=owed)
         self._refresh_reading(peer)  # now OPEN: a full inbox applies to it as to everyone
@@ -667,10 +668,17 @@ class Servo(Endpoint):
 
 
 def _frame(io: _ServerIO, packet: Packet | Mapping[str, Any] | EncodedPacket) -> bytes:
-    # The one place a server-side packet becomes a DATA frame: encoded (or taken as already encoded)
-    # and size-checked in the caller's thread, so a bad value raises right there.
+    # A broadcast's DATA frame (shared by every connection): see _payload.
     if type(packet) is EncodedPacket:
         return packet.frame
+    return data_frame(_payload(io, packet))
+
+
+def _payload(io: _ServerIO, packet: Packet | Mapping[str, Any] | EncodedPacket) -> bytes:
+    # The one place a server-side packet is encoded (or taken as already encoded) and size-checked, in the
+    # caller's thread, so a bad value raises right there.
+    if type(packet) is EncodedPacket:
+        return packet.frame[FRAME_OVERHEAD:]
     if isinstance(packet, Packet):
         fields: Mapping[str, Any] = packet._fields
     elif isinstance(packet, Mapping):
@@ -678,7 +686,7 @@ def _frame(io: _ServerIO, packet: Packet | Mapping[str, Any] | EncodedPacket) ->
         fields = packet
     else:
         raise InvalidType(f"expected a Packet, a mapping or an EncodedPacket, got {type(packet).__name__}")
-    return data_frame(encode_packet(io.codec, fields, io.max_packet_size))
+    return encode_packet(io.codec, fields, io.max_packet_size)
 
 
 def _listen(host: str, port: int) -> socket.socket:

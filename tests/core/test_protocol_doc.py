@@ -210,7 +210,7 @@ def test_estimator_example_matches_the_code() -> None:
 
 def test_frame_table_lists_every_frame_type_with_its_byte() -> None:
     doc = _doc()
-    names = ["CHALLENGE", "HELLO", "WELCOME", "REJECT", "DATA", "PING", "PONG", "BYE", "ACK"]
+    names = ["CHALLENGE", "HELLO", "WELCOME", "REJECT", "DATA", "PING", "PONG", "BYE", "ACK", "BATCH"]
     assert {getattr(protocol, n): n for n in names} == protocol.FRAME_NAMES
     rows = dict(re.findall(r"^\| `0x([0-9a-f]{2})` \| `([A-Z]+)` \|", doc, re.MULTILINE))
     assert {int(byte, 16): name for byte, name in rows.items()} == protocol.FRAME_NAMES

@@ -389,7 +389,7 @@ def test_impossible_lengths_close_at_once_without_allocating(state: str, header:
     assert len(end.conn._buffer) == 0
 
 
-@pytest.mark.parametrize("kind", [0x00, 0x0A, 0x42, 0x7F, 0xFF])
+@pytest.mark.parametrize("kind", [0x00, 0x0B, 0x42, 0x7F, 0xFF])
 @pytest.mark.parametrize("state", ["handshake", "open"])
 def test_unknown_frame_types_are_protocol_errors(kind: int, state: str) -> None:
     end = Driven("server") if state == "handshake" else open_server()
