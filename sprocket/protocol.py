@@ -440,10 +440,12 @@ class Connection:
                 if length > HANDSHAKE_FRAME_LIMIT + 1 and end - pos > 4 and buf[pos + 4] != DATA:
                     # Only DATA may be large: control frames are small maps decoded without budgets.
                     self._buffer = bytearray()
-                    self._fail(
-                        CloseCode.PROTOCOL,
-                        f"a control frame of {length} bytes is too large (limit {HANDSHAKE_FRAME_LIMIT + 1})",
-                    )
+                    if buf[pos + 4] == BATCH:
+                        why = f"a BATCH frame of {length - 1} bytes is over the limit of {MAX_BATCH_BYTES}"
+                    else:
+                        cap = HANDSHAKE_FRAME_LIMIT + 1
+                        why = f"a control frame of {length} bytes is too large (limit {cap})"
+                    self._fail(CloseCode.PROTOCOL, why)
                     return
                 if end - pos - 4 < length:
                     break

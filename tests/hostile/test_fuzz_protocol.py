@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sprocket.codec import MsgpackCodec
 from sprocket.protocol import (
     ACK,
+    BATCH,
     BYE,
     CHALLENGE,
     DATA,
@@ -174,7 +175,8 @@ values = st.recursive(
     max_leaves=12,
 )
 kinds = st.one_of(
-    st.sampled_from([CHALLENGE, HELLO, WELCOME, REJECT, DATA, PING, PONG, BYE, ACK]), st.integers(0, 255)
+    st.sampled_from([CHALLENGE, HELLO, WELCOME, REJECT, DATA, PING, PONG, BYE, ACK, BATCH]),
+    st.integers(0, 255),
 )
 
 
@@ -499,6 +501,88 @@ def test_largest_packet_passes_and_one_more_byte_closes() -> None:
     end.feed(frame(DATA, too_big))
     closed = end.events[-1]
     assert isinstance(closed, Closed) and closed.code == "protocol" and "max_packet_size" in closed.reason
+
+
+# -- BATCH (0x0a): an array of packets, each checked as a DATA body; the whole frame at most 4095 bytes -----
+
+
+def batch(*packets: bytes, header: bytes | None = None) -> bytes:
+    """A BATCH frame of already-encoded packets (``header``: a msgpack array header of our choosing)."""
+    head = header if header is not None else bytes((0x90 | len(packets),))
+    return frame(BATCH, head + b"".join(packets))
+
+
+P1, P2 = MsgpackCodec().encode({"n": 1}), MsgpackCodec().encode({"n": 2})
+
+
+def test_a_well_formed_batch_delivers_its_packets_in_order() -> None:
+    end = open_server()
+    nested = b"\x81\xa1n\x91\x81\x01\xc4\x01n"  # {"n": [{1: b"n"}]}: inner keys may be anything
+    end.feed(batch(P1, P2) + data(n=3) + batch(nested, P1))
+    assert [e.fields for e in end.events if isinstance(e, Received)] == [
+        {"n": 1}, {"n": 2}, {"n": 3}, {"n": [{1: b"n"}]}, {"n": 1},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"\x90", "holding no packets"),
+        (b"\x81\xa1n\x01", "must be an array of packets, got dict"),
+        (b"\x92" + P1 + b"\x01", "must be a map of fields, got int"),
+        (b"\x91\x81\x01\x02", "field names must be strings, got int"),
+        (b"\x91\x81\xc4\x01n\x01", "field names must be strings, got bytes"),
+        (b"\x92" + P1, "undecodable"),  # claims two packets, holds one
+        (b"\x91" + P1 + P2, "undecodable"),  # bytes after the last packet
+        (b"\xdd\xff\xff\xff\xff" + P1, "undecodable"),  # 4 billion packets in 9 bytes
+        (b"\xdc\x00\x02" + P1 + b"\xc1", "undecodable"),  # 0xc1: never used in msgpack
+        (b"", "undecodable"),
+    ],
+)
+def test_malformed_batches_close_with_a_reason(body: bytes, words: str) -> None:
+    end = open_server()
+    end.feed(frame(BATCH, body))
+    closed = end.events[-1]
+    assert isinstance(closed, Closed) and closed.code == "protocol" and words in closed.reason
+    assert not [e for e in end.events if isinstance(e, Received)], "nothing of a bad batch is delivered"
+
+
+def test_a_batch_over_4095_bytes_closes_even_within_max_packet_size() -> None:
+    small = MsgpackCodec().encode({"b": b"x" * 1018})  # 1024 bytes
+    smaller = MsgpackCodec().encode({"b": b"x" * 1017})  # 1023
+    # 4096 bytes: decoded and refused; 5121: refused from its header, never buffered.
+    for packets in ([small] * 3 + [smaller], [small] * 5):
+        size = 1 + sum(map(len, packets))
+        conn = Connection("server", 1000.0, Settings(), nonce=NONCE)  # max_packet_size 1 MiB
+        conn.receive_data(HELLO_FRAME, 1000.0)
+        conn.events()
+        conn.accept(1, 1000.0)
+        conn.receive_data(batch(*packets), 1000.0)
+        (closed,) = conn.events()
+        assert isinstance(closed, Closed) and closed.code == "protocol"
+        assert f"BATCH frame of {size} bytes is over the limit of 4095" in closed.reason
+
+
+def test_a_batch_before_the_handshake_is_a_protocol_error() -> None:
+    end = Driven("server")
+    end.feed(batch(P1, P2))
+    closed = end.events[-1]
+    assert isinstance(closed, Closed) and closed.code == "protocol" and "unexpected BATCH" in closed.reason
+
+
+@FUZZ
+@given(items=st.lists(st.one_of(values.map(packb), st.binary(max_size=8)), max_size=20))
+def test_random_batches_are_delivered_whole_or_refused_whole(items: list[bytes]) -> None:
+    end = open_server()
+    body = (
+        bytes((0x90 | len(items),)) if len(items) < 16 else b"\xdc" + struct.pack(">H", len(items))
+    ) + b"".join(items)
+    end.feed(frame(BATCH, body))
+    got = [e for e in end.events if isinstance(e, Received)]
+    if end.conn.closed:
+        assert not got
+    else:  # accepted: exactly the packets, each a map with string keys (Driven.check)
+        assert len(got) == len(items) >= 1
 
 
 def test_a_deep_and_huge_but_legal_packet_is_decoded_within_bounds() -> None:
