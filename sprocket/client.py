@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .codec import Codec, encode_packet, get_codec
+from .codec import Codec, get_codec, packet_too_large
 from .codes import RESUMABLE, CloseCode
 from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, ConnectTimeout, InvalidArgument, InvalidType, Rejected
@@ -439,6 +439,7 @@ class Sprocket(Endpoint):
         self.port = check_port("port", port)
         self.name = name
         self.codec = self.settings.codec
+        self._encode = self.codec.encode
         self.max_packet_size = max_packet_size
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
@@ -521,7 +522,7 @@ class Sprocket(Endpoint):
 
     # -- sending -------------------------------------------------------------------------------------
 
-    def send(self, **fields: Any) -> None:
+    def send(self, /, **fields: Any) -> None:
         """Send a packet made from keyword arguments: ``s.send(x=3, y=2)``.  Never blocks.
 
         Before the connection is up the packet waits in a queue, and while reconnecting it is kept for
@@ -533,7 +534,17 @@ class Sprocket(Endpoint):
             PacketTooLarge: the encoded packet is over ``max_packet_size``.
             ClosedError: you closed this Sprocket.
         """
-        self._send(fields)
+        # Every packet's path: encode_packet and the rest inlined, one Python call fewer each.
+        if self._closed:
+            raise ClosedError("this Sprocket is closed; make a new one to reconnect")
+        io = self._io
+        payload = self._encode(fields)
+        if len(payload) > io.send_limit:
+            raise packet_too_large(len(payload), io.send_limit)
+        if io.finished.is_set():
+            self._dropping()
+            return
+        io.send_now(None, payload)
 
     def send_packet(self, packet: Packet | Mapping[str, Any]) -> None:
         """Send a :class:`Packet` (or any mapping of string keys).  Same contract as :meth:`send`.
@@ -542,24 +553,18 @@ class Sprocket(Endpoint):
             InvalidType: ``packet`` is not a Packet or a mapping, or a field name is not a str.
         """
         if isinstance(packet, Packet):
-            self._send(packet._fields)
+            self.send(**packet._fields)
         elif isinstance(packet, Mapping):
             check_field_names(packet)
-            self._send(packet)
+            self.send(**packet)
         else:
             raise InvalidType(f"send_packet() takes a Packet or a mapping, got {type(packet).__name__}")
 
-    def _send(self, fields: Mapping[str, Any]) -> None:
-        if self._closed:
-            raise ClosedError("this Sprocket is closed; make a new one to reconnect")
-        payload = encode_packet(self.codec, fields, self._io.send_limit)
-        io = self._io
-        if io.finished.is_set():
-            if not self._warned_dropping:
-                self._warned_dropping = True
-                log.warning("not connected (%s); dropping packets sent from now on", io.error)
-            return
-        io.send_now(None, payload)
+    def _dropping(self) -> None:
+        # A packet sent after the connection ended for good: dropped, and said once.
+        if not self._warned_dropping:
+            self._warned_dropping = True
+            log.warning("not connected (%s); dropping packets sent from now on", self._io.error)
 
     # -- waiting and closing ---------------------------------------------------------------------------
 

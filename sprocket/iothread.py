@@ -147,19 +147,21 @@ class IOThread:
         packet's DATA frame is counted and recorded by its Connection and written with one non-blocking
         ``send()`` right here, with no wake-up and no hand-off; the I/O thread gets only what the socket
         did not take.  Otherwise it is queued with :meth:`submit`.  Never blocks."""
-        now = _clock()
-        if now - self._last_send >= DIRECT_SEND_GAP and self.lock.acquire(False):
-            self._last_send = now
-            try:
-                if not self.outbox and not self.stopping:
-                    peer = self.open_peer(target)
-                    if peer is not None and self._send_direct(peer, payload):
-                        return
-            finally:
-                self.lock.release()
-        else:
-            self._last_send = now
-        self.outbox.append((SEND, target, payload))  # submit(), inlined: this is every send's path
+        outbox = self.outbox
+        if not outbox:  # (in a burst the outbox is seldom empty: no need to read the clock)
+            now = _clock()
+            if now - self._last_send >= DIRECT_SEND_GAP and self.lock.acquire(False):
+                self._last_send = now
+                try:
+                    if not outbox and not self.stopping:
+                        peer = self.open_peer(target)
+                        if peer is not None and self._send_direct(peer, payload):
+                            return
+                finally:
+                    self.lock.release()
+            else:
+                self._last_send = now
+        outbox.append((SEND, target, payload))  # submit(), inlined: this is every send's path
         if not self._wake_pending:
             self.wake()
 

@@ -74,7 +74,9 @@ class Packet(MutableMapping[str, Any]):
 
     @property
     def wire_size(self) -> int:
-        """Bytes this packet's payload took on the wire (0 for a packet you built yourself).
+        """Bytes this packet's payload took on the wire (0 for a packet you built yourself).  Small packets
+        sent in a burst share one frame (a BATCH, see docs/PROTOCOL.md): each then counts its equal share of
+        that frame's body, rounded up.
 
         A field named ``wire_size`` is reachable as ``p["wire_size"]``.
         """
