@@ -21,7 +21,7 @@ import msgpack
 import pytest
 
 from sprocket import Disconnected, Left, Packet, Servo, Sprocket
-from sprocket.protocol import BYE, CHALLENGE, DATA, HELLO, PING, PONG, PROTOCOL_VERSION, WELCOME, frame
+from sprocket.protocol import BATCH, BYE, CHALLENGE, DATA, HELLO, PING, PONG, PROTOCOL_VERSION, WELCOME, frame
 from tests.conftest import collect, wait_until
 from tests.hostile.conftest import Reliability
 from tests.hostile.helpers import CLOSE_CODES, LegitGame, RawPeer, hello_body, packet_frame
@@ -91,6 +91,16 @@ ATTACKS: dict[str, Callable[[RawPeer], None]] = {
     "after the handshake: DATA that is a list": _junk(frame(DATA, b"\x92\x01\x02"), handshake_first=True),
     "after the handshake: DATA with int keys": _junk(frame(DATA, b"\x81\x01\x02"), handshake_first=True),
     "after the handshake: malformed PONG": _junk(frame(PONG, b"\x00"), handshake_first=True),
+    "after the handshake: BATCH of ints": _junk(frame(BATCH, b"\x92\x01\x02"), handshake_first=True),
+    "after the handshake: BATCH with a bytes key": _junk(
+        frame(BATCH, b"\x92\x81\xa1x\x01\x81\xc4\x01x\x01"), handshake_first=True
+    ),
+    "after the handshake: BATCH with bytes after it": _junk(
+        frame(BATCH, b"\x91\x81\xa1x\x01\x81\xa1x\x01"), handshake_first=True
+    ),
+    "after the handshake: BATCH over 4095 bytes": _junk(
+        frame(BATCH, b"\xdc\x10\x00" + b"\x80" * 4096), handshake_first=True
+    ),
     "after the handshake: 1000 random frames": _junk(
         b"".join(frame(rng.randrange(256), rng.randbytes(rng.randrange(50))) for _ in range(1000)),
         handshake_first=True,
