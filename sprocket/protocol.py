@@ -293,6 +293,9 @@ class Connection:
         self._handshake_timeout = settings.handshake_timeout
         self._last_received = now
         self._next_ping = now + self.ping_interval
+        # tick() has nothing to do before this time: a bound the I/O layer may use to skip calling it.  Never
+        # later than a deadline: it is recomputed by tick() and brought forward by whatever moves one nearer.
+        self.due = self._deadline
         self._hello_sent = False  # client: HELLO sent; server: HELLO received
         self._hello_sent_at = 0.0
         self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
@@ -509,6 +512,12 @@ class Connection:
             self._out.append(frame(PING, _PING.pack(now)))
             self._pings_sent.append(now)
             self._next_ping = now + self.ping_interval
+        # The earliest time any of the above can be due next.  Receiving later only moves the silence
+        # deadline further, and a frame left partial later starts its clock later than now.
+        due = min(self._next_ping, self._last_received + self.timeout)
+        if partial is not None:
+            due = min(due, partial + self.timeout)
+        self.due = due
 
     def keep_alive(self, now: float) -> None:
         """Treat the peer as heard from now.
@@ -606,6 +615,7 @@ class Connection:
         self._owed = max(0, owed)
         self._last_received = now
         self._next_ping = now + self.ping_interval
+        self.due = now  # OPEN: the next tick() sets the heartbeat's time
         welcome: dict[str, Any] = {
             "id": client_id,
             "time": now,
@@ -779,6 +789,7 @@ class Connection:
             self.client_id = client_id
             self.state = OPEN
             self._next_ping = now + self.ping_interval
+            self.due = now  # OPEN: the next tick() sets the heartbeat's time
             self._measure(now - self._hello_sent_at, server_time, now)
             self._events.append(Welcomed(client_id, resumed=resuming is not None))
             return
