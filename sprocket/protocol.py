@@ -38,7 +38,15 @@ import msgpack
 
 from .codes import SERVER_ONLY, CloseCode
 from .errors import DecodeError, InvalidArgument, UsageError
-from .session import SESSION_ID_SIZE, TOKEN_SIZE, Session, pack_count, resume_proof, unpack_count
+from .session import (
+    SESSION_ID_SIZE,
+    TOKEN_SIZE,
+    Session,
+    ack_bytes_for,
+    pack_count,
+    resume_proof,
+    unpack_count,
+)
 from .settings import MIN_PACKET_LIMIT, Settings
 
 __all__ = [
@@ -299,6 +307,7 @@ class Connection:
         self._hello_sent = False  # client: HELLO sent; server: HELLO received
         self._hello_sent_at = 0.0
         self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
+        self._peer_resume_buffer: object = None  # server: the HELLO's "resume_buffer" (see ack_bytes_for)
         self._nonce = nonce if nonce is not None else os.urandom(16)
         if role == "server":
             self._out.append(_control(CHALLENGE, {"sprocket": PROTOCOL_VERSION, "nonce": self._nonce}))
@@ -625,7 +634,10 @@ class Connection:
         }
         if session is not None:
             self.session = session
-            welcome.update(session=session.id, token=session.token, grace=session.grace)
+            session.ack_bytes = ack_bytes_for(self._peer_resume_buffer)
+            welcome.update(
+                session=session.id, token=session.token, grace=session.grace, resume_buffer=session.limit
+            )
             if resume_from is not None:
                 welcome.update(resumed=True, received=session.take_ack())
         self._out.append(_control(WELCOME, welcome))
@@ -759,6 +771,7 @@ class Connection:
             }
             if self.settings.reconnect:
                 hello["session"] = True
+                hello["resume_buffer"] = self.settings.resume_buffer
             resuming = self._resuming
             if resuming is not None:
                 hello.update(
@@ -820,7 +833,9 @@ class Connection:
         ):
             return None  # not resumable, but the connection itself is fine
         assert self.settings.resume_buffer is not None
-        return Session(session_id, token, grace=float(grace), limit=self.settings.resume_buffer)  # type: ignore[arg-type]
+        session = Session(session_id, token, grace=float(grace), limit=self.settings.resume_buffer)  # type: ignore[arg-type]
+        session.ack_bytes = ack_bytes_for(info.get("resume_buffer"))
+        return session
 
     def _resumed(self, info: dict[str, Any], session: Session) -> str:
         # A resumed WELCOME: take the new token and queue the replay.  Returns what is wrong, or "".
@@ -835,6 +850,7 @@ class Connection:
                 f"to {session.base} are no longer held"
             )
         session.token = token
+        session.ack_bytes = ack_bytes_for(info.get("resume_buffer"))
         self.session = session
         self._out.extend(session.replay(received))
         # Acknowledge at once: it tells the server we hold the new token (the old one stops working).
@@ -877,6 +893,7 @@ class Connection:
                 f"max_packet_size must be an int >= {MIN_PACKET_LIMIT}, got {str(peer_max)[:20]}",
             )
         self.peer_max_packet_size = peer_max
+        self._peer_resume_buffer = info.get("resume_buffer")
         resume: ResumeRequest | None = None
         if info.get("resume") is not None:
             resume = _resume_request(info)
