@@ -514,10 +514,13 @@ class IOThread:
         conn = peer.conn
         data = conn.data_to_send()
         out = peer.out
-        if data and not out and not peer.want_write and conn.is_open and not peer.tls_handshaking:
-            # The common case: an open connection with nothing older waiting.  A socket that takes
+        if not out and not peer.want_write and conn.is_open and not peer.tls_handshaking:
+            # The common case: an open connection with nothing older waiting.  With nothing new either (a
+            # read that produced no answer) there is nothing to write or watch.  A socket that takes
             # everything costs one send() and nothing else; one that takes part (or would block) gets the
             # rest buffered and watched below.
+            if not data:
+                return
             try:
                 sent = peer.sock.send(data)
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
