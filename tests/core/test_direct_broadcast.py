@@ -74,7 +74,8 @@ def test_sends_and_broadcasts_keep_their_order_across_both_paths(trio: tuple[Ser
     # while older items may still wait in the outbox: a direct one that overtook them would arrive early.
     servo, clients = trio
     io = servo._io
-    handles = list(servo.clients)
+    by_id = {handle.id: handle for handle in servo.clients}
+    handles = [by_id[client.id] for client in clients]  # in the order of `clients`, not of joining
     n = 3000
     for i in range(n):
         if i % 7 == 0:
