@@ -32,7 +32,7 @@ from typing import Any
 
 from .codes import CloseCode
 from .inbox import Backlog, Inbox
-from .protocol import Closed, Connection, Event, data_frame
+from .protocol import FRAME_OVERHEAD, Closed, Connection, Event, data_frame
 from .session import Session
 from .settings import Settings
 
@@ -104,6 +104,7 @@ class IOThread:
         self.incomplete_bytes = 0  # sum of every peer's `buffered`: incomplete frames held in memory
         self._wake_pending = False
         self._last_send = 0.0  # user thread: when send_now was last called (perf_counter)
+        self._last_broadcast = 0.0  # user thread: when broadcast_now was last called (perf_counter)
         self.peers: dict[int, Peer] = {}  # by file descriptor
         # Sessions whose connection dropped and that wait for a resume, by handle: broadcasts are kept
         # for them (a Servo's clients in their grace period).
@@ -189,6 +190,83 @@ class IOThread:
         if sent < len(data):
             peer.out += memoryview(data)[sent:]
             self.outbox.append((FLUSH, peer, None))
+            self.wake()
+        return True
+
+    def broadcast_now(self, exclude: Any, frame: bytes) -> None:
+        """Send one DATA frame to every admitted peer whose handle is not in ``exclude`` (and keep it for
+        every session away), as a ``BROADCAST`` item would (user thread), from this thread when it can: if
+        the I/O thread is not busy (the lock is free), nothing is queued in the outbox (order), no session
+        is away, no broadcast came in the last ``DIRECT_SEND_GAP`` (a burst is left to the I/O thread,
+        which coalesces it), and every target is in the plain state (open, the frame within its limit,
+        nothing queued in its Connection, its write buffer room for the frame), the frame is counted and
+        recorded per peer and written with one non-blocking ``send()`` per peer right here: no wake-up,
+        no hand-off.  The I/O thread gets only what a socket did not take.  Otherwise the whole broadcast
+        is queued with :meth:`submit`.  Never blocks, never raises."""
+        now = _clock()
+        if now - self._last_broadcast >= DIRECT_SEND_GAP and self.lock.acquire(False):
+            self._last_broadcast = now
+            try:
+                if (
+                    not self.outbox
+                    and not self.stopping
+                    and not self.away
+                    and self._broadcast_direct(exclude, frame)
+                ):
+                    return
+            finally:
+                self.lock.release()
+        else:
+            self._last_broadcast = now
+        self.submit(BROADCAST, exclude, frame)
+
+    def _broadcast_direct(self, exclude: Any, frame: bytes) -> bool:
+        # The lock is held.  All or nothing: every target is checked first, so a case that could close a
+        # connection or produce events (a frame over a peer's limit, a full write buffer) leaves the whole
+        # broadcast to the I/O thread, in order; False sends nothing and changes nothing.
+        size = len(frame) - FRAME_OVERHEAD
+        room = self.max_send_queue - len(frame)
+        targets = []
+        for peer in self.peers.values():
+            handle = peer.handle
+            if handle is None or handle in exclude:
+                continue
+            conn = peer.conn
+            if not conn.is_open:
+                if conn.closed:
+                    continue  # closing: a BROADCAST skips it too (send_data drops the frame)
+                return False
+            if (
+                peer.tls_handshaking
+                or size > conn.peer_max_packet_size
+                or len(peer.out) > room
+                or conn.has_data_to_send()
+            ):
+                return False
+            targets.append(peer)
+        sent_bytes = 0
+        unsent = False
+        for peer in targets:
+            session = peer.conn.session
+            if session is not None:
+                session.record(frame)  # what send_data does for an open connection with nothing queued
+            out = peer.out
+            if out:
+                out += frame  # the I/O thread is already watching this socket for room
+                continue
+            try:
+                sent = peer.sock.send(frame)
+            except OSError:  # would block, interrupted, or the socket failed: the I/O thread handles it
+                sent = 0
+            sent_bytes += sent
+            if sent < len(frame):
+                out += memoryview(frame)[sent:]
+                self.outbox.append((FLUSH, peer, None))
+                unsent = True
+        stats = self.stats
+        stats["packets_out"] += len(targets)
+        stats["bytes_out"] += sent_bytes
+        if unsent:
             self.wake()
         return True
 
@@ -287,7 +365,8 @@ class IOThread:
                             dirty[id(rest)] = rest
             elif op == BROADCAST:
                 for peer in list(self.peers.values()):
-                    if peer.handle is None or peer.handle in target:
+                    handle = peer.handle
+                    if handle is None or handle in target:
                         continue
                     packets_out += peer.conn.send_data(arg)
                     dirty[id(peer)] = peer
@@ -422,11 +501,10 @@ class IOThread:
 
     def _after_io(self, peer: Peer) -> None:
         # Handling an event can produce more (accepting a HELLO parses frames that waited behind it).
-        events = peer.conn.events()
-        while events:
-            for event in events:
+        conn = peer.conn
+        while conn.has_events():
+            for event in conn.events():
                 self.on_event(peer, event)
-            events = peer.conn.events()
         self.flush(peer)
 
     def flush(self, peer: Peer) -> None:
@@ -434,7 +512,29 @@ class IOThread:
         conn = peer.conn
         data = conn.data_to_send()
         out = peer.out
-        if data or out:
+        if not out and not peer.want_write and conn.is_open and not peer.tls_handshaking:
+            # The common case: an open connection with nothing older waiting.  With nothing new either (a
+            # read that produced no answer) there is nothing to write or watch.  A socket that takes
+            # everything costs one send() and nothing else; one that takes part (or would block) gets the
+            # rest buffered and watched below.
+            if not data:
+                return
+            try:
+                sent = peer.sock.send(data)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0
+            except OSError as exc:
+                sent = len(data)  # nothing of it will be written
+                conn.lost(f"connection lost: {exc.strerror or exc}")
+                for event in conn.events():
+                    self.on_event(peer, event)
+            else:
+                self.stats["bytes_out"] += sent
+                if sent == len(data):
+                    return
+            if sent < len(data):
+                out += memoryview(data)[sent:]
+        elif data or out:
             sock = peer.sock
             if peer.tls_handshaking or sock.fileno() < 0:
                 out += data
@@ -462,13 +562,13 @@ class IOThread:
                         del out[:sent]
                 elif sent < len(data):
                     out += memoryview(data)[sent:]
-            if len(out) > self.max_send_queue and not conn.closed:
-                # The peer cannot keep up.  Its queue is full, so a goodbye would never get through either.
-                out.clear()
-                conn.close(CloseCode.SEND_QUEUE_FULL, "send queue full: the connection could not keep up")
-                conn.data_to_send()
-                for event in conn.events():
-                    self.on_event(peer, event)
+        if len(out) > self.max_send_queue and not conn.closed:
+            # The peer cannot keep up.  Its queue is full, so a goodbye would never get through either.
+            out.clear()
+            conn.close(CloseCode.SEND_QUEUE_FULL, "send queue full: the connection could not keep up")
+            conn.data_to_send()
+            for event in conn.events():
+                self.on_event(peer, event)
         if peer.conn.closed and not peer.linger_until:
             self._begin_linger(peer)
         if peer.linger_until and not out and not peer.shut_down and peer.sock.fileno() >= 0:
@@ -579,10 +679,13 @@ class IOThread:
                 if now >= peer.linger_until:
                     self._close_socket(peer)
                 continue
+            conn = peer.conn
             if peer.paused:
-                peer.conn.keep_alive(now)
-            peer.conn.tick(now)
-            if peer.conn.has_data_to_send() or peer.conn.has_events() or peer.conn.closed:
+                conn.keep_alive(now)
+            elif now < conn.due:
+                continue  # no timer is due (and whatever else it produced was flushed when it happened)
+            conn.tick(now)
+            if conn.has_data_to_send() or conn.has_events() or conn.closed:
                 self._after_io(peer)
         self.on_housekeeping(now)
 

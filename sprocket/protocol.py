@@ -41,7 +41,15 @@ import msgpack
 from .codec import MAX_BATCH_BYTES, SMALL_FACTOR
 from .codes import SERVER_ONLY, CloseCode
 from .errors import DecodeError, InvalidArgument, UsageError
-from .session import SESSION_ID_SIZE, TOKEN_SIZE, Session, pack_count, resume_proof, unpack_count
+from .session import (
+    SESSION_ID_SIZE,
+    TOKEN_SIZE,
+    Session,
+    ack_bytes_for,
+    pack_count,
+    resume_proof,
+    unpack_count,
+)
 from .settings import MIN_PACKET_LIMIT, Settings
 
 __all__ = [
@@ -335,9 +343,13 @@ class Connection:
         self._handshake_timeout = settings.handshake_timeout
         self._last_received = now
         self._next_ping = now + self.ping_interval
+        # tick() has nothing to do before this time: a bound the I/O layer may use to skip calling it.  Never
+        # later than a deadline: it is recomputed by tick() and brought forward by whatever moves one nearer.
+        self.due = self._deadline
         self._hello_sent = False  # client: HELLO sent; server: HELLO received
         self._hello_sent_at = 0.0
         self._deciding = False  # server: HelloReceived emitted, accept()/reject() not yet called
+        self._peer_resume_buffer: object = None  # server: the HELLO's "resume_buffer" (see ack_bytes_for)
         self._nonce = nonce if nonce is not None else os.urandom(16)
         if role == "server":
             self._out.append(_control(CHALLENGE, {"sprocket": PROTOCOL_VERSION, "nonce": self._nonce}))
@@ -581,6 +593,12 @@ class Connection:
             self._out.append(frame(PING, _PING.pack(now)))
             self._pings_sent.append(now)
             self._next_ping = now + self.ping_interval
+        # The earliest time any of the above can be due next.  Receiving later only moves the silence
+        # deadline further, and a frame left partial later starts its clock later than now.
+        due = min(self._next_ping, self._last_received + self.timeout)
+        if partial is not None:
+            due = min(due, partial + self.timeout)
+        self.due = due
 
     def keep_alive(self, now: float) -> None:
         """Treat the peer as heard from now.
@@ -684,6 +702,7 @@ class Connection:
         self._owed = max(0, owed)
         self._last_received = now
         self._next_ping = now + self.ping_interval
+        self.due = now  # OPEN: the next tick() sets the heartbeat's time
         welcome: dict[str, Any] = {
             "id": client_id,
             "time": now,
@@ -695,7 +714,10 @@ class Connection:
             welcome["batch"] = True
         if session is not None:
             self.session = session
-            welcome.update(session=session.id, token=session.token, grace=session.grace)
+            session.ack_bytes = ack_bytes_for(self._peer_resume_buffer)
+            welcome.update(
+                session=session.id, token=session.token, grace=session.grace, resume_buffer=session.limit
+            )
             if resume_from is not None:
                 welcome.update(resumed=True, received=session.take_ack())
         self._out.append(_control(WELCOME, welcome))
@@ -831,6 +853,7 @@ class Connection:
                 hello["batch"] = True
             if self.settings.reconnect:
                 hello["session"] = True
+                hello["resume_buffer"] = self.settings.resume_buffer
             resuming = self._resuming
             if resuming is not None:
                 hello.update(
@@ -862,6 +885,7 @@ class Connection:
             self.client_id = client_id
             self.state = OPEN
             self._next_ping = now + self.ping_interval
+            self.due = now  # OPEN: the next tick() sets the heartbeat's time
             self._measure(now - self._hello_sent_at, server_time, now)
             self._events.append(Welcomed(client_id, resumed=resuming is not None))
             return
@@ -892,7 +916,9 @@ class Connection:
         ):
             return None  # not resumable, but the connection itself is fine
         assert self.settings.resume_buffer is not None
-        return Session(session_id, token, grace=float(grace), limit=self.settings.resume_buffer)  # type: ignore[arg-type]
+        session = Session(session_id, token, grace=float(grace), limit=self.settings.resume_buffer)  # type: ignore[arg-type]
+        session.ack_bytes = ack_bytes_for(info.get("resume_buffer"))
+        return session
 
     def _resumed(self, info: dict[str, Any], session: Session) -> str:
         # A resumed WELCOME: take the new token and queue the replay.  Returns what is wrong, or "".
@@ -907,6 +933,7 @@ class Connection:
                 f"to {session.base} are no longer held"
             )
         session.token = token
+        session.ack_bytes = ack_bytes_for(info.get("resume_buffer"))
         self.session = session
         self._out.extend(session.replay(received))
         # Acknowledge at once: it tells the server we hold the new token (the old one stops working).
@@ -950,6 +977,7 @@ class Connection:
             )
         self.peer_max_packet_size = peer_max
         self.peer_batches = self.batches and info.get("batch") is True
+        self._peer_resume_buffer = info.get("resume_buffer")
         resume: ResumeRequest | None = None
         if info.get("resume") is not None:
             resume = _resume_request(info)

@@ -24,7 +24,7 @@ from .endpoint import Endpoint, run_callback
 from .errors import ClosedError, ConnectionFailed, InvalidType
 from .events import Dropped, Joined, Left, Resumed
 from .inbox import Backlog
-from .iothread import BROADCAST, KICK, IOThread, Peer
+from .iothread import KICK, IOThread, Peer
 from .packet import EncodedPacket, Packet, check_field_names
 from .protocol import (
     FRAME_OVERHEAD,
@@ -635,7 +635,7 @@ class Servo(Endpoint):
         self, packet: Packet | Mapping[str, Any] | EncodedPacket, exclude: frozenset[Client]
     ) -> None:
         self._check_open()
-        self._io.submit(BROADCAST, exclude, _frame(self._io, packet))
+        self._io.broadcast_now(exclude, _frame(self._io, packet))
 
     def close(self) -> None:
         """Say goodbye to every client (reason "the server is shutting down"), flush up to

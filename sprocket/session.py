@@ -23,10 +23,12 @@ import struct
 
 __all__ = [
     "ACK_BYTES",
+    "ACK_BYTES_MAX",
     "ACK_EVERY",
     "SESSION_ID_SIZE",
     "TOKEN_SIZE",
     "Session",
+    "ack_bytes_for",
     "new_session_id",
     "new_token",
     "resume_proof",
@@ -35,9 +37,12 @@ __all__ = [
 SESSION_ID_SIZE = 16
 TOKEN_SIZE = 32
 # A receiver acknowledges after this many DATA frames or this many payload bytes, whichever comes first
-# (and with every heartbeat), so the sender's replay buffer holds about one round trip of traffic.
+# (and with every heartbeat), so the sender's replay buffer holds about one round trip of traffic.  The
+# byte threshold grows to a quarter of the sender's replay buffer when the sender announces it (HELLO and
+# WELCOME "resume_buffer"), at most ACK_BYTES_MAX: fewer ACKs for a steady stream of large packets.
 ACK_EVERY = 512
 ACK_BYTES = 64 * 1024
+ACK_BYTES_MAX = 256 * 1024
 # What keeping one frame costs beyond its bytes (its slot, the bytes object's header), counted against
 # ``limit``: a flood of tiny frames must not hold many times the buffer's size.
 ENTRY_COST = 64
@@ -61,6 +66,15 @@ def resume_proof(token: bytes, nonce: bytes) -> bytes:
 
     The nonce is fresh for every connection, so a proof seen on the wire cannot be replayed."""
     return hmac.new(token, nonce, hashlib.sha256).digest()
+
+
+def ack_bytes_for(peer_buffer: object) -> int:
+    """The byte threshold of :meth:`Session.ack_due` for a sender whose replay buffer holds ``peer_buffer``
+    bytes (its HELLO or WELCOME ``resume_buffer``): a quarter of it, but at least ``ACK_BYTES`` and at most
+    ``ACK_BYTES_MAX``; ``ACK_BYTES`` if it is missing or not an int (never raises)."""
+    if type(peer_buffer) is not int:
+        return ACK_BYTES
+    return max(ACK_BYTES, min(peer_buffer // 4, ACK_BYTES_MAX))
 
 
 def pack_count(count: int) -> bytes:
@@ -87,11 +101,13 @@ class Session:
         base: frames up to this number are no longer held (acknowledged by the peer, or let go because the
             buffer was full); the buffer holds frames ``base + 1`` to ``sent``.
         peer_acked: the highest count the peer acknowledged.
+        ack_bytes: payload bytes received after which an ACK is due (:func:`ack_bytes_for` the peer's
+            announced replay buffer; ``ACK_BYTES`` until known).
     """
 
     __slots__ = (
-        "acked_out", "away_since", "base", "frames", "grace", "held", "id", "limit", "peer_acked",
-        "previous_token", "received", "sent", "token", "unacked_bytes",
+        "ack_bytes", "acked_out", "away_since", "base", "frames", "grace", "held", "id", "limit",
+        "peer_acked", "previous_token", "received", "sent", "token", "unacked_bytes",
     )  # fmt: skip
 
     def __init__(self, session_id: bytes, token: bytes, *, grace: float, limit: int) -> None:
@@ -108,6 +124,7 @@ class Session:
         self.peer_acked = 0
         self.frames: collections.deque[bytes] = collections.deque()
         self.held = 0  # bytes in `frames`, plus ENTRY_COST per frame
+        self.ack_bytes = ACK_BYTES
         self.acked_out = 0  # the `received` count last sent to the peer (in an ACK, HELLO or WELCOME)
         self.unacked_bytes = 0  # payload bytes received since then
         self.away_since: float | None = None  # set by the I/O layer while no connection carries the session
@@ -171,7 +188,7 @@ class Session:
 
     def ack_due(self) -> bool:
         """True when enough arrived since the last acknowledgement that the peer should hear of it now."""
-        return self.received - self.acked_out >= ACK_EVERY or self.unacked_bytes >= ACK_BYTES
+        return self.received - self.acked_out >= ACK_EVERY or self.unacked_bytes >= self.ack_bytes
 
     def take_ack(self) -> int:
         """The count to acknowledge now (the caller sends it); resets the "since last ACK" tallies."""

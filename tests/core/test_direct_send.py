@@ -171,7 +171,7 @@ def test_direct_and_queued_writes_never_interleave(pair: tuple[Servo, Sprocket])
 
 
 def test_a_run_of_queued_sends_stops_at_a_frame_over_the_peers_limit(no_leaks: None) -> None:
-    # Queued sends to one client are drained as a run (Connection.send_many): one over the limit the
+    # Queued sends to one client are drained as a run (Connection.send_payloads): one over the limit the
     # client announced ends the connection with code "limit" there, as send_data does for a single one;
     # the frames before it are delivered, none after it.
     with Servo("127.0.0.1", 0) as servo, Sprocket("127.0.0.1", servo.port, max_packet_size=1024) as client:

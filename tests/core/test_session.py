@@ -39,11 +39,13 @@ from sprocket.protocol import (
 )
 from sprocket.session import (
     ACK_BYTES,
+    ACK_BYTES_MAX,
     ACK_EVERY,
     ENTRY_COST,
     SESSION_ID_SIZE,
     TOKEN_SIZE,
     Session,
+    ack_bytes_for,
     new_session_id,
     new_token,
     pack_count,
@@ -297,15 +299,68 @@ def test_data_is_counted_both_ways_and_ack_follows_ack_every_frames() -> None:
     assert theirs.peer_acked == ACK_EVERY and not theirs.frames and theirs.held == 0
 
 
-def test_ack_follows_ack_bytes_of_payload() -> None:
-    server, client, _ours, _theirs = open_session(max_packet_size=64 * 1024)
-    big = packet(1, pad=ACK_BYTES // 2)
-    client.send_data(big)
+@pytest.mark.parametrize("buffer", [64 * 1024, 512 * 1024, 1 << 20])
+def test_ack_follows_ack_bytes_of_payload(buffer: int) -> None:
+    server, client, ours, _theirs = open_session(max_packet_size=64 * 1024, resume_buffer=buffer)
+    threshold = ours.ack_bytes
+    assert threshold == max(ACK_BYTES, buffer // 4)
+    for i in range(1, 8):
+        client.send_data(packet(i, pad=threshold // 8))
     server.receive_data(client.data_to_send(), 100.0)
     assert server.data_to_send() == b""
-    client.send_data(packet(2, pad=ACK_BYTES // 2))
+    client.send_data(packet(8, pad=threshold // 8))
     server.receive_data(client.data_to_send(), 100.0)
-    assert frames_of(server.data_to_send()) == [(ACK, pack_count(2))]
+    assert frames_of(server.data_to_send()) == [(ACK, pack_count(8))]
+
+
+@pytest.mark.parametrize(
+    ("announced", "expected"),
+    [
+        (64 * 1024, ACK_BYTES),
+        (1 << 20, ACK_BYTES_MAX),
+        (512 * 1024, 128 * 1024),
+        (8 << 20, ACK_BYTES_MAX),
+        (None, ACK_BYTES),  # a peer that announces nothing (an older one)
+        ("1048576", ACK_BYTES),
+        (True, ACK_BYTES),
+        (-5, ACK_BYTES),
+    ],
+)
+def test_each_end_acknowledges_after_a_quarter_of_the_senders_announced_buffer(
+    announced: object, expected: int
+) -> None:
+    assert ack_bytes_for(announced) == expected
+
+
+@pytest.mark.parametrize(("server_buffer", "client_buffer"), [(64 * 1024, 1 << 20), (1 << 20, 512 * 1024)])
+def test_the_hello_and_the_welcome_announce_each_ends_buffer(server_buffer: int, client_buffer: int) -> None:
+    # The client's HELLO sets the server's threshold, the server's WELCOME (the session's limit) the client's.
+    server = Connection("server", 100.0, settings(), nonce=NONCE1)
+    client = Connection("client", 100.0, settings(resume_buffer=client_buffer))
+    pump(server, client, 100.0)
+    server.events()
+    ours = Session(SID, TOKEN, grace=30.0, limit=server_buffer)
+    server.accept(7, 100.0, ours)
+    pump(server, client, 100.0)
+    theirs = client.session
+    assert theirs is not None
+    assert ours.ack_bytes == ack_bytes_for(client_buffer)
+    assert theirs.ack_bytes == ack_bytes_for(server_buffer)
+
+
+def test_a_hello_without_a_buffer_gets_the_old_threshold() -> None:
+    server = Connection("server", 100.0, settings(), nonce=NONCE1)
+    server.data_to_send()
+    hello = {
+        "version": PROTOCOL_VERSION, "codec": "msgpack", "app": None, "name": None, "auth": None,
+        "max_packet_size": 1 << 20, "session": True,
+    }  # fmt: skip
+    body = msgpack.packb(hello)
+    server.receive_data(struct.pack(">IB", len(body) + 1, HELLO) + body, 100.0)
+    server.events()
+    ours = Session(SID, TOKEN, grace=30.0, limit=LIMIT)
+    server.accept(7, 100.0, ours)
+    assert ours.ack_bytes == ACK_BYTES
 
 
 def test_heartbeat_carries_an_ack_of_what_trickled_in_and_no_ack_when_nothing_did() -> None:
