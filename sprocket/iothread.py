@@ -190,6 +190,42 @@ class IOThread:
             self.wake()
         return True
 
+    def read_now(self) -> bool:
+        """Read the one peer's socket from the user's thread, as this thread does when ``select()`` reports
+        it readable (user thread; for a loop polling ``get()`` busily, see ``Endpoint.get``).
+
+        Only when it is safe and cheap: the I/O thread is idle in ``select()`` (the lock is free: it is
+        only tried), not stopping, and there is exactly one peer (a Sprocket's connection), open, read (not
+        paused by back-pressure), not closing and not TLS.  Then one non-blocking ``recv`` under the lock
+        (the GIL is released during it), and what it brings takes the I/O thread's own path (:meth:`_read`):
+        packets and events to the inbox in order, replies flushed.  Anything more than packets (an event,
+        the connection closing, a timer moved) wakes the I/O thread, whose ``select()`` timeout and
+        state were computed before it.  Returns True when it read (maybe nothing), False when it did not
+        try.  Never blocks."""
+        lock = self.lock
+        if not lock.acquire(False):
+            return False
+        try:
+            if self.stopping or len(self.peers) != 1:
+                return False
+            (peer,) = self.peers.values()
+            if (
+                peer.paused
+                or peer.linger_until
+                or peer.tls_handshaking
+                or not peer.conn.is_open
+                or isinstance(peer.sock, ssl.SSLSocket)
+            ):
+                return False
+            inbox = self.inbox
+            before = (inbox.events_in, self._next_housekeeping)
+            self._read(peer)
+            if self.stopping or not peer.conn.is_open or (inbox.events_in, self._next_housekeeping) != before:
+                self.wake()
+            return True
+        finally:
+            lock.release()
+
     def stop(self, wait: bool = True, goodbye: tuple[CloseCode, str] | None = None) -> None:
         """Ask the thread to say goodbye to every peer (``goodbye``'s code and reason, or the subclass's
         :meth:`goodbye`), flush (up to ``close_timeout``) and exit."""
