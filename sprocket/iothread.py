@@ -195,15 +195,19 @@ class IOThread:
         it readable (user thread; for a loop polling ``get()`` busily, see ``Endpoint.get``).
 
         Only when it is safe and cheap: the I/O thread is idle in ``select()`` (the lock is free: it is
-        only tried), not stopping, and there is exactly one peer (a Sprocket's connection), open, read (not
-        paused by back-pressure), not closing and not TLS.  Then one non-blocking ``recv`` under the lock
-        (the GIL is released during it), and what it brings takes the I/O thread's own path (:meth:`_read`):
-        packets and events to the inbox in order, replies flushed.  Anything more than packets (an event,
-        the connection closing, a timer moved) wakes the I/O thread, whose ``select()`` timeout and
-        state were computed before it.  Returns True when it read (maybe nothing), False when it did not
-        try.  Never blocks."""
+        only tried) with nothing queued for it, not stopping, and there is exactly one peer (a Sprocket's
+        connection), open, read (not paused by back-pressure), not closing and not TLS.  Then one
+        non-blocking ``recv`` under the lock (the GIL is released during it), and what it brings takes the
+        I/O thread's own path (:meth:`_read`): packets and events to the inbox in order, replies flushed.
+        Anything more than packets (an event, the connection closing, a timer moved) wakes the I/O thread,
+        whose ``select()`` timeout and state were computed before it.  Returns True when it read (maybe
+        nothing), False when it did not try.  Never blocks; raises nothing (errors close the connection,
+        as in the I/O thread)."""
         lock = self.lock
-        if not lock.acquire(False):
+        # Something queued for the I/O thread (a send, a flush): step aside.  It gets the GIL only while this
+        # thread is in a system call, and in read_now that is the recv(), lock held: a busy poller reading
+        # here every time could keep it from the lock until Python's switch interval (5 ms) forced a switch.
+        if self.outbox or not lock.acquire(False):
             return False
         try:
             if self.stopping or len(self.peers) != 1:
