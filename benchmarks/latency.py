@@ -11,8 +11,9 @@ between polls), the way a bot or a headless tool polls; the server keeps its usu
 client's busy loop does between its send and the echo:
 
 * sprocket: a loop over ``get()`` and nothing else.  ``get()`` itself notices that it is polled busily
-  (empty again within ``sprocket.endpoint.BUSY_POLL_GAP``) and lets the I/O thread have the GIL (see
-  ``Endpoint.get``).
+  (empty again within ``sprocket.endpoint.BUSY_POLL_GAP``): then it reads the socket itself if the I/O
+  thread is idle in ``select()``, and otherwise lets the I/O thread have the GIL with ``sleep(0)`` (see
+  ``Endpoint.get`` and ``IOThread.read_now``).
 * raw: a loop over ``RawClient.get()`` in front of its reader thread, calling ``time.sleep(0)`` after
   each empty ``get()``: the GIL release any competent busy loop with a reader thread needs.  Without it
   (a loop over ``get()`` alone) the reader thread, woken by the echo, waits for the GIL until Python's
