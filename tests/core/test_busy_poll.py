@@ -158,3 +158,31 @@ def test_a_busy_get_leaves_a_busy_io_thread_alone(
     assert client.get() == []
     assert reads == [False, True]  # idle in select(): read here (its recv() released the GIL)
     assert calls == [0]
+
+
+def test_endpoints_polled_in_turn_leave_the_reading_to_their_io_threads(
+    no_leaks: None, servo: Servo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A host of client bots polls each Sprocket in turn: reading there would cost each packet the I/O
+    # thread's (then useless) wake-up as well.  Only a loop polling one endpoint alone reads itself.
+    with Sprocket("127.0.0.1", servo.port) as a, Sprocket("127.0.0.1", servo.port) as b:
+        a.wait_connected(5)
+        b.wait_connected(5)
+        wait_until(lambda: servo.get() == [] and len(servo.clients) == 2, 5, "both clients to join")
+        for client in (a, b):
+            hide_from_io_thread(client)
+        servo.sendall(seq=1)
+        for client in (a, b):
+            (peer,) = client._io.peers.values()
+            readable, _, _ = select.select([peer.sock], [], [], 10)
+            assert readable, "the packet did not reach the client's socket"
+        now = [100.0]
+        monkeypatch.setattr(sprocket.endpoint, "_clock", lambda: now[0])
+        for _ in range(5):
+            for client in (a, b):
+                now[0] += 1e-6
+                assert client.get() == []
+        now[0] += 1e-6
+        assert a.get() == []  # the last poll that found nothing was b's
+        now[0] += 1e-6
+        assert seqs(a.get()) == [1]  # a alone, polled again at once: read here
