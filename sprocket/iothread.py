@@ -223,7 +223,11 @@ class IOThread:
                 return False
             inbox = self.inbox
             before = (inbox.events_in, self._next_housekeeping)
-            self._read(peer)
+            try:
+                self._read(peer)
+            except Exception:  # a bug: handled as in the I/O thread's loop, not raised from get()
+                log.exception("internal error serving %s:%s; dropping that connection", *peer.addr)
+                self._drop_broken(peer)
             if self.stopping or not peer.conn.is_open or (inbox.events_in, self._next_housekeeping) != before:
                 self.wake()
             return True

@@ -186,3 +186,23 @@ def test_endpoints_polled_in_turn_leave_the_reading_to_their_io_threads(
         assert a.get() == []  # the last poll that found nothing was b's
         now[0] += 1e-6
         assert seqs(a.get()) == [1]  # a alone, polled again at once: read here
+
+
+def test_a_bug_in_a_read_by_a_busy_get_drops_the_connection_instead_of_raising(
+    pair: tuple[Servo, Sprocket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the I/O thread's loop: logged, that connection dropped; get() raises only SprocketErrors.
+    servo, client = pair
+    hide_from_io_thread(client)
+    (peer,) = client._io.peers.values()
+
+    def broken(data: bytes, now: float) -> None:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(peer.conn, "receive_data", broken)
+    (handle,) = servo.clients
+    handle.send(seq=1)
+    deadline = time.monotonic() + 10
+    while client.connected and time.monotonic() < deadline:
+        client.get()
+    assert not client.connected
