@@ -6,10 +6,20 @@ packet to its sender.  Both sides use the same loop for all three libraries: pol
 background I/O threads of sprocket and raw of the GIL, and a game loop sleeps anyway).  The first
 ``warmup`` round trips are not counted.  Round trip = ``time.perf_counter()`` around one exchange.
 
-The ``@busy`` step is the same exchange with a client that polls busily (``client_sleep`` 0: a loop
-calling ``get()``, or PodSixNet's ``Pump()``, with no sleep at all), the way a bot or a headless tool
-polls; the server keeps its usual loop.  For raw, that is a loop over ``get()`` in front of its reader
-thread; for PodSixNet, whose ``Pump()`` reads the socket itself, a loop over ``Pump()``.
+The ``@busy`` step is the same exchange with a client that polls busily (``client_sleep`` 0: no sleep
+between polls), the way a bot or a headless tool polls; the server keeps its usual loop.  What each
+client's busy loop does between its send and the echo:
+
+* sprocket: a loop over ``get()`` and nothing else.  ``get()`` itself notices that it is polled busily
+  (empty again within ``sprocket.endpoint.BUSY_POLL_GAP``): then it reads the socket itself if the I/O
+  thread is idle in ``select()``, and otherwise lets the I/O thread have the GIL with ``sleep(0)`` (see
+  ``Endpoint.get`` and ``IOThread.read_now``).
+* raw: a loop over ``RawClient.get()`` in front of its reader thread, calling ``time.sleep(0)`` after
+  each empty ``get()``: the GIL release any competent busy loop with a reader thread needs.  Without it
+  (a loop over ``get()`` alone) the reader thread, woken by the echo, waits for the GIL until Python's
+  switch interval (5 ms) takes it from the loop: a p50 of about 10 ms, no baseline at all.
+* PodSixNet: a loop over ``Pump()``, which reads the socket in the polling thread itself (no other
+  thread, so nothing to yield to).
 """
 
 from __future__ import annotations
@@ -142,7 +152,19 @@ def client_raw(p: Params) -> None:
     from .raw import RawClient
 
     c = RawClient("127.0.0.1", p["port"])
-    rtts = _measure(lambda seq: c.send(seq=seq), c.get, p)
+    get = c.get
+    if p.get("client_sleep", p["poll_sleep"]):
+        poll = get
+    else:
+
+        def poll() -> list[dict[str, Any]]:
+            # Busy: the reader thread cannot hand over what it read while this loop holds the GIL.
+            packets = get()
+            if not packets:
+                time.sleep(0)
+            return packets
+
+    rtts = _measure(lambda seq: c.send(seq=seq), poll, p)
     c.send(stop=1)
     emit("result", rtts_us=rtts)
     c.close()

@@ -27,6 +27,7 @@ _release_gil = time.sleep  # sleep(0) returns at once, but releases the GIL whil
 _clock = time.perf_counter
 # get() finding nothing this soon after it last found nothing is taken for a busy polling loop.
 BUSY_POLL_GAP = 50e-6
+_last_empty = 0  # id() of the endpoint whose get() last found nothing, in any thread
 
 __all__ = ["Endpoint"]
 
@@ -61,16 +62,28 @@ class Endpoint:
             ClosedError: this object was closed.
         """
         self._check_open()
-        packets = self._io.inbox.take_packets(self._seen, self._callback)
+        take = self._io.inbox.take_packets
+        packets = take(self._seen, self._callback)
         if not packets:
-            # Polled again at once after finding nothing: a loop calling get() with no sleep.  Let the I/O
-            # thread have the GIL for a moment, or the loop would hold it until Python's switch interval
-            # (5 ms) forced a hand-off, and nothing it waits for could arrive meanwhile.  (A game loop, or a
-            # process polling many endpoints in turn, polls each far less often and never pays for this.)
+            # Polled again at once after finding nothing: a loop calling get() with no sleep.  Read the
+            # socket here if the I/O thread is idle in select() (IOThread.read_now): handing what arrives
+            # over from the I/O thread would cost two thread wake-ups per packet (the I/O thread's for the
+            # GIL, then this thread's, asleep waiting for the GIL meanwhile), which cost more than the whole
+            # read.  Otherwise, or if nothing came, let the I/O thread have the GIL for a moment, or the loop
+            # would hold it until Python's switch interval (5 ms) forced a hand-off.  (A game loop polls far
+            # less often and never pays for this.)
+            global _last_empty
             now = _clock()
+            me = id(self)
             if now - self._empty_at < BUSY_POLL_GAP:
-                _release_gil(0)
+                # Only a loop polling this endpoint alone reads here: a process polling many in turn (a
+                # host of client bots) would pay the I/O thread's wake-up as well for every packet read.
+                if _last_empty == me and self._io.read_now():  # its recv() released the GIL too
+                    packets = take(self._seen, self._callback)
+                else:
+                    _release_gil(0)
             self._empty_at = now
+            _last_empty = me
         return packets
 
     def events(self) -> list[Any]:

@@ -270,6 +270,50 @@ class IOThread:
             self.wake()
         return True
 
+    def read_now(self) -> bool:
+        """Read the one peer's socket from the user's thread, as this thread does when ``select()`` reports
+        it readable (user thread; for a loop polling ``get()`` busily, see ``Endpoint.get``).
+
+        Only when it is safe and cheap: the I/O thread is idle in ``select()`` (the lock is free: it is
+        only tried) with nothing queued for it, not stopping, and there is exactly one peer (a Sprocket's
+        connection), open, read (not paused by back-pressure), not closing and not TLS.  Then one
+        non-blocking ``recv`` under the lock (the GIL is released during it), and what it brings takes the
+        I/O thread's own path (:meth:`_read`): packets and events to the inbox in order, replies flushed.
+        Anything more than packets (an event, the connection closing, a timer moved) wakes the I/O thread,
+        whose ``select()`` timeout and state were computed before it.  Returns True when it read (maybe
+        nothing), False when it did not try.  Never blocks; raises nothing (errors close the connection,
+        as in the I/O thread)."""
+        lock = self.lock
+        # Something queued for the I/O thread (a send, a flush): step aside.  It gets the GIL only while this
+        # thread is in a system call, and in read_now that is the recv(), lock held: a busy poller reading
+        # here every time could keep it from the lock until Python's switch interval (5 ms) forced a switch.
+        if self.outbox or not lock.acquire(False):
+            return False
+        try:
+            if self.stopping or len(self.peers) != 1:
+                return False
+            (peer,) = self.peers.values()
+            if (
+                peer.paused
+                or peer.linger_until
+                or peer.tls_handshaking
+                or not peer.conn.is_open
+                or isinstance(peer.sock, ssl.SSLSocket)
+            ):
+                return False
+            inbox = self.inbox
+            before = (inbox.events_in, self._next_housekeeping)
+            try:
+                self._read(peer)
+            except Exception:  # a bug: handled as in the I/O thread's loop, not raised from get()
+                log.exception("internal error serving %s:%s; dropping that connection", *peer.addr)
+                self._drop_broken(peer)
+            if self.stopping or not peer.conn.is_open or (inbox.events_in, self._next_housekeeping) != before:
+                self.wake()
+            return True
+        finally:
+            lock.release()
+
     def stop(self, wait: bool = True, goodbye: tuple[CloseCode, str] | None = None) -> None:
         """Ask the thread to say goodbye to every peer (``goodbye``'s code and reason, or the subclass's
         :meth:`goodbye`), flush (up to ``close_timeout``) and exit."""

@@ -135,7 +135,8 @@ def test_get_releases_the_gil_when_polled_busily_and_nothing_came(
     assert client.get() == []
     assert calls == []  # a frame later: still not busy polling
     now[0] += 1e-6
-    assert client.get() == []
+    with client._io.lock:  # the I/O thread busy (idle, get() reads the socket itself: test_busy_poll.py)
+        assert client.get() == []
     assert calls == [0]  # polled again at once: let the I/O thread have the GIL
     calls.clear()
     servo.sendall(seq=2)
