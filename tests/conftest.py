@@ -33,6 +33,26 @@ def collect(endpoint: Any, count: int, timeout: float = 5.0) -> list[Any]:
     return got
 
 
+def seqs_until_disconnected(endpoint: Any, what: str, timeout: float = 10.0) -> tuple[list[int], Any]:
+    """Read ``endpoint.events()`` until a ``Disconnected``; return the ``seq`` of every packet before it
+    and the ``Disconnected`` (fails on timeout, naming ``what``)."""
+    from sprocket import Disconnected, Packet
+
+    got: list[int] = []
+    ends: list[Any] = []
+
+    def ended() -> bool:
+        for item in endpoint.events():
+            if isinstance(item, Packet):
+                got.append(item["seq"])
+            elif isinstance(item, Disconnected):
+                ends.append(item)
+        return bool(ends)
+
+    wait_until(ended, timeout, what)
+    return got, ends[0]
+
+
 def open_fds() -> int:
     """Number of file descriptors this process has open."""
     return len(os.listdir("/proc/self/fd"))

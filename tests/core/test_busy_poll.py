@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +26,6 @@ from sprocket.testing import LagProxy
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def pair(no_leaks: None) -> Iterator[tuple[Servo, Sprocket]]:
-    with Servo("127.0.0.1", 0) as servo, Sprocket("127.0.0.1", servo.port) as client:
-        client.wait_connected(5)
-        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
-        yield servo, client
 
 
 def seqs(packets: list[Any]) -> list[int]:

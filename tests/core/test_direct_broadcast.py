@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from sprocket import Disconnected, Packet, Servo, Sprocket
+from sprocket import Servo, Sprocket
 from sprocket.testing import LagProxy
-from tests.conftest import collect, wait_until
+from tests.conftest import collect, seqs_until_disconnected, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -151,20 +151,9 @@ def test_a_broadcast_over_one_clients_limit_ends_only_that_connection(no_leaks: 
         servo._io._last_broadcast = 0.0
         servo.sendall(seq=5, blob="x" * 2000)
         assert seqs(collect(big, 6)) == list(range(6))
-        got: list[int] = []
-        ends: list[Disconnected] = []
-
-        def ended() -> bool:
-            for item in small.events():
-                if isinstance(item, Packet):
-                    got.append(item["seq"])
-                elif isinstance(item, Disconnected):
-                    ends.append(item)
-            return bool(ends)
-
-        wait_until(ended, 10, "the small client to be disconnected")
+        got, end = seqs_until_disconnected(small, "the small client to be disconnected")
         assert got == list(range(5))
-        assert ends[0].code == "limit", ends[0]
+        assert end.code == "limit", end
 
 
 def test_direct_broadcasts_are_replayed_after_a_drop(no_leaks: None) -> None:

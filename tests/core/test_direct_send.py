@@ -13,25 +13,16 @@ queued path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import sprocket.endpoint
-from sprocket import Disconnected, Packet, Servo, Sprocket
+from sprocket import Servo, Sprocket
 from sprocket.testing import LagProxy
-from tests.conftest import collect, wait_until
+from tests.conftest import collect, seqs_until_disconnected, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def pair(no_leaks: None) -> Iterator[tuple[Servo, Sprocket]]:
-    with Servo("127.0.0.1", 0) as servo, Sprocket("127.0.0.1", servo.port) as client:
-        client.wait_connected(5)
-        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
-        yield servo, client
 
 
 def seqs(packets: list[Any]) -> list[int]:
@@ -185,17 +176,6 @@ def test_a_run_of_queued_sends_stops_at_a_frame_over_the_peers_limit(no_leaks: N
             handle.send(seq=10, blob="x" * 2000)
             for i in range(11, 20):
                 handle.send(seq=i)
-        got: list[int] = []
-        ends: list[Disconnected] = []
-
-        def ended() -> bool:
-            for item in client.events():
-                if isinstance(item, Packet):
-                    got.append(item["seq"])
-                elif isinstance(item, Disconnected):
-                    ends.append(item)
-            return bool(ends)
-
-        wait_until(ended, 10, "the client to be disconnected")
+        got, end = seqs_until_disconnected(client, "the client to be disconnected")
         assert got == list(range(10))
-        assert ends[0].code == "limit", ends[0]
+        assert end.code == "limit", end
