@@ -464,12 +464,9 @@ class Connection:
                 start = pos + FRAME_OVERHEAD
                 pos += 4 + length
                 if buf[start - 1] == DATA and open_:
-                    if rate is not None:
-                        if self._owed:
-                            self._owed -= 1  # replayed after a resume: owed, not a burst
-                        elif not self._take_token(now):
-                            self._buffer = bytearray()
-                            return
+                    if rate is not None and not self._take_data_token(now):
+                        self._buffer = bytearray()
+                        return
                     try:
                         fields, cost = decode(buf[start:pos])
                     except DecodeError as exc:
@@ -533,11 +530,8 @@ class Connection:
             self._fail(CloseCode.PROTOCOL, str(exc))
             return False
         count = len(packets)
-        if self._rate is not None:
-            if self._owed:
-                self._owed -= 1  # replayed after a resume: owed, not a burst
-            elif not self._take_token(now, count):
-                return False
+        if self._rate is not None and not self._take_data_token(now, count):
+            return False
         size = -(-len(payload) // count)  # each packet's share of the body, rounded up
         sink = self.batch_sink
         if sink is not None:
@@ -545,6 +539,14 @@ class Connection:
         else:
             self._events.extend([Received(fields, size, SMALL_FACTOR * size) for fields in packets])
         return True
+
+    def _take_data_token(self, now: float, count: int = 1) -> bool:
+        # The rate limit for one DATA or BATCH frame of `count` packets; False: we closed.  A frame a
+        # resuming client replays first is owed, not a burst: it takes no tokens.
+        if self._owed:
+            self._owed -= 1
+            return True
+        return self._take_token(now, count)
 
     def _take_token(self, now: float, count: int = 1) -> bool:
         rate = self._rate

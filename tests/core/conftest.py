@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sprocket import Servo, Sprocket
+from sprocket.testing import LagProxy
 from tests.conftest import wait_until
 
 
@@ -17,3 +18,18 @@ def pair(no_leaks: None) -> Iterator[tuple[Servo, Sprocket]]:
         client.wait_connected(5)
         wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
         yield servo, client
+
+
+@pytest.fixture
+def proxied_pair(no_leaks: None) -> Iterator[tuple[Servo, LagProxy, Sprocket]]:
+    """A Servo, a LagProxy in front of it (``disconnect_all()`` cuts the link) and a Sprocket connected
+    through it, all with fast heartbeats (0.2 s, timeout 3 s), the join already collected."""
+    fast = {"ping_interval": 0.2, "timeout": 3.0}
+    with (
+        Servo("127.0.0.1", 0, **fast) as servo,  # type: ignore[arg-type]
+        LagProxy("127.0.0.1", servo.port).start() as proxy,
+        Sprocket("127.0.0.1", proxy.port, **fast) as client,  # type: ignore[arg-type]
+    ):
+        client.wait_connected(5)
+        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
+        yield servo, proxy, client

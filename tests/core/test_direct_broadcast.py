@@ -156,41 +156,34 @@ def test_a_broadcast_over_one_clients_limit_ends_only_that_connection(no_leaks: 
         assert end.code == "limit", end
 
 
-def test_direct_broadcasts_are_replayed_after_a_drop(no_leaks: None) -> None:
+def test_direct_broadcasts_are_replayed_after_a_drop(proxied_pair: tuple[Servo, LagProxy, Sprocket]) -> None:
     # Broadcasts written from the user's thread just before a cut are in the replay buffer like any other
     # (and those made while the client is away are kept for it): after the resume the client has every
     # packet exactly once, in order.
-    fast = {"ping_interval": 0.2, "timeout": 3.0}
-    with (
-        Servo("127.0.0.1", 0, **fast) as servo,  # type: ignore[arg-type]
-        LagProxy("127.0.0.1", servo.port).start() as proxy,
-        Sprocket("127.0.0.1", proxy.port, **fast) as client,  # type: ignore[arg-type]
-    ):
-        client.wait_connected(5)
-        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
-        got: list[int] = []
+    servo, proxy, client = proxied_pair
+    got: list[int] = []
 
-        def take() -> None:
-            got.extend(seqs([p for p in client.get() if "seq" in p]))
+    def take() -> None:
+        got.extend(seqs([p for p in client.get() if "seq" in p]))
 
-        for round_ in range(3):
-            for i in range(100):
-                servo._io._last_broadcast = 0.0
-                servo.sendall(seq=round_ * 100 + i)
-            proxy.disconnect_all()
-            wait_until(lambda: client.reconnecting or client.connected, 5, "the drop or the resume")
-            servo.sendall(seq=round_ * 100 + 100 - 1000)  # made while (maybe) away: kept, delivered
-            wait_until(lambda: client.connected, 10, "the resume")
-            take()
-        for i in range(300, 310):
-            servo.sendall(seq=i)
+    for round_ in range(3):
+        for i in range(100):
+            servo._io._last_broadcast = 0.0
+            servo.sendall(seq=round_ * 100 + i)
+        proxy.disconnect_all()
+        wait_until(lambda: client.reconnecting or client.connected, 5, "the drop or the resume")
+        servo.sendall(seq=round_ * 100 + 100 - 1000)  # made while (maybe) away: kept, delivered
+        wait_until(lambda: client.connected, 10, "the resume")
+        take()
+    for i in range(300, 310):
+        servo.sendall(seq=i)
 
-        def all_in() -> bool:
-            take()
-            return len(got) >= 313
+    def all_in() -> bool:
+        take()
+        return len(got) >= 313
 
-        wait_until(all_in, 15, "every packet after the resumes")
-        expected: list[int] = []
-        for round_ in range(3):
-            expected += [*range(round_ * 100, round_ * 100 + 100), round_ * 100 + 100 - 1000]
-        assert got == expected + list(range(300, 310))
+    wait_until(all_in, 15, "every packet after the resumes")
+    expected: list[int] = []
+    for round_ in range(3):
+        expected += [*range(round_ * 100, round_ * 100 + 100), round_ * 100 + 100 - 1000]
+    assert got == expected + list(range(300, 310))

@@ -82,34 +82,27 @@ def test_a_queued_send_is_not_overtaken_by_a_later_direct_one(pair: tuple[Servo,
     assert seqs(collect(servo, 51)) == list(range(51))
 
 
-def test_direct_sends_are_replayed_after_a_drop(no_leaks: None) -> None:
+def test_direct_sends_are_replayed_after_a_drop(proxied_pair: tuple[Servo, LagProxy, Sprocket]) -> None:
     # Frames written from the user's thread just before a cut are in the replay buffer like any other:
     # after the resume each side has every packet exactly once, in order.
-    fast = {"ping_interval": 0.2, "timeout": 3.0}
-    with (
-        Servo("127.0.0.1", 0, **fast) as servo,  # type: ignore[arg-type]
-        LagProxy("127.0.0.1", servo.port).start() as proxy,
-        Sprocket("127.0.0.1", proxy.port, **fast) as client,  # type: ignore[arg-type]
-    ):
-        client.wait_connected(5)
-        wait_until(lambda: servo.get() == [] and servo.clients, 5, "the client to join")
-        got: list[int] = []
-        for round_ in range(3):
-            for i in range(100):
-                client._io._last_send = 0.0
-                client.send(seq=round_ * 100 + i)
-            proxy.disconnect_all()
-            wait_until(lambda: client.reconnecting or client.connected, 5, "the drop or the resume")
-            wait_until(lambda: client.connected, 10, "the resume")
-        for i in range(300, 310):
-            client.send(seq=i)
+    servo, proxy, client = proxied_pair
+    got: list[int] = []
+    for round_ in range(3):
+        for i in range(100):
+            client._io._last_send = 0.0
+            client.send(seq=round_ * 100 + i)
+        proxy.disconnect_all()
+        wait_until(lambda: client.reconnecting or client.connected, 5, "the drop or the resume")
+        wait_until(lambda: client.connected, 10, "the resume")
+    for i in range(300, 310):
+        client.send(seq=i)
 
-        def all_in() -> bool:
-            got.extend(seqs([p for p in servo.get() if "seq" in p]))
-            return len(got) >= 310
+    def all_in() -> bool:
+        got.extend(seqs([p for p in servo.get() if "seq" in p]))
+        return len(got) >= 310
 
-        wait_until(all_in, 15, "every packet after the resumes")
-        assert got == list(range(310))
+    wait_until(all_in, 15, "every packet after the resumes")
+    assert got == list(range(310))
 
 
 def test_get_releases_the_gil_when_polled_busily_and_nothing_came(
