@@ -181,17 +181,24 @@ class IOThread:
         conn.send_data(data_frame(payload))  # counts and records it in the session, as from the I/O thread
         data = conn.data_to_send()  # with anything the Connection queued before it (an ACK, a PONG)
         self.stats["packets_out"] += 1
+        if self._write_direct(peer, data):
+            self.wake()
+        return True
+
+    def _write_direct(self, peer: Peer, data: bytes) -> bool:
+        # The lock is held, peer.out is empty: one non-blocking send() of `data`, counted.  What the socket
+        # does not take goes to peer.out with a FLUSH item for the I/O thread; True then (the caller wakes
+        # it, once for however many peers).
         try:
             sent = peer.sock.send(data)
         except OSError:  # would block (BlockingIOError, SSLWant*), interrupted, or the socket failed:
             sent = 0  # the I/O thread writes it, or meets the failure itself and handles it
-        if sent:
-            self.stats["bytes_out"] += sent
+        self.stats["bytes_out"] += sent
         if sent < len(data):
             peer.out += memoryview(data)[sent:]
             self.outbox.append((FLUSH, peer, None))
-            self.wake()
-        return True
+            return True
+        return False
 
     def broadcast_now(self, exclude: Any, frame: bytes) -> None:
         """Send one DATA frame to every admitted peer whose handle is not in ``exclude`` (and keep it for
@@ -244,28 +251,16 @@ class IOThread:
             ):
                 return False
             targets.append(peer)
-        sent_bytes = 0
         unsent = False
         for peer in targets:
             session = peer.conn.session
             if session is not None:
                 session.record(frame)  # what send_data does for an open connection with nothing queued
-            out = peer.out
-            if out:
-                out += frame  # the I/O thread is already watching this socket for room
-                continue
-            try:
-                sent = peer.sock.send(frame)
-            except OSError:  # would block, interrupted, or the socket failed: the I/O thread handles it
-                sent = 0
-            sent_bytes += sent
-            if sent < len(frame):
-                out += memoryview(frame)[sent:]
-                self.outbox.append((FLUSH, peer, None))
+            if peer.out:
+                peer.out += frame  # the I/O thread is already watching this socket for room
+            elif self._write_direct(peer, frame):
                 unsent = True
-        stats = self.stats
-        stats["packets_out"] += len(targets)
-        stats["bytes_out"] += sent_bytes
+        self.stats["packets_out"] += len(targets)
         if unsent:
             self.wake()
         return True
